@@ -1,0 +1,1 @@
+"""Network definitions (generator, discriminator) and the shipped weights."""

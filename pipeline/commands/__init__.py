@@ -1,0 +1,3 @@
+"""One module per `facepipe` subcommand; each has ``register(subparsers)`` and a ``main(args) -> int``."""
+
+COMMANDS: list[str] = ["convert", "doctor"]

@@ -1,0 +1,215 @@
+"""Configuration: defaults in typed dataclasses, overlaid by ``pipeline.toml``, ``-c FILE`` and ``--set``.
+
+Every table in the TOML maps to one dataclass registered in ``pipeline.registry.SECTIONS``. Values are
+validated field by field; any problem is a one-line :class:`FacepipeError` naming the file, the key and
+what is allowed. Fields are declared with :func:`option`, which carries the help text, unit, range and
+choices that ``pipeline.toml`` documents and the validator enforces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import FacepipeError
+
+REPO_DEFAULTS = Path(__file__).resolve().parent.parent / "pipeline.toml"
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    unit: str = "",
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
+    """A config field with its documentation and bounds (read by the validator and by tests)."""
+    meta = {"help": help, "unit": unit, "min": min, "max": max, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class PipelineConfig:
+    """The ``[pipeline]`` table: which stages run, in which order, and on what."""
+
+    stages: list[str] = option(
+        ["detect", "landmarks", "align", "strip", "swap", "blend"],
+        "frame stages run by `convert`, in order; [] copies video through (a plain transcode)",
+    )
+    device: str = option("auto", "torch device: auto (CUDA when present), cpu or cuda", choices=("auto", "cpu", "cuda"))
+    queue_frames: int = option(16, "frames buffered between threads (bounds memory)", unit="frames", min=2, max=1024)
+    threads: int = option(0, "torch/OpenCV threads for compute; 0 = all cores", min=0, max=256)
+
+
+class Config:
+    """All validated sections of one run; ``config.encode.crf`` style access."""
+
+    def __init__(self, sections: dict[str, Any], sources: list[str]) -> None:
+        self._sections = sections
+        self.sources = sources  # files that contributed, for messages
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("_sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(name)
+
+    def section(self, name: str) -> Any:
+        return self._sections[name]
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(value) for name, value in self._sections.items()}
+
+
+def section_types() -> dict[str, type]:
+    """Import the dataclass of every registered section (stages import lazily, so this is cheap)."""
+    from pipeline.registry import SECTIONS
+
+    result: dict[str, type] = {}
+    for name, target in SECTIONS.items():
+        module_name, attr = target.split(":")
+        result[name] = getattr(importlib.import_module(module_name), attr)
+    return result
+
+
+def load_config(user_file: str | Path | None = None, overrides: list[str] | None = None,
+                defaults_file: Path | None = REPO_DEFAULTS) -> Config:
+    """Defaults <- repository ``pipeline.toml`` <- ``user_file`` <- ``--set`` overrides."""
+    types_by_section = section_types()
+    raw: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in types_by_section}
+    sources: list[str] = []
+    layers: list[Path] = []
+    if defaults_file is not None and defaults_file.is_file():
+        layers.append(defaults_file)
+    if user_file is not None:
+        path = Path(user_file)
+        if not path.is_file():
+            raise FacepipeError(f"config file not found: {path}")
+        layers.append(path)
+    for path in layers:
+        sources.append(str(path))
+        for section, table in _read_toml(path).items():
+            _merge_table(raw, types_by_section, section, table, str(path))
+    for item in overrides or []:
+        section, key, value = _parse_override(item)
+        _merge_table(raw, types_by_section, section, {key: value}, "--set")
+    sections = {name: _build(cls, raw[name], name) for name, cls in types_by_section.items()}
+    return Config(sections, sources)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise FacepipeError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise FacepipeError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _merge_table(raw: dict[str, dict[str, tuple[Any, str]]], types_by_section: dict[str, type],
+                 section: str, table: Any, origin: str) -> None:
+    if section not in types_by_section:
+        known = ", ".join(sorted(types_by_section))
+        raise FacepipeError(f"{origin}: unknown table [{section}] (known: {known})")
+    if not isinstance(table, dict):
+        raise FacepipeError(f"{origin}: [{section}] must be a table of keys, not a value")
+    names = {f.name for f in dataclasses.fields(types_by_section[section])}
+    for key, value in table.items():
+        if key not in names:
+            raise FacepipeError(f"{origin}: unknown key {section}.{key} (known: {', '.join(sorted(names))})")
+        raw[section][key] = (value, origin)
+
+
+def _parse_override(item: str) -> tuple[str, str, Any]:
+    """``section.key=value``; the value is read as TOML, else taken as a plain string."""
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise FacepipeError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. encode.crf=20")
+    dotted, text = item.split("=", 1)
+    section, key = dotted.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return section, key.strip(), value
+
+
+def _build(cls: type, values: dict[str, tuple[Any, str]], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value, origin = values[f.name]
+        kwargs[f.name] = check_value(f, hints[f.name], value, f"{origin}: {section}.{f.name}")
+    return cls(**kwargs)
+
+
+def check_value(f: dataclasses.Field, hint: Any, value: Any, where: str) -> Any:
+    """Coerce and check one value against its type hint and the field's bounds."""
+    value = _check_type(hint, value, where)
+    meta = f.metadata
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if meta.get("choices") is not None and item not in meta["choices"]:
+            allowed = ", ".join(repr(c) for c in meta["choices"])
+            raise FacepipeError(f"{where} = {item!r}: must be one of {allowed}")
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            low, high = meta.get("min"), meta.get("max")
+            if (low is not None and item < low) or (high is not None and item > high):
+                raise FacepipeError(f"{where} = {item!r}: must be between {low} and {high}")
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _check_type(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option_hint in options:
+            if option_hint is type(None):
+                continue
+            try:
+                return _check_type(option_hint, value, where)
+            except FacepipeError:
+                continue
+        raise FacepipeError(f"{where} = {value!r}: expected {_type_name(hint)}")
+    if origin is list:
+        (item_hint,) = typing.get_args(hint) or (Any,)
+        if not isinstance(value, list):
+            raise FacepipeError(f"{where} = {value!r}: expected a list")
+        return [_check_type(item_hint, item, where) for item in value]
+    if hint is Any:
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise FacepipeError(f"{where} = {value!r}: expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FacepipeError(f"{where} = {value!r}: expected a whole number")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise FacepipeError(f"{where} = {value!r}: expected a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise FacepipeError(f"{where} = {value!r}: expected a string")
+        return value
+    raise FacepipeError(f"{where}: unsupported config type {_type_name(hint)}")

@@ -1,0 +1,21 @@
+"""The one exception type the CLI turns into a one-line message and a non-zero exit."""
+
+
+class FacepipeError(Exception):
+    """A problem the user can fix (bad input, bad config, missing model file).
+
+    The CLI prints ``facepipe: error: <message>`` and exits with ``exit_code``; no traceback.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class Cancelled(FacepipeError):
+    """The user interrupted (Ctrl-C); exit code 130 as shells expect."""
+
+    exit_code = 130

@@ -1,0 +1,53 @@
+"""Finding the ffmpeg binary and asking it what it can do.
+
+The system ``ffmpeg`` on PATH wins (it may have hardware encoders); otherwise the static build that
+``imageio-ffmpeg`` ships is used, so ``pip install`` alone is enough. ``FACEPIPE_FFMPEG`` overrides both.
+ffprobe is deliberately not required: imageio-ffmpeg does not ship it, so probing is done with ffmpeg
+itself (see ``stages/decode.py``) and behaves the same on every machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+
+from pipeline.errors import FacepipeError
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    override = os.environ.get("FACEPIPE_FFMPEG")
+    if override:
+        if not shutil.which(override) and not os.access(override, os.X_OK):
+            raise FacepipeError(f"FACEPIPE_FFMPEG={override} is not an executable")
+        return override
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - any failure means: no bundled binary
+        raise FacepipeError("ffmpeg not found: install it (apt install ffmpeg) or `pip install imageio-ffmpeg`") from None
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-version"], capture_output=True, text=True).stdout
+    match = re.search(r"ffmpeg version (\S+)", out)
+    return match.group(1) if match else "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def video_encoders() -> frozenset[str]:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith("V") and len(parts[0]) == 6:
+            names.add(parts[1])
+    return frozenset(names)

@@ -1,0 +1,49 @@
+"""The data that flows between stages: a Frame and the Faces found on it.
+
+Stages add to these objects (detect fills ``faces``, align fills ``matrix``/``crop``, swap fills
+``swapped`` ...). Arrays are plain numpy so that any stage can be written without knowing the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Face:
+    """One face on one frame; fields are filled in by successive stages."""
+
+    box: np.ndarray  # (4,) float32 x0, y0, x1, y1 in frame pixels
+    score: float = 1.0
+    landmarks: np.ndarray | None = None  # (68, 2) float32, iBUG 68-point order, frame pixels
+    track_id: int = -1  # stable id across frames (-1: not tracked)
+    matrix: np.ndarray | None = None  # (2, 3) float64: frame -> aligned crop
+    inverse: np.ndarray | None = None  # (2, 3) float64: aligned crop -> frame
+    crop: np.ndarray | None = None  # aligned crop, BGR uint8 (size x size x 3)
+    mask: np.ndarray | None = None  # crop mask, float32 0..1 (size x size)
+    swapped: np.ndarray | None = None  # generator output crop, BGR uint8
+    swapped_mask: np.ndarray | None = None  # generator mask, float32 0..1
+    selected: bool = True  # False: later stages leave this face alone (face choice)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def width(self) -> float:
+        return float(self.box[2] - self.box[0])
+
+    @property
+    def height(self) -> float:
+        return float(self.box[3] - self.box[1])
+
+
+@dataclass
+class Frame:
+    """A decoded video frame; ``image`` is a writable, contiguous BGR uint8 array."""
+
+    index: int  # 0-based position in the source
+    pts: float  # presentation time in seconds from the start of the source
+    image: np.ndarray
+    faces: list[Face] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. "scene_cut": True

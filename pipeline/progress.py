@@ -1,0 +1,60 @@
+"""The rich progress bar (frames, fps, ETA) and warnings, both on stderr.
+
+The bar is shown only when stderr is a terminal and ``--quiet`` was not given, so logs and CI output
+stay clean.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+console = Console(stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    console.print(f"[yellow]facepipe: warning:[/yellow] {message}", markup=True, soft_wrap=True)
+
+
+def wants_bar(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+class FrameProgress:
+    """A progress bar driven by the runner's per-frame callback (throttled to 10 updates/s)."""
+
+    def __init__(self, progress: Progress | None, task: int | None) -> None:
+        self._progress, self._task, self._last = progress, task, 0.0
+
+    def update(self, stats: object) -> None:
+        if self._progress is None or self._task is None:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        frames = getattr(stats, "frames_out", 0)
+        elapsed = max(1e-6, now - self._started)
+        self._progress.update(self._task, completed=frames, fps=f"{frames / elapsed:6.1f} fps")
+
+    _started = time.monotonic()
+
+
+@contextmanager
+def frame_progress(label: str, total: int | None, quiet: bool) -> Iterator[FrameProgress]:
+    if not wants_bar(quiet):
+        yield FrameProgress(None, None)
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[fps]}"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(label, total=total or None, fps="")
+        tracker = FrameProgress(progress, task)
+        tracker._started = time.monotonic()
+        yield tracker
+        progress.update(task, completed=progress.tasks[0].completed)

@@ -1,0 +1,255 @@
+"""The frame loop: decode, each stage, and encode run in their own threads joined by bounded queues.
+
+Why threads: ffmpeg runs in child processes and numpy/OpenCV/torch release the GIL, so a thread per
+step overlaps decoding, each stage and encoding on several cores. Bounded queues give backpressure:
+memory stays at ``queue_frames`` frames per hop whatever the video length. Each hop is FIFO with one
+worker, so frame order is kept without sequence numbers. A stage that wants batches gets up to
+``batch_size`` consecutive frames per call (fewer at the end of the video, and one at a time for live
+sources, where latency matters more than throughput).
+
+Errors in any thread stop every thread; the first error is re-raised in the caller. Ctrl-C does the
+same, closes the source (killing its ffmpeg) and closes the sink with ``ok=False`` (deleting its
+temporary file). Live sources never block the decoder: when compute falls behind, the oldest waiting
+frame is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pipeline.errors import Cancelled
+from pipeline.frame import Frame
+from pipeline.io import Sink, Source
+from pipeline.stage import Stage, StageContext
+
+_END = object()
+
+
+@dataclass
+class StepTiming:
+    """Busy time of one step (seconds spent in its own work, not waiting on queues)."""
+
+    name: str
+    frames: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        per_frame = 1000.0 * self.seconds / self.frames if self.frames else 0.0
+        return {"frames": self.frames, "calls": self.calls, "seconds": round(self.seconds, 4),
+                "ms_per_frame": round(per_frame, 3)}
+
+
+@dataclass
+class RunStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_dropped: int = 0
+    wall_seconds: float = 0.0
+    steps: list[StepTiming] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.wall_seconds if self.wall_seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"frames_in": self.frames_in, "frames_out": self.frames_out, "frames_dropped": self.frames_dropped,
+                "wall_seconds": round(self.wall_seconds, 3), "fps": round(self.fps, 2),
+                "steps": {s.name: s.as_dict() for s in self.steps}, **self.extra}
+
+
+class _Stop(Exception):
+    """Raised inside worker threads when another thread failed or the user cancelled."""
+
+
+class Runner:
+    """Runs one source through stages into one sink. Use :func:`run` for the common case."""
+
+    def __init__(self, source: Source, stages: list[Stage], sink: Sink, *, queue_frames: int = 16,
+                 contexts: list[StageContext] | None = None,
+                 on_frame: Callable[[RunStats], None] | None = None) -> None:
+        self.source, self.stages, self.sink = source, stages, sink
+        self.queue_frames = queue_frames
+        self.contexts = contexts
+        self.on_frame = on_frame
+        self.stats = RunStats()
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    # --- queue helpers that give up when the run is stopping -------------------------------------
+    def _put(self, hop: queue.Queue, item: Any) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stop
+            try:
+                hop.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, hop: queue.Queue) -> Any:
+        while True:
+            if self._stop.is_set():
+                raise _Stop
+            try:
+                return hop.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def _fail(self, error: BaseException) -> None:
+        with self._lock:
+            self._errors.append(error)
+        self._stop.set()
+
+    # --- workers ---------------------------------------------------------------------------------
+    def _decode(self, out: queue.Queue, timing: StepTiming) -> None:
+        live = bool(getattr(self.source, "live", False))
+        try:
+            iterator = iter(self.source.frames())
+            while True:
+                if self._stop.is_set():
+                    raise _Stop
+                started = time.perf_counter()
+                frame = next(iterator, None)
+                timing.seconds += time.perf_counter() - started
+                if frame is None:
+                    break
+                timing.frames += 1
+                self.stats.frames_in += 1
+                if live:
+                    self._put_dropping_oldest(out, frame)
+                else:
+                    self._put(out, frame)
+            self._put(out, _END)
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            self._fail(exc)
+
+    def _put_dropping_oldest(self, hop: queue.Queue, frame: Frame) -> None:
+        while True:
+            try:
+                hop.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    hop.get_nowait()
+                    self.stats.frames_dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _stage(self, stage: Stage, inbox: queue.Queue, out: queue.Queue, timing: StepTiming, live: bool) -> None:
+        batch_size = 1 if live else max(1, int(getattr(stage, "batch_size", 1)))
+        try:
+            finished = False
+            while not finished:
+                batch: list[Frame] = []
+                item = self._get(inbox)
+                if item is _END:
+                    finished = True
+                else:
+                    batch.append(item)
+                    while len(batch) < batch_size:
+                        item = self._get(inbox)
+                        if item is _END:
+                            finished = True
+                            break
+                        batch.append(item)
+                if batch:
+                    started = time.perf_counter()
+                    result = stage.process(batch)
+                    timing.seconds += time.perf_counter() - started
+                    timing.frames += len(batch)
+                    timing.calls += 1
+                    for frame in result:
+                        self._put(out, frame)
+            self._put(out, _END)
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _encode(self, inbox: queue.Queue, timing: StepTiming) -> None:
+        try:
+            while True:
+                item = self._get(inbox)
+                if item is _END:
+                    return
+                started = time.perf_counter()
+                self.sink.write(item)
+                timing.seconds += time.perf_counter() - started
+                timing.frames += 1
+                self.stats.frames_out += 1
+                if self.on_frame is not None:
+                    self.on_frame(self.stats)
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    # --- orchestration ---------------------------------------------------------------------------
+    def run(self) -> RunStats:
+        started = time.perf_counter()
+        info = self.source.info
+        live = bool(getattr(self.source, "live", False))
+        opened: list[Stage] = []
+        sink_open = False
+        ok = False
+        try:
+            for number, stage in enumerate(self.stages):
+                context = self.contexts[number] if self.contexts else StageContext(video=info, config=stage.config)
+                stage.open(context)
+                opened.append(stage)
+            self.sink.open(info)
+            sink_open = True
+            hops = [queue.Queue(maxsize=self.queue_frames) for _ in range(len(self.stages) + 1)]
+            decode_timing = StepTiming("decode")
+            stage_timings = [StepTiming(stage.name) for stage in self.stages]
+            encode_timing = StepTiming("encode")
+            self.stats.steps = [decode_timing, *stage_timings, encode_timing]
+            threads = [threading.Thread(target=self._decode, args=(hops[0], decode_timing), name="decode", daemon=True)]
+            for number, stage in enumerate(self.stages):
+                threads.append(threading.Thread(target=self._stage, name=stage.name, daemon=True,
+                                                args=(stage, hops[number], hops[number + 1], stage_timings[number], live)))
+            threads.append(threading.Thread(target=self._encode, args=(hops[-1], encode_timing), name="encode", daemon=True))
+            for thread in threads:
+                thread.start()
+            try:
+                while any(thread.is_alive() for thread in threads):
+                    threads[-1].join(timeout=0.1)
+                    if self._stop.is_set():
+                        break
+            except KeyboardInterrupt:
+                self._stop.set()
+                self._errors.insert(0, Cancelled("interrupted"))
+            if self._stop.is_set():
+                self.source.close()  # unblocks a decode thread waiting on ffmpeg
+            for thread in threads:
+                thread.join(timeout=10)
+            if self._errors:
+                raise self._errors[0]
+            ok = True
+        finally:
+            self.source.close()
+            for stage in opened:
+                try:
+                    stage.close()
+                except Exception:  # noqa: BLE001 - closing must not hide the real error
+                    pass
+            if sink_open:
+                self.sink.close(ok)
+            self.stats.wall_seconds = time.perf_counter() - started
+        return self.stats
+
+
+def run(source: Source, stages: list[Stage], sink: Sink, **kwargs: Any) -> RunStats:
+    """Open the source, run every frame through the stages into the sink, return timings."""
+    if getattr(source, "info", None) is None:
+        source.open()
+    return Runner(source, stages, sink, **kwargs).run()

@@ -1,0 +1,250 @@
+"""Probing and decoding video files through ffmpeg pipes (ffmpeg-python builds the command lines).
+
+Why this shape:
+- Probing uses ``ffmpeg -i`` (header) plus a stream-copy packet scan (``-f framecrc``), not ffprobe,
+  because the ffmpeg that imageio-ffmpeg ships has no ffprobe. The packet scan is cheap (no decoding)
+  and gives the exact frame count and every frame's timestamp, which keeps variable-frame-rate video
+  in sync when it is encoded again.
+- Frames are decoded with ``-fps_mode passthrough`` so ffmpeg never invents or drops frames, and
+  ffmpeg's auto-rotation is kept, so frames arrive upright with the displayed width and height.
+- Decoding runs in its own process; reading its stdout in the runner's decode thread overlaps it with
+  compute and encode.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import ffmpeg
+import numpy as np
+
+from pipeline.config import option
+from pipeline.errors import FacepipeError
+from pipeline.ffmpeg import ffmpeg_exe
+from pipeline.frame import Frame
+from pipeline.media import AudioStream, VideoInfo
+
+
+@dataclass
+class DecodeConfig:
+    """The ``[decode]`` table."""
+
+    threads: int = option(0, "ffmpeg decoder threads; 0 lets ffmpeg choose", min=0, max=64)
+    start: float = option(0.0, "skip this many seconds of the source", unit="s", min=0.0)
+    max_frames: int = option(0, "stop after this many frames; 0 = all", unit="frames", min=0)
+
+
+_STREAM = re.compile(r"Stream #\d+:(\d+)[^:]*: (Video|Audio|Subtitle|Data|Attachment): (.*)")
+_DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+_START = re.compile(r"start: (-?[\d.]+)")
+_ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
+_SIZE = re.compile(r"\b(\d{1,5})x(\d{1,5})\b")
+_RATE = re.compile(r"([\d.]+k?) (fps|tbr)")
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split ffmpeg's stream description on commas that are not inside parentheses."""
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def _rate(text: str) -> float:
+    return float(text[:-1]) * 1000 if text.endswith("k") else float(text)
+
+
+def _header(path: str) -> str:
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", path],
+                            capture_output=True, text=True, errors="replace")
+    return result.stderr
+
+
+def _packet_times(path: str, stream: int) -> tuple[list[float], int]:
+    """Presentation times (s, sorted) of the video stream's packets, and how many packets there are."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", path,
+           "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"]
+    result = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    timebase = 1.0
+    times: list[float] = []
+    for line in result.stdout.splitlines():
+        if line.startswith("#tb"):
+            num, den = line.split(":", 1)[1].strip().split("/")
+            timebase = int(num) / int(den)
+        elif line and not line.startswith("#"):
+            fields = [f.strip() for f in line.split(",")]
+            flags = int(fields[6].split("=")[1], 16) if len(fields) > 6 and fields[6].startswith("F=") else 0
+            if flags & 0x4:  # AV_PKT_FLAG_DISCARD: trimmed by an edit list, never shown
+                continue
+            times.append(int(fields[2]) * timebase)
+    times.sort()
+    return times, len(times)
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Everything the pipeline needs to know about a video file, or a one-line FacepipeError."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise FacepipeError(f"input not found: {path}")
+    if os.path.isdir(path):
+        raise FacepipeError(f"input is a folder, not a video: {path}")
+    if not os.access(path, os.R_OK):
+        raise FacepipeError(f"input not readable: {path}")
+    text = _header(path)
+    if "Input #0" not in text:
+        reason = text.strip().splitlines()[-1] if text.strip() else "unknown format"
+        reason = reason.split(": ", 1)[-1] if path in reason else reason
+        raise FacepipeError(f"cannot read {path}: not a video ffmpeg understands ({reason})")
+    lines = text.splitlines()
+    video_index, width, height, fps, codec, pix_fmt, rotation = -1, 0, 0, 0.0, "", "", 0
+    audio: list[AudioStream] = []
+    for number, line in enumerate(lines):
+        match = _STREAM.search(line)
+        if not match:
+            continue
+        index, kind, description = int(match.group(1)), match.group(2), match.group(3)
+        parts = _split_top_level(description)
+        if kind == "Audio":
+            rate = re.search(r"(\d+) Hz", description)
+            channels = 2 if "stereo" in description else 1 if "mono" in description else 0
+            audio.append(AudioStream(index, parts[0].split()[0], int(rate.group(1)) if rate else 0, channels))
+        elif kind == "Video" and video_index < 0 and "attached pic" not in description:
+            video_index, codec = index, parts[0].split()[0]
+            pix_fmt = parts[1].split("(")[0].strip() if len(parts) > 1 else ""
+            size = next((_SIZE.search(p) for p in parts[1:] if _SIZE.search(p)), None)
+            if size:
+                width, height = int(size.group(1)), int(size.group(2))
+            rates = {unit: _rate(value) for value, unit in _RATE.findall(description)}
+            fps = rates.get("fps") or rates.get("tbr") or 0.0
+            for follow in lines[number + 1: number + 8]:
+                if _STREAM.search(follow):
+                    break
+                turn = _ROTATION.search(follow)
+                if turn:
+                    rotation = int(round(float(turn.group(1)))) % 360
+    if video_index < 0 or width == 0 or height == 0:
+        raise FacepipeError(f"{path} has no video stream")
+    if rotation in (90, 270):
+        width, height = height, width
+    duration_match = _DURATION.search(text)
+    duration = 0.0
+    if duration_match:
+        h, m, s = duration_match.groups()
+        duration = int(h) * 3600 + int(m) * 60 + float(s)
+    start_match = _START.search(text)
+    file_start = float(start_match.group(1)) if start_match else 0.0
+    times, count = _packet_times(path, video_index)
+    times = [t - file_start for t in times]
+    steps = np.diff(times) if len(times) > 1 else np.array([])
+    variable = bool(len(steps) > 1 and (steps.max() - steps.min()) > 0.25 * float(np.median(steps)))
+    if count and duration and not variable:
+        fps = fps or count / duration
+    container = text.split("Input #0, ", 1)[1].split(",", 1)[0] if "Input #0, " in text else ""
+    return VideoInfo(path=path, width=width, height=height, fps=fps or 25.0, frame_count=count,
+                     duration=duration, codec=codec, pix_fmt=pix_fmt, rotation=rotation,
+                     container=container, audio=audio, timestamps=times or None,
+                     variable_frame_rate=variable)
+
+
+class FileSource:
+    """Frames of a video file, decoded by an ffmpeg child process into BGR arrays."""
+
+    live = False
+
+    def __init__(self, path: str | Path, config: DecodeConfig | None = None) -> None:
+        self.path = str(path)
+        self.config = config or DecodeConfig()
+        self.info: VideoInfo | None = None
+        self._process: subprocess.Popen | None = None
+        self._stderr = tempfile.TemporaryFile()
+        self.frames_read = 0
+        self.warnings: list[str] = []
+
+    def open(self) -> VideoInfo:
+        self.info = probe(self.path)
+        return self.info
+
+    def _command(self) -> list[str]:
+        input_args = {"nostdin": None}
+        if self.config.start:
+            input_args["ss"] = self.config.start
+        if self.config.threads:
+            input_args["threads"] = self.config.threads
+        stream = ffmpeg.input(self.path, **input_args)
+        output = stream.output("pipe:", format="rawvideo", pix_fmt="bgr24", map="0:v:0", fps_mode="passthrough",
+                               an=None, sn=None, dn=None)
+        return [ffmpeg_exe(), "-hide_banner", "-v", "error"] + output.get_args()
+
+    def frames(self) -> Iterator[Frame]:
+        assert self.info is not None, "open() first"
+        width, height = self.info.width, self.info.height
+        frame_bytes = width * height * 3
+        self._process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=self._stderr, start_new_session=True, bufsize=frame_bytes)
+        stdout = self._process.stdout
+        assert stdout is not None
+        times = self.info.timestamps or []
+        offset = int(round(self.config.start * self.info.fps)) if self.config.start else 0
+        limit = self.config.max_frames or None
+        index = 0
+        while limit is None or index < limit:
+            buffer = bytearray(frame_bytes)
+            view = memoryview(buffer)
+            got = 0
+            while got < frame_bytes:
+                chunk = stdout.readinto(view[got:])
+                if not chunk:
+                    break
+                got += chunk
+            if got < frame_bytes:
+                break
+            image = np.frombuffer(buffer, np.uint8).reshape(height, width, 3)
+            source_index = index + offset
+            pts = times[source_index] if source_index < len(times) else source_index / self.info.fps
+            yield Frame(index=index, pts=pts, image=image)
+            index += 1
+        self.frames_read = index
+        self._finish(index, stopped_early=limit is not None and index >= limit)
+
+    def _finish(self, count: int, stopped_early: bool) -> None:
+        process = self._process
+        if process is None:
+            return
+        if stopped_early:
+            process.kill()
+        code = process.wait()
+        assert self.info is not None
+        expected = self.info.frame_count
+        if count == 0 and not stopped_early:
+            raise FacepipeError(f"cannot decode any frame of {self.path}: {self._error_text() or f'ffmpeg exit {code}'}")
+        if not stopped_early and not self.config.start and expected and count < expected:
+            self.warnings.append(f"{self.path}: decoded {count} of {expected} frames; the file looks truncated or damaged")
+
+    def _error_text(self) -> str:
+        self._stderr.seek(0)
+        text = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return text[-1] if text else ""
+
+    def close(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if process is not None and process.stdout:
+            process.stdout.close()
+        self._process = None

@@ -1,0 +1,261 @@
+"""Encoding frames back into a video file through an ffmpeg child process.
+
+Why this shape:
+- Raw BGR frames go to ffmpeg's stdin; the source's audio is muxed from the source file in the same
+  process (stream copy when the container accepts the codec, AAC/Opus otherwise), so audio is never
+  decoded in Python.
+- Every frame keeps its source timestamp: a piecewise-linear ``setpts`` expression rebuilt from the
+  probed timestamps (one segment for constant frame rate, a few for spliced variable-rate clips), so
+  variable-frame-rate video stays in sync with its audio. See :func:`timestamp_expression`.
+- BGR is converted with the BT.709 matrix and tagged as such, so players show the colours we wrote.
+- Output goes to a hidden temporary file beside the target and is renamed only when ffmpeg succeeded;
+  on any failure or interruption the temporary file is deleted and the target is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from pipeline.config import option
+from pipeline.errors import FacepipeError
+from pipeline.ffmpeg import ffmpeg_exe, video_encoders
+from pipeline.frame import Frame
+from pipeline.media import VideoInfo
+
+
+@dataclass
+class EncodeConfig:
+    """The ``[encode]`` table."""
+
+    codec: str = option("libx264", "video encoder", choices=("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"))
+    crf: int = option(18, "constant rate factor: lower is better quality and bigger files (x264/x265: 0-51, vp9/av1: 0-63)", min=0, max=63)
+    preset: str = option("veryfast", "encoder speed preset (x264/x265 names; mapped to -deadline/-cpu-used for vp9)",
+                         choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"))
+    pix_fmt: str = option("yuv420p", "output pixel format; yuv420p plays everywhere", choices=("yuv420p", "yuv422p", "yuv444p", "yuv420p10le"))
+    audio: str = option("auto", "auto: copy the source audio when the container allows it, else re-encode; "
+                        "encode: always re-encode; none: drop audio", choices=("auto", "encode", "none"))
+    audio_bitrate: str = option("192k", "bitrate when audio is re-encoded (AAC, or Opus for WebM)")
+    threads: int = option(0, "encoder threads; 0 lets ffmpeg choose", min=0, max=64)
+
+
+# Audio codecs each container accepts as a stream copy; anything else is re-encoded.
+_COPYABLE_AUDIO = {
+    ".mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
+    ".m4v": {"aac", "mp3", "alac", "ac3", "eac3"},
+    ".mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le", "pcm_f32le", "pcm_s16be"},
+    ".mkv": None,  # None: anything
+    ".webm": {"opus", "vorbis"},
+    ".avi": {"mp3", "ac3", "pcm_s16le"},
+    ".ts": {"aac", "mp3", "ac3", "eac3", "mp2"},
+}
+_VIDEO_CODECS = {
+    ".webm": {"libvpx-vp9", "libaom-av1", "libsvtav1"},
+}
+
+
+def check_output_path(output: str | Path, inputs: list[str], overwrite: bool) -> Path:
+    """Refuse, before any work, an output that would fail or would destroy something the user has."""
+    path = Path(output)
+    if path.suffix.lower() not in _COPYABLE_AUDIO:
+        raise FacepipeError(f"output {path}: unknown container {path.suffix or '(no extension)'}; use one of {', '.join(_COPYABLE_AUDIO)}")
+    for source in inputs:
+        if os.path.exists(source) and path.exists() and os.path.samefile(source, path) or \
+                Path(source).resolve() == path.resolve():
+            raise FacepipeError(f"output {path} is the input file; choose another output path")
+    if path.is_dir():
+        raise FacepipeError(f"output {path} is a folder; give a file name")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise FacepipeError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise FacepipeError(f"output folder is not writable: {parent}")
+    if path.exists() and not overwrite:
+        raise FacepipeError(f"output {path} exists; pass --overwrite to replace it")
+    return path
+
+
+def _segments(times: list[float], tolerance: float) -> list[tuple[int, float, float]]:
+    """Greedy piecewise-linear fit: (first frame index, time of that frame, seconds per frame)."""
+    segments: list[tuple[int, float, float]] = []
+    start = 0
+    count = len(times)
+    while start < count:
+        if start == count - 1:
+            step = segments[-1][2] if segments else 0.04
+            segments.append((start, times[start], step))
+            break
+        step = times[start + 1] - times[start]
+        end = start + 1
+        while end + 1 < count and abs(times[end + 1] - (times[start] + (end + 1 - start) * step)) <= tolerance:
+            end += 1
+        segments.append((start, times[start], step))
+        start = end + 1
+    return segments
+
+
+def timestamp_expression(times: list[float], tolerance: float = 0.001, max_segments: int = 1200) -> str:
+    """A setpts expression (in seconds, of the frame number N) that reproduces ``times`` within ``tolerance``.
+
+    Beyond ``max_segments`` (jittery phone VFR) the tolerance is widened until it fits; a few ms of
+    timestamp error is invisible, while an over-long expression would exceed the command-line limit.
+    """
+    segments = _segments(times, tolerance)
+    while len(segments) > max_segments:
+        tolerance *= 2
+        segments = _segments(times, tolerance)
+    terms = []
+    for number, (first, at, step) in enumerate(segments):
+        last = segments[number + 1][0] - 1 if number + 1 < len(segments) else None
+        gate = f"between(N,{first},{last})" if last is not None else f"gte(N,{first})"
+        terms.append(f"{gate}*({at:.6f}+(N-{first})*{step:.9f})")
+    return "+".join(terms)
+
+
+def _video_filters(width: int, height: int, times: list[float] | None, pix_fmt: str) -> str:
+    filters = []
+    if times:
+        filters.append("settb=1/90000")
+        filters.append(f"setpts='({timestamp_expression(times)})/TB'")
+    if width % 2 or height % 2:
+        filters.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
+    filters.append("scale=out_color_matrix=bt709:out_range=tv")
+    filters.append(f"format={pix_fmt}")
+    return ",".join(filters)
+
+
+def _codec_args(config: EncodeConfig) -> dict[str, object]:
+    args: dict[str, object] = {"vcodec": config.codec, "crf": config.crf}
+    if config.codec in ("libx264", "libx265"):
+        args["preset"] = config.preset
+    elif config.codec == "libvpx-vp9":
+        args.update({"b:v": 0, "deadline": "good", "cpu-used": 4 if config.preset in ("ultrafast", "superfast", "veryfast") else 2, "row-mt": 1})
+    elif config.codec == "libsvtav1":
+        args["preset"] = 10
+    elif config.codec == "libaom-av1":
+        args.update({"b:v": 0, "cpu-used": 6})
+    if config.codec == "libx265":
+        args["tag:v"] = "hvc1"  # plays in QuickTime/Safari
+        args["x265-params"] = "log-level=error"
+    if config.threads:
+        args["threads"] = config.threads
+    return args
+
+
+class FileSink:
+    """Writes frames to ``output`` via ffmpeg; the file appears only when everything succeeded."""
+
+    def __init__(self, output: str | Path, config: EncodeConfig | None = None, audio_source: str | None = None,
+                 audio_start: float = 0.0, audio_duration: float = 0.0) -> None:
+        self.output = Path(output)
+        self.config = config or EncodeConfig()
+        self.audio_source = audio_source
+        self.audio_start = audio_start
+        self.audio_duration = audio_duration
+        self.temp_path = self.output.with_name(f".{self.output.stem}.facepipe-partial{self.output.suffix}")
+        self._process: subprocess.Popen | None = None
+        self._stderr = tempfile.TemporaryFile()
+        self._size = (0, 0)
+        self.frames_written = 0
+
+    def _audio_args(self, info: VideoInfo, suffix: str) -> dict[str, object]:
+        if self.config.audio == "encode" or self.config.audio == "auto" and not self._copyable(info, suffix):
+            codec = "libopus" if suffix == ".webm" else "aac"
+            return {"acodec": codec, "b:a": self.config.audio_bitrate}
+        return {"acodec": "copy"}
+
+    @staticmethod
+    def _copyable(info: VideoInfo, suffix: str) -> bool:
+        allowed = _COPYABLE_AUDIO.get(suffix)
+        return allowed is None or all(stream.codec in allowed for stream in info.audio)
+
+    def command(self, info: VideoInfo) -> list[str]:
+        suffix = self.output.suffix.lower()
+        allowed_video = _VIDEO_CODECS.get(suffix)
+        if allowed_video and self.config.codec not in allowed_video:
+            raise FacepipeError(f"encode.codec = {self.config.codec!r} cannot go in {suffix}; use one of {', '.join(sorted(allowed_video))}")
+        if self.config.codec not in video_encoders():
+            raise FacepipeError(f"encode.codec = {self.config.codec!r} is not in this ffmpeg ({ffmpeg_exe()}); run `facepipe doctor`")
+        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{info.width}x{info.height}",
+                             framerate=f"{info.fps:.6f}")
+        streams = [video]
+        kwargs: dict[str, object] = {"vf": _video_filters(info.width, info.height, info.timestamps, self.config.pix_fmt)}
+        kwargs.update(_codec_args(self.config))
+        if info.has_audio and self.audio_source and self.config.audio != "none":
+            audio_input: dict[str, object] = {}
+            if self.audio_start:
+                audio_input["ss"] = self.audio_start
+            if self.audio_duration:
+                audio_input["t"] = self.audio_duration
+            streams.append(ffmpeg.input(self.audio_source, **audio_input)["a"])
+            kwargs.update(self._audio_args(info, suffix))
+        kwargs.update({"fps_mode": "passthrough", "enc_time_base:v": "1/90000", "colorspace": "bt709", "color_primaries": "bt709",
+                       "color_trc": "bt709", "color_range": "tv", "f": _muxer(suffix)})
+        if suffix in (".mp4", ".mov", ".m4v"):
+            kwargs["movflags"] = "+faststart"
+        output = ffmpeg.output(*streams, str(self.temp_path), **kwargs)
+        return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y"] + output.get_args()
+
+    def open(self, info: VideoInfo) -> None:
+        self._size = (info.height, info.width)
+        command = self.command(info)
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=self._stderr, start_new_session=True)
+
+    def write(self, frame: Frame) -> None:
+        process = self._process
+        assert process is not None and process.stdin is not None, "open() first"
+        image = frame.image
+        if image.shape[:2] != self._size or image.dtype != np.uint8:
+            raise FacepipeError(f"frame {frame.index} is {image.shape} {image.dtype}, the encoder expects {self._size} uint8")
+        try:
+            process.stdin.write(memoryview(np.ascontiguousarray(image)).cast("B"))
+        except (BrokenPipeError, OSError):
+            process.wait()
+            raise FacepipeError(f"encoder stopped at frame {frame.index}: {self._error_text() or 'ffmpeg exited'}") from None
+        self.frames_written += 1
+
+    def _error_text(self) -> str:
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def close(self, ok: bool) -> None:
+        process, self._process = self._process, None
+        try:
+            if process is not None:
+                if ok:
+                    try:
+                        process.stdin.close()  # type: ignore[union-attr]
+                    except OSError:
+                        pass
+                    code = process.wait()
+                    if code != 0:
+                        ok = False
+                        raise FacepipeError(f"encoding failed: {self._error_text() or f'ffmpeg exit {code}'}")
+                    if self.frames_written == 0:
+                        ok = False
+                        raise FacepipeError("no frames to write; output not created")
+                else:
+                    process.kill()
+                    process.wait()
+                    if process.stdin:
+                        try:
+                            process.stdin.close()
+                        except OSError:
+                            pass
+            if ok and process is not None:
+                os.replace(self.temp_path, self.output)
+        finally:
+            if not ok:
+                self.temp_path.unlink(missing_ok=True)
+
+
+def _muxer(suffix: str) -> str:
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".ts": "mpegts"}[suffix]
