@@ -30,7 +30,7 @@ def resolve_device(requested: str) -> str:
 def build_stages(config: Config, names: list[str], video: VideoInfo, warn: Callable[[str], None],
                  extras: dict[str, Any] | None = None) -> tuple[list[Stage], list[StageContext]]:
     """Instantiate the named stages with their config tables; contexts are opened by the runner."""
-    device = resolve_device(config.pipeline.device)
+    device = resolve_device(config.pipeline.device) if names else "cpu"  # torch import costs ~1 s
     stages: list[Stage] = []
     contexts: list[StageContext] = []
     for name in names:

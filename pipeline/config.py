@@ -104,7 +104,16 @@ def load_config(user_file: str | Path | None = None, overrides: list[str] | None
         section, key, value = _parse_override(item)
         _merge_table(raw, types_by_section, section, {key: value}, "--set")
     sections = {name: _build(cls, raw[name], name) for name, cls in types_by_section.items()}
+    _check_stage_names(sections["pipeline"].stages, raw["pipeline"].get("stages", (None, "defaults"))[1])
     return Config(sections, sources)
+
+
+def _check_stage_names(names: list[str], origin: str) -> None:
+    from pipeline.registry import STAGES
+
+    for name in names:
+        if name not in STAGES:
+            raise FacepipeError(f"{origin}: pipeline.stages: unknown stage {name!r} (known: {', '.join(STAGES) or 'none'})")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class VideoInfo:
     timestamps: list[float] | None = None  # per-frame presentation times (s) when known
     variable_frame_rate: bool = False
     live: bool = False
+    damaged: str = ""  # why the file looks truncated or corrupt ("" when it looks whole)
 
     @property
     def has_audio(self) -> bool:

@@ -15,9 +15,21 @@ SECTIONS: dict[str, str] = {
     "pipeline": "pipeline.config:PipelineConfig",
     "decode": "stages.decode:DecodeConfig",
     "encode": "stages.encode:EncodeConfig",
+    "train": "models.train_config:TrainConfig",
+    "detect": "stages.detect:DetectConfig",
+    "landmarks": "stages.landmarks:LandmarksConfig",
+    "align": "stages.align:AlignConfig",
+    "strip": "stages.strip:StripConfig",
+    "rescale": "stages.rescale:RescaleConfig",
 }
 
-STAGES: dict[str, str] = {}
+STAGES: dict[str, str] = {
+    "detect": "stages.detect:DetectStage",
+    "landmarks": "stages.landmarks:LandmarksStage",
+    "align": "stages.align:AlignStage",
+    "strip": "stages.strip:StripStage",
+    "rescale": "stages.rescale:RescaleStage",
+}
 
 
 def load(target: str) -> Any:

@@ -75,8 +75,8 @@ def _header(path: str) -> str:
     return result.stderr
 
 
-def _packet_times(path: str, stream: int) -> tuple[list[float], int]:
-    """Presentation times (s, sorted) of the video stream's packets, and how many packets there are."""
+def _packet_times(path: str, stream: int) -> tuple[list[float], str]:
+    """Presentation times (s, sorted) of the video stream's packets, and the demuxer's complaint if any."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", path,
            "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"]
     result = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
@@ -93,7 +93,9 @@ def _packet_times(path: str, stream: int) -> tuple[list[float], int]:
                 continue
             times.append(int(fields[2]) * timebase)
     times.sort()
-    return times, len(times)
+    complaints = [line for line in result.stderr.splitlines() if "partial file" in line or "truncat" in line.lower()]
+    damaged = "partial file" if complaints else ""
+    return times, damaged
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -148,7 +150,8 @@ def probe(path: str | Path) -> VideoInfo:
         duration = int(h) * 3600 + int(m) * 60 + float(s)
     start_match = _START.search(text)
     file_start = float(start_match.group(1)) if start_match else 0.0
-    times, count = _packet_times(path, video_index)
+    times, damaged = _packet_times(path, video_index)
+    count = len(times)
     times = [t - file_start for t in times]
     steps = np.diff(times) if len(times) > 1 else np.array([])
     variable = bool(len(steps) > 1 and (steps.max() - steps.min()) > 0.25 * float(np.median(steps)))
@@ -158,7 +161,7 @@ def probe(path: str | Path) -> VideoInfo:
     return VideoInfo(path=path, width=width, height=height, fps=fps or 25.0, frame_count=count,
                      duration=duration, codec=codec, pix_fmt=pix_fmt, rotation=rotation,
                      container=container, audio=audio, timestamps=times or None,
-                     variable_frame_rate=variable)
+                     variable_frame_rate=variable, damaged=damaged)
 
 
 class FileSource:
@@ -232,8 +235,10 @@ class FileSource:
         expected = self.info.frame_count
         if count == 0 and not stopped_early:
             raise FacepipeError(f"cannot decode any frame of {self.path}: {self._error_text() or f'ffmpeg exit {code}'}")
-        if not stopped_early and not self.config.start and expected and count < expected:
-            self.warnings.append(f"{self.path}: decoded {count} of {expected} frames; the file looks truncated or damaged")
+        if self.info.damaged or (not stopped_early and not self.config.start and expected and count < expected):
+            covered = f"{count / self.info.fps:.1f} s" if self.info.fps else f"{count} frames"
+            self.warnings.append(f"{self.path} is truncated or damaged ({self.info.damaged or 'frames missing'}): "
+                                 f"converted the {count} frames that decode ({covered} of {self.info.duration:.1f} s)")
 
     def _error_text(self) -> str:
         self._stderr.seek(0)

@@ -66,8 +66,8 @@ def check_output_path(output: str | Path, inputs: list[str], overwrite: bool) ->
     if path.suffix.lower() not in _COPYABLE_AUDIO:
         raise FacepipeError(f"output {path}: unknown container {path.suffix or '(no extension)'}; use one of {', '.join(_COPYABLE_AUDIO)}")
     for source in inputs:
-        if os.path.exists(source) and path.exists() and os.path.samefile(source, path) or \
-                Path(source).resolve() == path.resolve():
+        same_file = os.path.exists(source) and path.exists() and os.path.samefile(source, path)
+        if same_file or Path(source).resolve() == path.resolve():
             raise FacepipeError(f"output {path} is the input file; choose another output path")
     if path.is_dir():
         raise FacepipeError(f"output {path} is a folder; give a file name")
@@ -78,6 +78,12 @@ def check_output_path(output: str | Path, inputs: list[str], overwrite: bool) ->
         raise FacepipeError(f"output folder is not writable: {parent}")
     if path.exists() and not overwrite:
         raise FacepipeError(f"output {path} exists; pass --overwrite to replace it")
+    trial = path.with_name(f".{path.stem}.facepipe-check")
+    try:
+        trial.open("wb").close()
+        trial.unlink()
+    except OSError as exc:
+        raise FacepipeError(f"cannot write in {parent}: {exc.strerror}") from None
     return path
 
 

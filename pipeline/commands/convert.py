@@ -30,11 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.set)
+    overrides = list(args.set) + (["pipeline.stages=[]"] if args.passthrough else [])
+    config = load_config(args.config, overrides)
     output = check_output_path(args.output, [args.input], args.overwrite)
     source = FileSource(args.input, config.decode)
     info = source.open()
-    stage_names = [] if args.passthrough else list(config.pipeline.stages)
+    stage_names = list(config.pipeline.stages)
     start, limit = config.decode.start, config.decode.max_frames
     video = info
     if start or limit:

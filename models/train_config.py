@@ -1,0 +1,38 @@
+"""The ``[train]`` table of ``pipeline.toml``. Kept free of torch so that config loading stays cheap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.config import option
+
+
+@dataclass
+class TrainConfig:
+    """Model shape, optimiser and augmentation settings for ``facepipe train``."""
+
+    resolution: int = option(64, "model input/output crop size (fixed per model)", unit="px", choices=(64, 128, 256))
+    width: int = option(32, "channels of the first encoder layer; the network scales from it", min=4, max=512)
+    latent: int = option(256, "size of the encoder's dense bottleneck", min=8, max=8192)
+    disc_width: int = option(32, "channels of the first discriminator layer", min=4, max=512)
+    batch_size: int = option(16, "faces per identity per iteration", unit="faces", min=1, max=1024)
+    iterations: int = option(20000, "total iterations to train to (a resumed run continues to this count)", min=1, max=10_000_000)
+    lr_g: float = option(2e-4, "generator learning rate (Adam)", min=0.0, max=1.0)
+    lr_d: float = option(1e-4, "discriminator learning rate (Adam)", min=0.0, max=1.0)
+    beta1: float = option(0.5, "Adam beta1 for both networks", min=0.0, max=0.999)
+    ssim_weight: float = option(0.5, "weight of (1 - SSIM) next to L1 in the reconstruction loss", min=0.0, max=100.0)
+    adversarial_weight: float = option(0.05, "weight of the LSGAN generator loss; 0 trains a plain autoencoder", min=0.0, max=100.0)
+    gan_warmup: int = option(500, "iterations of reconstruction only before the adversarial loss starts", min=0)
+    swap_adversarial: bool = option(True, "also show swapped faces (A->B, B->A) to the discriminators")
+    mask_weight: float = option(0.01, "weight of the mask regulariser (small, smooth alpha)", min=0.0, max=100.0)
+    warp: float = option(0.05, "random-warp strength (std of grid offsets, fraction of the crop)", min=0.0, max=0.5)
+    rotate: float = option(10.0, "random rotation range", unit="degrees", min=0.0, max=180.0)
+    zoom: float = option(0.05, "random zoom range (fraction)", min=0.0, max=0.5)
+    shift: float = option(0.05, "random shift range (fraction of the crop)", min=0.0, max=0.5)
+    flip: float = option(0.5, "probability of a horizontal flip", min=0.0, max=1.0)
+    jitter: float = option(0.08, "colour jitter amplitude (brightness, contrast, channel gain)", min=0.0, max=1.0)
+    holdout: float = option(0.0, "fraction of each clip's last frames kept out of training for the model card's figures", min=0.0, max=0.9)
+    preview_every: int = option(250, "iterations between preview grid and loss curve PNGs", min=1)
+    save_every: int = option(1000, "iterations between checkpoints", min=1)
+    seed: int = option(0, "random seed for initialisation and sampling", min=0)
+    amp: bool = option(True, "mixed precision on CUDA (ignored on CPU)")

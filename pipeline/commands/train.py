@@ -1,0 +1,123 @@
+"""``facepipe train --faces-a DIR --faces-b DIR -o MODEL_DIR``: train the GAN swap model.
+
+Torch is imported inside :func:`main` only, so ``facepipe --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pipeline.commands.common import add_config_options
+from pipeline.config import load_config
+from pipeline.errors import Cancelled, FacepipeError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a face-swap model on two facesets",
+        description="Train the GAN swap model (shared encoder, decoder per identity, PatchGAN per identity) on "
+                    "facesets written by `facepipe extract`. Settings come from the [train] table; Ctrl-C saves.")
+    parser.add_argument("--faces-a", nargs="+", required=True, metavar="DIR", help="faceset(s) of identity A (the face replaced)")
+    parser.add_argument("--faces-b", nargs="+", required=True, metavar="DIR", help="faceset(s) of identity B (the face painted in)")
+    parser.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="model directory (checkpoint, card, previews)")
+    parser.add_argument("--iterations", type=int, metavar="N", help="total iterations (overrides train.iterations)")
+    parser.add_argument("--resume", action="store_true", help="continue the checkpoint in MODEL_DIR (iteration count and optimiser state)")
+    parser.add_argument("--overwrite", action="store_true", help="start afresh even if MODEL_DIR already holds a checkpoint")
+    add_config_options(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides = list(args.set) + ([f"train.iterations={args.iterations}"] if args.iterations is not None else [])
+    # Training runs no frame stages: do not fail on a stage list meant for `convert`.
+    overrides.append("pipeline.stages=[]")
+    config = load_config(args.config, overrides)
+    cfg = config.train
+    out_dir = Path(args.output)
+    from models.checkpoint import WEIGHTS
+
+    if (out_dir / WEIGHTS).exists() and not (args.resume or args.overwrite):
+        raise FacepipeError(f"{out_dir} already holds a model; use --resume to continue it or --overwrite to start afresh")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FacepipeError(f"{out_dir} exists and is not a directory")
+
+    import torch
+    from rich.console import Console
+
+    from models.checkpoint import resolve_device
+    from models.evaluate import evaluate
+    from models.faceset import load_faceset
+    from models.training import Trainer, set_threads
+
+    console = Console(stderr=True, quiet=args.quiet)
+    set_threads(config.pipeline.threads)
+    device = resolve_device(config.pipeline.device)
+    faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout)
+    faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout)
+    console.print(f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out, "
+                  f"B {len(faces_b.train)} train + {len(faces_b.held)} held out; "
+                  f"{cfg.resolution} px on {device} ({torch.get_num_threads()} threads)")
+    trainer = Trainer(cfg, out_dir, faces_a, faces_b, device, resume=args.resume)
+    if args.resume:
+        console.print(f"resuming at iteration {trainer.iteration}")
+    if trainer.iteration >= cfg.iterations:
+        raise FacepipeError(f"{out_dir} is already at iteration {trainer.iteration}; ask for more with --iterations N")
+    log = _Log(console, trainer.iteration, cfg.iterations, args.quiet)
+    try:
+        with log:
+            final = trainer.run(cfg.iterations, on_step=log.step, on_save=log.saved)
+    except KeyboardInterrupt:
+        raise Cancelled(f"interrupted at iteration {trainer.iteration}; checkpoint saved in {out_dir} (continue with --resume)") from None
+    held_a = faces_a.held if len(faces_a.held) else faces_a.train
+    held_b = faces_b.held if len(faces_b.held) else faces_b.train
+    figures = evaluate(trainer.nets, held_a, held_b, device)
+    figures["split"] = "held-out" if len(faces_a.held) and len(faces_b.held) else "training (no hold-out configured)"
+    trainer.save(final, evaluation=figures)
+    rate = trainer.iteration / trainer.wall_seconds if trainer.wall_seconds else 0.0
+    console.print(f"saved {out_dir} at iteration {trainer.iteration} ({rate:.2f} it/s); "
+                  f"A->A L1 {figures.get('a2a', {}).get('l1')}, B->B L1 {figures.get('b2b', {}).get('l1')}, "
+                  f"discriminator accuracy {figures.get('discriminator_accuracy')} ({figures['split']})")
+    return 0
+
+
+class _Log:
+    """Rich progress bar on a terminal; plain periodic lines when output is a file (nohup)."""
+
+    def __init__(self, console, start: int, total: int, quiet: bool) -> None:
+        self.console = console
+        self.start, self.total = start, total
+        self.tty = console.is_terminal and not quiet
+        self.rate = 0.0
+        self.last_line = time.monotonic()
+        self.progress = None
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} it/s"),
+                                     TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=console)
+            self.task = self.progress.add_task("train", total=total, completed=start, rate="-", losses="")
+
+    def __enter__(self) -> "_Log":
+        if self.progress:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress:
+            self.progress.__exit__(*exc)
+
+    def step(self, iteration: int, losses: dict[str, float], seconds: float) -> None:
+        self.rate = 0.9 * self.rate + 0.1 / max(seconds, 1e-6) if self.rate else 1.0 / max(seconds, 1e-6)
+        text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        if self.progress:
+            self.progress.update(self.task, completed=iteration, rate=f"{self.rate:.2f}", losses=text)
+        elif not self.console.quiet and (time.monotonic() - self.last_line > 30 or iteration == self.total):
+            self.last_line = time.monotonic()
+            print(f"iteration {iteration}/{self.total} {self.rate:.2f} it/s {text}", file=sys.stderr, flush=True)
+
+    def saved(self, iteration: int) -> None:
+        if not self.progress and not self.console.quiet:
+            print(f"checkpoint saved at iteration {iteration}", file=sys.stderr, flush=True)

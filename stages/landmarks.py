@@ -1,0 +1,221 @@
+"""68-point landmarks for every face, smoothed over time per track.
+
+Backends (both give the iBUG 68-point layout used everywhere in facepipe):
+
+* ``dlib`` (default): dlib's 68-point shape predictor; the model file ships in the
+  ``face-recognition-models`` package (found with ``importlib.util.find_spec`` because importing
+  that package fails on recent setuptools). dlib's cascade is sensitive to where it starts, and
+  the detector's box (YuNet) is framed differently from the HOG boxes dlib was trained on. So the
+  face is first cut out of the frame in a canonical frame built from the detector's five key
+  points (eyes, mouth: position, size and roll), at a fixed resolution, and the predictor is run
+  from ``samples`` slightly different starting boxes whose results are averaged. This halves the
+  error on turned faces and reduces frame-to-frame jitter (dlib returns whole pixels).
+* ``fan``: FAN from ``face-alignment``, offline only: its weights are not in any package and must
+  already be in ``$TORCH_HOME/hub/checkpoints``; our boxes are used, never its own detector.
+
+Smoothing lives here (not in align) because it is a property of the landmark signal: a One-Euro
+filter per track id (``pipeline.smoothing``), reset at scene cuts. The raw points are kept in
+``face.extras["landmarks_raw"]``; ``face.landmarks`` holds the smoothed ones that align uses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.config import option
+from pipeline.errors import FacepipeError
+from pipeline.frame import Face, Frame
+from pipeline.geometry import FLIP_68
+from pipeline.smoothing import OneEuroFilter
+from pipeline.stage import Stage, StageContext
+
+FAN_FILE = "2DFAN4-11f355bf06.pth.tar"
+FAN_URL = "https://www.adrianbulat.com/downloads/python-fan/" + FAN_FILE
+DLIB_FILE = "shape_predictor_68_face_landmarks.dat"
+
+# Starting boxes for the dlib ensemble: (box side, box centre) in units of the eye-to-mouth
+# distance, the centre measured from the eyes' midpoint towards the mouth. Fitted on dlib's own
+# HOG boxes against the detector's key points; the first is the best single start.
+_STARTS = [(2.2, 0.45), (2.0, 0.45), (2.4, 0.45), (2.2, 0.40), (2.2, 0.50),
+           (2.0, 0.40), (2.4, 0.50), (2.0, 0.50), (2.4, 0.40)]
+_CROP = 256  # the canonical crop dlib sees; the start box is half of it
+
+
+@dataclass
+class LandmarksConfig:
+    """The ``[landmarks]`` table."""
+
+    backend: str = option("dlib", "68-point landmark model: dlib (shipped by face-recognition-models) or fan "
+                          "(face-alignment; needs its weights already in $TORCH_HOME/hub/checkpoints)",
+                          choices=("dlib", "fan"))
+    samples: int = option(5, "dlib: run the predictor from this many nearby starting boxes and average "
+                          "(more = steadier, slower)", min=1, max=len(_STARTS))
+    flip: bool = option(False, "dlib: also run on the mirrored face and average (steadier on turned faces, 2x cost)")
+    smooth: bool = option(True, "One-Euro filter the landmarks of each track so a still face's crop does not shake")
+    min_cutoff: float = option(1.5, "One-Euro cut-off of a still face; lower = steadier but more lag",
+                               unit="Hz", min=0.01, max=100.0)
+    beta: float = option(2.0, "One-Euro speed coefficient: how fast smoothing lets go when the face moves "
+                         "(per face size per second)", min=0.0, max=1000.0)
+
+
+def dlib_model_path() -> Path:
+    """The 68-point predictor file inside the installed ``face_recognition_models`` package."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = Path(folder) / "models" / DLIB_FILE
+        if path.is_file():
+            return path
+    raise FacepipeError(f"dlib landmark model {DLIB_FILE} not found: pip install face-recognition-models")
+
+
+def fan_weights_path() -> Path:
+    """Where face-alignment looks for the FAN weights: ``$TORCH_HOME/hub/checkpoints``."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / FAN_FILE
+
+
+def start_frame(face: Face) -> tuple[np.ndarray, float, float]:
+    """Centre, eye-to-mouth distance and roll (radians) of a face, for framing the landmark crop.
+
+    From the detector's five points when present (eyes 0-1, mouth corners 3-4); else from the
+    box, with ratios measured between the detector's boxes and its points.
+    """
+    points = face.extras.get("points5")
+    if points is not None:
+        p = np.asarray(points, np.float64)
+        eyes, mouth = (p[0] + p[1]) / 2, (p[3] + p[4]) / 2
+        down = mouth - eyes
+        distance = float(np.linalg.norm(down))
+        if distance > 2.0:
+            roll = float(np.arctan2(-down[0], down[1]))
+            return eyes, distance, roll
+    x0, y0, x1, y1 = np.asarray(face.box, np.float64)
+    distance = 0.5 * ((x1 - x0) / 2.05 + (y1 - y0) / 2.83)
+    eyes = np.array([(x0 + x1) / 2, y0 + 0.38 * (y1 - y0)])
+    return eyes, distance, 0.0
+
+
+class DlibLandmarks:
+    """dlib's shape predictor run from several canonical starts (see the module docstring)."""
+
+    def __init__(self, samples: int, flip: bool) -> None:
+        import dlib
+
+        self._dlib = dlib
+        self._predictor = dlib.shape_predictor(str(dlib_model_path()))
+        self.samples = samples
+        self.flip = flip
+
+    def __call__(self, image: np.ndarray, face: Face) -> np.ndarray:
+        eyes, distance, roll = start_frame(face)
+        results = []
+        for side, offset in _STARTS[: self.samples]:
+            down = np.array([-np.sin(roll), np.cos(roll)])
+            center = eyes + down * offset * distance
+            for mirrored in (False, True) if self.flip else (False,):
+                results.append(self._predict(image, center, side * distance, roll, mirrored))
+        return np.mean(results, axis=0).astype(np.float32)
+
+    def _predict(self, image: np.ndarray, center: np.ndarray, side: float, roll: float, mirrored: bool) -> np.ndarray:
+        k = (_CROP / 2) / max(side, 1e-6)
+        cos, sin = np.cos(roll) * k, np.sin(roll) * k
+        # frame -> crop: rotate by -roll about the centre, scale, centre in the crop
+        matrix = np.array([[cos, sin, 0.0], [-sin, cos, 0.0]])
+        matrix[:, 2] = _CROP / 2 - matrix[:, :2] @ center
+        if mirrored:
+            matrix = np.array([[-1.0, 0.0, _CROP - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([matrix, [0, 0, 1]])
+        crop = cv2.warpAffine(image, matrix, (_CROP, _CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        rgb = np.ascontiguousarray(crop[:, :, ::-1])
+        q = _CROP // 4
+        shape = self._predictor(rgb, self._dlib.rectangle(q, q, 3 * q, 3 * q))
+        points = np.array([(p.x, p.y) for p in shape.parts()], np.float64)
+        if mirrored:
+            points = points[FLIP_68]
+        inverse = cv2.invertAffineTransform(matrix)
+        return points @ inverse[:, :2].T + inverse[:, 2]
+
+
+class FanLandmarks:
+    """FAN (face-alignment) on our boxes; offline only, with a one-line error when weights are missing."""
+
+    def __init__(self, device: str) -> None:
+        path = fan_weights_path()
+        if not path.is_file():
+            raise FacepipeError(
+                f"landmarks.backend = 'fan' needs {FAN_FILE} in {path.parent} (the face-alignment FAN weights, "
+                f"from {FAN_URL}; facepipe never downloads at run time). Put the file there, or use "
+                f"landmarks.backend = 'dlib', the default, which works without it")
+        import face_alignment
+        from types import SimpleNamespace
+
+        try:
+            self._fa = face_alignment.FaceAlignment(
+                face_alignment.LandmarksType.TWO_D, device=device, flip_input=False, compile=False,
+                face_detector="folder")  # the 'folder' detector loads no weights; we pass boxes
+        except Exception as exc:  # a corrupt or wrong file: say which one
+            raise FacepipeError(f"cannot load FAN weights {path}: {exc}") from None
+        # FAN frames its crop from the box with a detector-specific scale; 165 suits YuNet boxes.
+        self._fa.face_detector = SimpleNamespace(reference_scale=165.0)
+
+    def __call__(self, image: np.ndarray, face: Face) -> np.ndarray:
+        box = np.asarray(face.box, np.float64)
+        result = self._fa.get_landmarks_from_image(np.ascontiguousarray(image[:, :, ::-1]), detected_faces=[box])
+        if not result:
+            raise FacepipeError("FAN returned no landmarks for a given box")
+        return np.asarray(result[0][:, :2], np.float32)
+
+
+class LandmarksStage(Stage):
+    """Fills ``face.landmarks`` (smoothed) and ``face.extras['landmarks_raw']`` for every face."""
+
+    name = "landmarks"
+    Config = LandmarksConfig
+    batch_size = 1
+
+    def open(self, context: StageContext) -> None:
+        super().open(context)
+        cfg: LandmarksConfig = self.config
+        if cfg.backend == "fan":
+            self._model: Any = FanLandmarks(context.device)
+        else:
+            self._model = DlibLandmarks(cfg.samples, cfg.flip)
+        self._filters: dict[int, tuple[OneEuroFilter, int]] = {}
+        fps = context.video.fps if context.video and context.video.fps else 25.0
+        self._frame_time = 1.0 / fps
+
+    def process(self, batch: list[Frame]) -> list[Frame]:
+        for frame in batch:
+            if frame.meta.get("scene_cut"):
+                self._filters.clear()
+            for face in frame.faces:
+                raw = self._model(frame.image, face)
+                face.extras["landmarks_raw"] = raw
+                face.landmarks = self._smooth(face, raw, frame) if self.config.smooth else raw
+            self._forget(frame.index)
+        return batch
+
+    def _smooth(self, face: Face, raw: np.ndarray, frame: Frame) -> np.ndarray:
+        if face.track_id < 0:
+            return raw
+        entry = self._filters.get(face.track_id)
+        if entry is None:
+            entry = (OneEuroFilter(self.config.min_cutoff, self.config.beta), frame.index)
+        filt = entry[0]
+        self._filters[face.track_id] = (filt, frame.index)
+        time = frame.pts if frame.pts is not None and frame.pts >= 0 else frame.index * self._frame_time
+        size = float(np.sqrt(max(1.0, face.width * face.height)))
+        return filt(raw, time, size).astype(np.float32)
+
+    def _forget(self, index: int, after: int = 30) -> None:
+        """Drop filters of tracks unseen for a while; a returning face starts afresh."""
+        for track_id in [t for t, (_, seen) in self._filters.items() if index - seen > after]:
+            del self._filters[track_id]
+

@@ -1,0 +1,141 @@
+"""Bad input: one-line error, non-zero exit, no traceback, nothing at the output path, nothing lost."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stages.decode import probe
+from tests.conftest import REPO, ffmpeg_make, media, run_cli
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, output: Path) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("facepipe: error: "), result.stderr
+    assert not output.exists()
+    leftovers = [p.name for p in output.parent.iterdir() if "facepipe-" in p.name]
+    assert not leftovers, leftovers
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", tmp_path / "nope.mp4", "-o", output, "--passthrough")
+    assert_clean_failure(result, output)
+    assert "not found" in result.stderr
+
+
+def test_text_file_named_mp4(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 20)
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", fake, "-o", output, "--passthrough")
+    assert_clean_failure(result, output)
+
+
+def test_truncated_mp4_with_index_at_the_end_is_refused(tmp_path: Path) -> None:
+    data = media("single_face.mp4").read_bytes()  # moov atom at the end: nothing decodable remains
+    assert data.find(b"moov") > len(data) * 0.3
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data[: int(len(data) * 0.3)])
+    output = tmp_path / "out.mp4"
+    assert_clean_failure(run_cli("convert", broken, "-o", output, "--passthrough"), output)
+
+
+def test_truncated_mp4_with_decodable_frames_converts_them_and_warns(tmp_path: Path) -> None:
+    data = media("WolfgangLanger_Pexels.mp4").read_bytes()  # moov first: the first 30% still decodes
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data[: int(len(data) * 0.3)])
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", broken, "-o", output, "--passthrough", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "warning" in result.stderr and "truncated" in result.stderr
+    frames = probe(output).frame_count
+    assert 50 < frames < 472
+
+
+def test_file_without_video(tmp_path: Path, ffmpeg_bin: str) -> None:
+    audio = tmp_path / "sound.m4a"
+    ffmpeg_make(ffmpeg_bin, "-i", media("single_face.mp4"), "-vn", "-c:a", "aac", audio)
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", audio, "-o", output, "--passthrough")
+    assert_clean_failure(result, output)
+    assert "no video stream" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["/proc/facepipe-out.mp4", "missing-folder/out.mp4"])
+def test_unwritable_output(tmp_path: Path, target: str) -> None:
+    output = Path(target) if target.startswith("/") else tmp_path / target
+    result = run_cli("convert", media("single_face.mp4"), "-o", output, "--passthrough")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not output.exists()
+
+
+def test_output_equal_to_input_leaves_input_untouched(tmp_path: Path) -> None:
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(media("single_face.mp4").read_bytes())
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    result = run_cli("convert", source, "-o", tmp_path / "." / "clip.mp4", "--passthrough", "--overwrite")
+    assert result.returncode != 0 and "is the input file" in result.stderr
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
+
+
+def test_existing_output_is_kept_without_overwrite(tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"precious")
+    result = run_cli("convert", media("single_face.mp4"), "-o", output, "--passthrough")
+    assert result.returncode != 0 and "--overwrite" in result.stderr
+    assert output.read_bytes() == b"precious"
+
+
+def test_malformed_config(tmp_path: Path) -> None:
+    config = tmp_path / "pipeline.toml"
+    config.write_text("[encode\ncrf = 18\n")
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", media("single_face.mp4"), "-o", output, "-c", config)
+    assert_clean_failure(result, output)
+    assert str(config) in result.stderr
+
+
+def _ffmpeg_children_writing(path_fragment: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if path_fragment in command and "ffmpeg" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_leaves_no_output_and_no_ffmpeg(tmp_path: Path) -> None:
+    output = tmp_path / "interrupted.mp4"
+    env = dict(os.environ)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "convert", str(media("WolfgangLanger_Pexels.mp4")), "-o", str(output),
+         "--passthrough", "-q", "--set", "encode.preset=veryslow"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    partial = tmp_path / ".interrupted.facepipe-partial.mp4"
+    deadline = time.time() + 60
+    while not partial.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert partial.exists(), "convert never started writing"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert not output.exists() and not partial.exists()
+    time.sleep(0.2)
+    assert _ffmpeg_children_writing(str(tmp_path)) == []

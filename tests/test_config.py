@@ -1,0 +1,64 @@
+"""Configuration: defaults, overrides and one-line errors for every kind of mistake."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config, section_types
+from pipeline.configdoc import render
+from pipeline.errors import FacepipeError
+from tests.conftest import REPO
+
+
+def test_committed_pipeline_toml_is_the_documented_defaults() -> None:
+    committed = (REPO / "pipeline.toml").read_text()
+    assert committed == render(), "pipeline.toml is stale: run `facepipe config --defaults > pipeline.toml`"
+
+
+def test_every_key_is_documented() -> None:
+    for name, cls in section_types().items():
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
+
+
+def test_user_file_and_set_override_in_order(tmp_path: Path) -> None:
+    user = tmp_path / "my.toml"
+    user.write_text("[encode]\ncrf = 23\npreset = 'slow'\n")
+    config = load_config(user, ["encode.crf=30", "pipeline.stages=[]", "encode.audio_bitrate=128k"])
+    assert config.encode.crf == 30
+    assert config.encode.preset == "slow"
+    assert config.pipeline.stages == []
+    assert config.encode.audio_bitrate == "128k"
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[encode]\ncrff = 3\n", "unknown key encode.crff"),
+        ("[encoder]\ncrf = 3\n", "unknown table [encoder]"),
+        ("[encode]\ncrf = 'high'\n", "encode.crf = 'high': expected a whole number"),
+        ("[encode]\ncrf = 99\n", "encode.crf = 99: must be between 0 and 63"),
+        ("[encode]\npreset = 'warp'\n", "encode.preset = 'warp': must be one of"),
+        ("[pipeline]\nstages = ['nope']\n", "unknown stage 'nope'"),
+        ("[encode\ncrf = 3\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:
+    user = tmp_path / "bad.toml"
+    user.write_text(text)
+    with pytest.raises(FacepipeError) as info:
+        load_config(user)
+    message = str(info.value)
+    assert fragment in message
+    assert str(user) in message
+    assert "\n" not in message
+
+
+def test_bad_override_is_reported() -> None:
+    with pytest.raises(FacepipeError, match="expected SECTION.KEY=VALUE"):
+        load_config(None, ["crf=3"])
+    with pytest.raises(FacepipeError, match="--set: encode.crf = -1"):
+        load_config(None, ["encode.crf=-1"])

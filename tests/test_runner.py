@@ -1,0 +1,134 @@
+"""The threaded runner: order, batching, backpressure, errors and live dropping, on real frames."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from pipeline.frame import Frame
+from pipeline.media import VideoInfo
+from pipeline.runner import Runner
+from pipeline.stage import Stage
+from tests.conftest import media, read_frames
+
+
+@dataclass
+class ListSource:
+    images: list[np.ndarray]
+    live: bool = False
+    delay: float = 0.0
+    closed: bool = False
+    info: VideoInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        h, w = self.images[0].shape[:2]
+        self.info = VideoInfo(path="memory", width=w, height=h, fps=30.0, frame_count=len(self.images), duration=0.0)
+
+    def open(self) -> VideoInfo:
+        return self.info
+
+    def frames(self) -> Iterator[Frame]:
+        for index, image in enumerate(self.images):
+            if self.closed:
+                return
+            if self.delay:
+                time.sleep(self.delay)
+            yield Frame(index=index, pts=index / 30.0, image=image.copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.closed_ok: bool | None = None
+
+    def open(self, info: VideoInfo) -> None:
+        pass
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self, ok: bool) -> None:
+        self.closed_ok = ok
+
+
+class JitterStage(Stage):
+    """Takes a random time per batch and inverts the image, recording the batch sizes it saw."""
+
+    name = "jitter"
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__(None)
+        self.batch_size = batch_size
+        self.sizes: list[int] = []
+        self.threads: set[str] = set()
+
+    def process(self, batch: list[Frame]) -> list[Frame]:
+        self.sizes.append(len(batch))
+        self.threads.add(threading.current_thread().name)
+        time.sleep(random.random() * 0.002)
+        for frame in batch:
+            frame.image = 255 - frame.image
+        return batch
+
+
+@pytest.fixture(scope="module")
+def real_frames() -> list[np.ndarray]:
+    return read_frames(media("single_face.mp4"))
+
+
+def test_order_batching_and_content(real_frames: list[np.ndarray]) -> None:
+    first, second = JitterStage(batch_size=5), JitterStage(batch_size=1)
+    sink = ListSink()
+    stats = Runner(ListSource(real_frames), [first, second], sink, queue_frames=3).run()
+    assert [f.index for f in sink.frames] == list(range(len(real_frames)))
+    assert all(np.array_equal(f.image, real_frames[f.index]) for f in sink.frames)  # inverted twice
+    assert first.sizes[:-1] == [5] * (len(first.sizes) - 1) and sum(first.sizes) == 72
+    assert set(second.sizes) == {1}
+    assert sink.closed_ok is True
+    assert stats.frames_out == 72 and [s.name for s in stats.steps] == ["decode", "jitter", "jitter", "encode"]
+    assert first.threads != {threading.main_thread().name}
+
+
+class FailingStage(Stage):
+    name = "failing"
+
+    def process(self, batch: list[Frame]) -> list[Frame]:
+        if batch[0].index == 10:
+            raise ValueError("stage exploded at frame 10")
+        return batch
+
+
+def test_stage_error_stops_everything_and_discards_output(real_frames: list[np.ndarray]) -> None:
+    source, sink = ListSource(real_frames), ListSink()
+    with pytest.raises(ValueError, match="frame 10"):
+        Runner(source, [FailingStage(None)], sink, queue_frames=2).run()
+    assert sink.closed_ok is False
+    assert source.closed
+    assert len(sink.frames) <= 10
+
+
+class SlowStage(Stage):
+    name = "slow"
+
+    def process(self, batch: list[Frame]) -> list[Frame]:
+        time.sleep(0.02)
+        return batch
+
+
+def test_live_source_drops_frames_when_behind_and_keeps_order(real_frames: list[np.ndarray]) -> None:
+    source = ListSource(real_frames, live=True, delay=0.002)
+    sink = ListSink()
+    stats = Runner(source, [SlowStage(None)], sink, queue_frames=2).run()
+    indices = [f.index for f in sink.frames]
+    assert stats.frames_dropped > 0
+    assert stats.frames_dropped + len(indices) == len(real_frames)
+    assert indices == sorted(indices)
