@@ -21,6 +21,8 @@ SECTIONS: dict[str, str] = {
     "align": "stages.align:AlignConfig",
     "strip": "stages.strip:StripConfig",
     "rescale": "stages.rescale:RescaleConfig",
+    "swap": "stages.swap:SwapConfig",
+    "blend": "stages.blend:BlendConfig",
 }
 
 STAGES: dict[str, str] = {
@@ -29,6 +31,8 @@ STAGES: dict[str, str] = {
     "align": "stages.align:AlignStage",
     "strip": "stages.strip:StripStage",
     "rescale": "stages.rescale:RescaleStage",
+    "swap": "stages.swap:SwapStage",
+    "blend": "stages.blend:BlendStage",
 }
 
 

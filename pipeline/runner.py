@@ -245,6 +245,7 @@ class Runner:
             if sink_open:
                 self.sink.close(ok)
             self.stats.wall_seconds = time.perf_counter() - started
+            self.stats.extra["stages"] = {stage.name: stage.summary() for stage in opened if stage.summary()}
         return self.stats
 
 

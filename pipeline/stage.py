@@ -46,3 +46,7 @@ class Stage:
 
     def close(self) -> None:
         """Release resources; called once, also after an error."""
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and measures for the run's stats JSON (faces found, flicker, ...)."""
+        return {}

@@ -40,10 +40,14 @@ FAN_URL = "https://www.adrianbulat.com/downloads/python-fan/" + FAN_FILE
 DLIB_FILE = "shape_predictor_68_face_landmarks.dat"
 
 # Starting boxes for the dlib ensemble: (box side, box centre) in units of the eye-to-mouth
-# distance, the centre measured from the eyes' midpoint towards the mouth. Fitted on dlib's own
-# HOG boxes against the detector's key points; the first is the best single start.
-_STARTS = [(2.2, 0.45), (2.0, 0.45), (2.4, 0.45), (2.2, 0.40), (2.2, 0.50),
-           (2.0, 0.40), (2.4, 0.50), (2.0, 0.50), (2.4, 0.40)]
+# distance, the centre measured from the eyes' midpoint towards the mouth. ``_BASE_*`` were
+# measured on dlib's own HOG-detector boxes (the boxes its predictor was trained from) against
+# YuNet's key points and against the eye centres / mouth corners of dlib's 68 points.
+_BASE_DETECTOR = (2.2, 0.45)
+_BASE_SHAPE = (2.34, 0.46)
+_JITTER = [(0.0, 0.0), (-0.2, 0.0), (0.2, 0.0), (0.0, -0.05), (0.0, 0.05),
+           (-0.2, -0.05), (0.2, 0.05), (-0.2, 0.05), (0.2, -0.05)]
+_STARTS = _JITTER  # the number of starts available
 _CROP = 256  # the canonical crop dlib sees; the start box is half of it
 
 
@@ -56,9 +60,12 @@ class LandmarksConfig:
                           choices=("dlib", "fan"))
     samples: int = option(5, "dlib: run the predictor from this many nearby starting boxes and average "
                           "(more = steadier, slower)", min=1, max=len(_STARTS))
+    refine: int = option(1, "dlib: passes that restart the predictor from its own eyes and mouth (the detector's "
+                         "key points are coarse)", min=0, max=5)
+    first_samples: int = option(1, "dlib: starting boxes of the first pass when refining", min=1, max=len(_STARTS))
     flip: bool = option(False, "dlib: also run on the mirrored face and average (steadier on turned faces, 2x cost)")
     smooth: bool = option(True, "One-Euro filter the landmarks of each track so a still face's crop does not shake")
-    min_cutoff: float = option(1.5, "One-Euro cut-off of a still face; lower = steadier but more lag",
+    min_cutoff: float = option(1.0, "One-Euro cut-off of a still face; lower = steadier but more lag",
                                unit="Hz", min=0.01, max=100.0)
     beta: float = option(2.0, "One-Euro speed coefficient: how fast smoothing lets go when the face moves "
                          "(per face size per second)", min=0.0, max=1000.0)
@@ -82,13 +89,17 @@ def fan_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / FAN_FILE
 
 
-def start_frame(face: Face) -> tuple[np.ndarray, float, float]:
-    """Centre, eye-to-mouth distance and roll (radians) of a face, for framing the landmark crop.
+def five_points(shape: np.ndarray) -> np.ndarray:
+    """The detector's five key points (eye centres, nose tip, mouth corners) taken from 68 points."""
+    return np.array([shape[36:42].mean(axis=0), shape[42:48].mean(axis=0), shape[30], shape[48], shape[54]])
 
-    From the detector's five points when present (eyes 0-1, mouth corners 3-4); else from the
-    box, with ratios measured between the detector's boxes and its points.
+
+def start_frame(box: np.ndarray, points: np.ndarray | None) -> tuple[np.ndarray, float, float]:
+    """Eyes' midpoint, eye-to-mouth distance and roll (radians) of a face, to frame the landmark crop.
+
+    From five key points when given (eyes 0-1, mouth corners 3-4); else from the box, with ratios
+    measured between the detector's boxes and its points.
     """
-    points = face.extras.get("points5")
     if points is not None:
         p = np.asarray(points, np.float64)
         eyes, mouth = (p[0] + p[1]) / 2, (p[3] + p[4]) / 2
@@ -97,7 +108,7 @@ def start_frame(face: Face) -> tuple[np.ndarray, float, float]:
         if distance > 2.0:
             roll = float(np.arctan2(-down[0], down[1]))
             return eyes, distance, roll
-    x0, y0, x1, y1 = np.asarray(face.box, np.float64)
+    x0, y0, x1, y1 = np.asarray(box, np.float64)
     distance = 0.5 * ((x1 - x0) / 2.05 + (y1 - y0) / 2.83)
     eyes = np.array([(x0 + x1) / 2, y0 + 0.38 * (y1 - y0)])
     return eyes, distance, 0.0
@@ -106,23 +117,36 @@ def start_frame(face: Face) -> tuple[np.ndarray, float, float]:
 class DlibLandmarks:
     """dlib's shape predictor run from several canonical starts (see the module docstring)."""
 
-    def __init__(self, samples: int, flip: bool) -> None:
+    def __init__(self, samples: int, flip: bool, refine: int = 1, first_samples: int = 1) -> None:
         import dlib
 
         self._dlib = dlib
         self._predictor = dlib.shape_predictor(str(dlib_model_path()))
         self.samples = samples
         self.flip = flip
+        self.refine = refine
+        self.first_samples = first_samples
 
     def __call__(self, image: np.ndarray, face: Face) -> np.ndarray:
-        eyes, distance, roll = start_frame(face)
+        points = face.extras.get("points5")
+        samples = self.first_samples if self.refine else self.samples
+        eyes, distance, roll = start_frame(face.box, points)
+        shape = self._ensemble(image, eyes, distance, roll, samples, _BASE_DETECTOR)
+        for _ in range(self.refine):
+            eyes, distance, roll = start_frame(face.box, five_points(shape))
+            shape = self._ensemble(image, eyes, distance, roll, self.samples, _BASE_SHAPE)
+        return shape.astype(np.float32)
+
+    def _ensemble(self, image: np.ndarray, eyes: np.ndarray, distance: float, roll: float, samples: int,
+                  base: tuple[float, float]) -> np.ndarray:
         results = []
-        for side, offset in _STARTS[: self.samples]:
+        for d_side, d_offset in _JITTER[:samples]:
+            side, offset = base[0] + d_side, base[1] + d_offset
             down = np.array([-np.sin(roll), np.cos(roll)])
             center = eyes + down * offset * distance
             for mirrored in (False, True) if self.flip else (False,):
                 results.append(self._predict(image, center, side * distance, roll, mirrored))
-        return np.mean(results, axis=0).astype(np.float32)
+        return np.mean(results, axis=0)
 
     def _predict(self, image: np.ndarray, center: np.ndarray, side: float, roll: float, mirrored: bool) -> np.ndarray:
         k = (_CROP / 2) / max(side, 1e-6)
@@ -186,7 +210,7 @@ class LandmarksStage(Stage):
         if cfg.backend == "fan":
             self._model: Any = FanLandmarks(context.device)
         else:
-            self._model = DlibLandmarks(cfg.samples, cfg.flip)
+            self._model = DlibLandmarks(cfg.samples, cfg.flip, cfg.refine, cfg.first_samples)
         self._filters: dict[int, tuple[OneEuroFilter, int]] = {}
         fps = context.video.fps if context.video and context.video.fps else 25.0
         self._frame_time = 1.0 / fps

@@ -1,0 +1,152 @@
+"""Swap model networks, checkpoints and the inference API (swap / score)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from models.checkpoint import (
+    BUNDLED_MODEL_DIR,
+    CARD,
+    WEIGHTS,
+    Networks,
+    load_model,
+    load_networks,
+    save_weights,
+)
+from models.generator import Generator, ModelSpec
+from pipeline.errors import FacepipeError
+
+SMALL = ModelSpec(resolution=64, width=8, latent=32)
+
+
+def _save_small(directory: Path, spec: ModelSpec = SMALL, seed: int = 0) -> Networks:
+    torch.manual_seed(seed)
+    nets = Networks(spec, disc_width=8)
+    save_weights(nets, directory, {"iterations": 0})
+    return nets
+
+
+@pytest.mark.parametrize("resolution", [64, 128, 256])
+def test_generator_shapes_at_every_resolution(resolution: int) -> None:
+    g = Generator(ModelSpec(resolution=resolution, width=8, latent=32))
+    x = torch.rand(2, 3, resolution, resolution)
+    with torch.no_grad():
+        out, rgb, alpha = g(x, "b")
+    assert out.shape == rgb.shape == x.shape
+    assert alpha.shape == (2, 1, resolution, resolution)
+    assert 0 <= float(alpha.min()) and float(alpha.max()) <= 1
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
+    nets = _save_small(tmp_path)
+    loaded, card = load_networks(tmp_path)
+    assert card["resolution"] == 64 and card["files"]["sha256"]
+    crops = np.random.default_rng(1).integers(0, 256, (3, 80, 80, 3), dtype=np.uint8)
+    a = load_model(tmp_path, "cpu")
+    from models.checkpoint import SwapModel
+
+    b = SwapModel(nets, {}, torch.device("cpu"))
+    fa, ma = a.swap(crops, "a2b")
+    fb, mb = b.swap(crops, "a2b")
+    assert fa.shape == (3, 80, 80, 3) and fa.dtype == np.uint8
+    assert ma.shape == (3, 80, 80) and ma.dtype == np.float32
+    np.testing.assert_array_equal(fa, fb)
+    np.testing.assert_array_equal(ma, mb)
+    np.testing.assert_array_equal(a.score(crops, "b"), b.score(crops, "b"))
+    for key, value in nets.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key])
+
+
+def test_score_is_a_probability_per_crop(tmp_path: Path) -> None:
+    _save_small(tmp_path)
+    model = load_model(tmp_path, "cpu")
+    crops = np.random.default_rng(2).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    p = model.score(crops, identity="a")
+    assert p.shape == (5,) and p.dtype == np.float32
+    assert np.all((p >= 0) & (p <= 1))
+    with pytest.raises(ValueError):
+        model.swap(crops, "x2y")
+
+
+def test_pickle_named_like_a_checkpoint_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    (tmp_path / WEIGHTS).write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    with pytest.raises(FacepipeError, match="pickle") as err:
+        load_model(tmp_path, "cpu")
+    assert "\n" not in str(err.value)
+    torch.save({"w": torch.zeros(2)}, tmp_path / WEIGHTS)  # torch.save zip format
+    with pytest.raises(FacepipeError, match="pickle"):
+        load_model(tmp_path, "cpu")
+    assert not marker.exists()
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
+    _save_small(tmp_path)
+    data = (tmp_path / WEIGHTS).read_bytes()
+    (tmp_path / WEIGHTS).write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(FacepipeError, match="corrupt") as err:
+        load_model(tmp_path, "cpu")
+    assert "\n" not in str(err.value)
+    (tmp_path / WEIGHTS).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(FacepipeError, match="corrupt"):
+        load_model(tmp_path, "cpu")
+
+
+def test_flipped_bytes_fail_the_card_checksum(tmp_path: Path) -> None:
+    _save_small(tmp_path)
+    data = bytearray((tmp_path / WEIGHTS).read_bytes())
+    data[-10] ^= 0xFF  # a weight changed, header intact
+    (tmp_path / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(FacepipeError, match="checksum"):
+        load_model(tmp_path, "cpu")
+
+
+def test_other_architecture_is_refused(tmp_path: Path) -> None:
+    save_file({"conv.weight": torch.zeros(4, 3, 3, 3)}, str(tmp_path / WEIGHTS), metadata={"architecture": "some-other-net"})
+    with pytest.raises(FacepipeError, match="architecture"):
+        load_model(tmp_path, "cpu")
+    # Right header, wrong tensors: a model of another shape dressed up as ours.
+    nets = Networks(SMALL, 8)
+    tensors = {k: v for k, v in nets.state_dict().items() if not k.startswith("d_b.")}
+    from models.checkpoint import _metadata
+
+    save_file(tensors, str(tmp_path / WEIGHTS), metadata=_metadata(nets))
+    with pytest.raises(FacepipeError, match="do not fit"):
+        load_model(tmp_path, "cpu")
+
+
+def test_wrong_resolution_is_refused(tmp_path: Path) -> None:
+    _save_small(tmp_path, ModelSpec(resolution=128, width=8, latent=32))
+    with pytest.raises(FacepipeError, match="resolution is 128"):
+        load_networks(tmp_path, resolution=64)
+    with pytest.raises(FacepipeError, match="differs"):
+        load_networks(tmp_path, spec=SMALL)
+
+
+def test_missing_model_and_bad_card(tmp_path: Path) -> None:
+    with pytest.raises(FacepipeError, match="not found"):
+        load_model(tmp_path / "nope", "cpu")
+    _save_small(tmp_path)
+    (tmp_path / CARD).write_text("{broken")
+    with pytest.raises(FacepipeError, match="JSON"):
+        load_model(tmp_path, "cpu")
+
+
+def test_bundled_model_loads_and_swaps() -> None:
+    if not (BUNDLED_MODEL_DIR / WEIGHTS).is_file():
+        pytest.skip("no bundled model committed yet")
+    model = load_model(device="cpu")
+    card = json.loads((BUNDLED_MODEL_DIR / CARD).read_text())
+    assert card["resolution"] == model.resolution
+    assert card["evaluation"]["split"] == "held-out"
+    assert (BUNDLED_MODEL_DIR / WEIGHTS).stat().st_size < 25 * 2**20
+    crops = np.full((2, 256, 256, 3), 128, np.uint8)
+    faces, masks = model.swap(crops, "a2b")
+    assert faces.shape == (2, 256, 256, 3) and masks.shape == (2, 256, 256)

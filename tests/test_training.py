@@ -1,0 +1,145 @@
+"""Training on real face crops: loss falls, resume continues, Ctrl-C saves, the CLI writes everything."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import OPTIMIZER, WEIGHTS, read_tensors
+from models.evaluate import evaluate
+from models.faceset import load_faceset
+from models.train_config import TrainConfig
+from models.training import Trainer
+from pipeline.cli import main as cli
+from pipeline.errors import FacepipeError
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+CLIPS_A = ["WolfgangLanger_Pexels.mp4"]
+CLIPS_B = ["single_face.mp4", "face_noface.mov", "noface_face.mov"]
+# Tiny and fast: a few dozen steps run in seconds on two cores.
+TINY = TrainConfig(width=8, latent=32, disc_width=8, batch_size=8, lr_g=1e-3, lr_d=5e-4, gan_warmup=5,
+                   preview_every=1000, save_every=1000)
+
+
+@pytest.fixture(scope="module")
+def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if not all((MEDIA / c).is_file() for c in CLIPS_A + CLIPS_B):
+        pytest.skip(f"real media not found in {MEDIA}")
+    from models.quickset import make_quick_faceset
+
+    root = tmp_path_factory.mktemp("facesets")
+    a = make_quick_faceset([MEDIA / c for c in CLIPS_A], root / "a", count=16, size=64)
+    b = make_quick_faceset([MEDIA / c for c in CLIPS_B], root / "b", count=16, size=64)
+    assert len(list((a / "faces").glob("*.png"))) >= 8 and len(list((b / "faces").glob("*.png"))) >= 8
+    return a, b
+
+
+def _trainer(facesets: tuple[Path, Path], out: Path, cfg: TrainConfig = TINY, resume: bool = False) -> Trainer:
+    torch.set_num_threads(2)
+    fa = load_faceset([facesets[0]], cfg.resolution, cfg.holdout)
+    fb = load_faceset([facesets[1]], cfg.resolution, cfg.holdout)
+    return Trainer(cfg, out, fa, fb, torch.device("cpu"), resume=resume)
+
+
+def test_reconstruction_loss_falls(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    trainer = _trainer(facesets, tmp_path / "m")
+    data_a, data_b = trainer.faces_a.train, trainer.faces_b.train
+    before = evaluate(trainer.nets, data_a, data_b, trainer.device)
+    trainer.run(40)
+    after = evaluate(trainer.nets, data_a, data_b, trainer.device)
+    assert after["a2a"]["l1"] < 0.8 * before["a2a"]["l1"]
+    assert after["b2b"]["l1"] < 0.8 * before["b2b"]["l1"]
+    assert trainer.history["rec_a"][-1] < trainer.history["rec_a"][0]
+    assert "g_adv" in trainer.card(None)["losses"]  # the GAN term was active after the warm-up
+
+
+def test_resume_continues_step_and_optimiser_state(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    first = _trainer(facesets, out)
+    first.run(6)
+    saved_g = {k: v.clone() for k, v in first.opt_g.state_dict()["state"][0].items()}
+    weights = {k: v.clone() for k, v in first.nets.state_dict().items()}
+    second = _trainer(facesets, out, resume=True)
+    assert second.iteration == 6
+    for key, value in second.opt_g.state_dict()["state"][0].items():
+        assert torch.equal(value, saved_g[key])
+    for key, value in second.nets.state_dict().items():
+        assert torch.equal(value, weights[key])
+    second.run(9)
+    card = json.loads((out / "model.json").read_text())
+    assert card["iterations"] == 9
+    tensors, _ = read_tensors(out / OPTIMIZER)
+    assert int(tensors["iteration"]) == 9 and int(tensors["g.0.step"]) == 9
+
+
+def test_resume_refuses_a_different_shape(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    _trainer(facesets, out).run(2)
+    with pytest.raises(FacepipeError, match="differs"):
+        _trainer(facesets, out, cfg=replace(TINY, width=16), resume=True)
+
+
+def test_ctrl_c_saves_a_checkpoint(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    trainer = _trainer(facesets, out)
+
+    def interrupt(iteration: int, losses: dict, seconds: float) -> None:
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(100, on_step=interrupt)
+    card = json.loads((out / "model.json").read_text())
+    assert card["iterations"] == 3 and (out / WEIGHTS).is_file() and (out / OPTIMIZER).is_file()
+    assert not list(out.glob("*.tmp.*"))
+
+
+def test_holdout_takes_the_last_frames_of_each_clip(tmp_path: Path) -> None:
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for clip in ("x", "y"):
+        for frame in range(10):
+            cv2.imwrite(str(faces / f"{clip}_{frame:06d}_0.png"), np.full((32, 32, 4), frame * 20, np.uint8))
+    fs = load_faceset([tmp_path], 16, holdout=0.2)
+    assert len(fs.train) == 16 and len(fs.held) == 4
+    assert sorted(int(v) for v in fs.held[:, 0, 0, 0]) == [160, 160, 180, 180]
+
+
+def test_cli_trains_and_writes_checkpoint_card_and_pictures(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    settings = ["train.width=8", "train.latent=32", "train.disc_width=8", "train.batch_size=4", "train.preview_every=4",
+                "train.gan_warmup=2", "train.holdout=0.2", "pipeline.threads=2"]
+    args = ["train", "--faces-a", str(facesets[0]), "--faces-b", str(facesets[1]), "-o", str(out), "--iterations", "8", "-q"]
+    for s in settings:
+        args += ["--set", s]
+    assert cli(args) == 0
+    for name in (WEIGHTS, OPTIMIZER, "model.json", "preview.png", "losses.png"):
+        assert (out / name).is_file(), name
+    card = json.loads((out / "model.json").read_text())
+    assert card["iterations"] == 8 and card["resolution"] == 64
+    assert card["evaluation"]["split"] == "held-out"
+    assert {"a2a", "b2b", "discriminator_accuracy"} <= set(card["evaluation"])
+    assert {"rec_a", "rec_b", "d_a", "d_b"} <= set(card["losses"])
+    assert card["data"]["a"]["held_out_faces"] > 0
+    grid = cv2.imread(str(out / "preview.png"))
+    assert grid.shape[0] == 6 * 128  # rows A, A->A, A->B, B, B->B, B->A
+    # A second run without --resume must not clobber the model; --resume continues it.
+    assert cli(args) == 2
+    assert cli(args[:-len(settings) * 2] + ["--resume", "--iterations", "10"] + sum((["--set", s] for s in settings), [])) == 0
+    assert json.loads((out / "model.json").read_text())["iterations"] == 10
+
+
+def test_cli_refuses_a_corrupt_checkpoint_on_resume(facesets: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / WEIGHTS).write_bytes(b"garbage that is not a safetensors file")
+    code = cli(["train", "--faces-a", str(facesets[0]), "--faces-b", str(facesets[1]), "-o", str(out), "--resume", "-q",
+                "--set", "train.width=8", "--set", "train.latent=32", "--set", "train.disc_width=8"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("facepipe: error:") and "corrupt" in err and "\n" not in err
