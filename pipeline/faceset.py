@@ -1,0 +1,201 @@
+"""The faceset that ``extract`` writes and training reads: aligned crops plus one alignments file.
+
+Layout (version 1)::
+
+    FACESET/faces/<source-stem>_<frame:06d>_<track>.png   BGRA, aligned crop, alpha = strip mask
+    FACESET/alignments.json                                {"version": 1, "align": {...}, "faces": [...]}
+
+Each face record: file, source, frame, track, box [x0, y0, x1, y1], score, landmarks (68 x [x, y],
+frame pixels) and matrix (2 x 3, frame -> crop). ``align`` holds size, coverage and the template
+name from ``pipeline.geometry``, so a consumer can re-align new frames exactly like these crops.
+
+The writer is a runner ``Sink``. ``close(ok=True)`` commits one source: its records replace any
+earlier records of the same source and alignments.json is rewritten through a temporary file and
+a rename, so an interrupted extract never leaves a half-written file. ``close(ok=False)`` deletes
+the PNGs of the interrupted source and leaves alignments.json as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.errors import FacepipeError
+from pipeline.frame import Face, Frame
+from pipeline.media import VideoInfo
+
+FACESET_VERSION = 1
+ALIGNMENTS = "alignments.json"
+FACES_DIR = "faces"
+
+
+@dataclass
+class SourceSummary:
+    """Counts for the summary table of one source."""
+
+    source: str
+    frames: int = 0
+    faces: int = 0
+    frames_without_face: int = 0
+
+
+def crop_with_alpha(face: Face) -> np.ndarray:
+    """The aligned crop as BGRA uint8, alpha = mask (opaque when there is no mask)."""
+    crop = face.crop
+    assert crop is not None
+    if face.mask is None:
+        alpha = np.full(crop.shape[:2], 255, np.uint8)
+    else:
+        alpha = np.clip(np.asarray(face.mask, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.dstack([crop, alpha])
+
+
+def face_record(face: Face, file: str, source: str, frame: int) -> dict[str, Any]:
+    """One entry of ``alignments.json``."""
+    return {
+        "file": file,
+        "source": source,
+        "frame": int(frame),
+        "track": int(face.track_id),
+        "box": [round(float(v), 2) for v in face.box],
+        "score": round(float(face.score), 4),
+        "landmarks": [[round(float(x), 3), round(float(y), 3)] for x, y in np.asarray(face.landmarks)],
+        "matrix": [[float(v) for v in row] for row in np.asarray(face.matrix)],
+    }
+
+
+def read_alignments(directory: str | Path) -> dict[str, Any]:
+    """Load and check a faceset's alignments.json (training and tests use this)."""
+    path = Path(directory) / ALIGNMENTS
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FacepipeError(f"{path}: no alignments file; is {directory} a faceset made by `facepipe extract`?") from None
+    except (OSError, ValueError) as exc:
+        raise FacepipeError(f"{path}: cannot read alignments: {exc}") from None
+    if not isinstance(data, dict) or data.get("version") != FACESET_VERSION or "faces" not in data:
+        raise FacepipeError(f"{path}: not a version {FACESET_VERSION} faceset alignments file")
+    return data
+
+
+def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """A copy of ``image`` with boxes, track ids, scores and landmarks drawn (for ``--debug``)."""
+    canvas = image.copy()
+    thickness = max(1, round(max(image.shape[:2]) / 640))
+    for face in faces:
+        x0, y0, x1, y1 = (int(round(float(v))) for v in face.box)
+        detected = face.extras.get("detected", True)
+        colour = (0, 220, 0) if detected else (0, 200, 255)  # green: detector, orange: tracked
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
+        cv2.putText(canvas, f"#{face.track_id} {face.score:.2f}", (x0, max(12, y0 - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, colour, thickness, cv2.LINE_AA)
+        if face.landmarks is not None:
+            for x, y in np.asarray(face.landmarks):
+                cv2.circle(canvas, (int(round(float(x))), int(round(float(y)))), thickness, (0, 0, 255), -1, cv2.LINE_AA)
+    return canvas
+
+
+class FacesetWriter:
+    """Runner sink writing faces of one or more sources into a faceset directory."""
+
+    def __init__(self, directory: str | Path, align: dict[str, Any], debug_dir: str | Path | None = None) -> None:
+        self.directory = Path(directory)
+        self.align = dict(align)
+        self.debug_dir = Path(debug_dir) if debug_dir else None
+        self.summaries: list[SourceSummary] = []
+        self._records: list[dict[str, Any]] = []
+        self._files: list[Path] = []
+        self._summary: SourceSummary | None = None
+        self._source = ""
+        self._stems: dict[str, str] = {}  # source -> file stem, unique within the faceset
+        (self.directory / FACES_DIR).mkdir(parents=True, exist_ok=True)
+        if self.debug_dir:
+            self.debug_dir.mkdir(parents=True, exist_ok=True)
+        self._existing = self._load_existing()
+
+    def _load_existing(self) -> list[dict[str, Any]]:
+        """Records already in the faceset (kept unless re-extracted); must share the alignment."""
+        if not (self.directory / ALIGNMENTS).exists():
+            return []
+        data = read_alignments(self.directory)
+        if data.get("align") != self.align:
+            raise FacepipeError(f"{self.directory} holds faces aligned with {data.get('align')}, not {self.align}; "
+                                f"extract into a new directory")
+        for record in data["faces"]:
+            stem = Path(record["file"]).name.rsplit("_", 2)[0]
+            self._stems.setdefault(record["source"], stem)
+        return list(data["faces"])
+
+    def _stem_for(self, source: str) -> str:
+        if source in self._stems:
+            return self._stems[source]
+        base = Path(source).stem or "source"
+        stem, n = base, 2
+        while stem in self._stems.values():
+            stem, n = f"{base}-{n}", n + 1
+        self._stems[source] = stem
+        return stem
+
+    # --- Sink protocol ---------------------------------------------------------------------------
+    def open(self, info: VideoInfo) -> None:
+        self._source = str(info.path)
+        self._records, self._files = [], []
+        self._summary = SourceSummary(self._source)
+
+    def write(self, frame: Frame) -> None:
+        source = str(frame.meta.get("source", self._source))
+        number = int(frame.meta.get("source_frame", frame.index))
+        stem = self._stem_for(source)
+        assert self._summary is not None
+        self._summary.frames += 1
+        written = 0
+        for face in frame.faces:
+            if not face.selected or face.crop is None or face.landmarks is None or face.matrix is None:
+                continue
+            name = f"{FACES_DIR}/{stem}_{number:06d}_{max(face.track_id, 0)}.png"
+            path = self.directory / name
+            if not cv2.imwrite(str(path), crop_with_alpha(face)):
+                raise FacepipeError(f"cannot write {path}")
+            self._files.append(path)
+            self._records.append(face_record(face, name, source, number))
+            written += 1
+        self._summary.faces += written
+        if not written:
+            self._summary.frames_without_face += 1
+        if self.debug_dir is not None:
+            cv2.imwrite(str(self.debug_dir / f"{stem}_{number:06d}.jpg"), draw_faces(frame.image, frame.faces))
+
+    def close(self, ok: bool) -> None:
+        if not ok:
+            for path in self._files:
+                path.unlink(missing_ok=True)
+            # A re-extract may have overwritten (and now deleted) files of earlier records.
+            deleted = {path.relative_to(self.directory).as_posix() for path in self._files}
+            if any(r["file"] in deleted for r in self._existing):
+                self._existing = [r for r in self._existing if r["file"] not in deleted]
+                self._commit(self._existing)
+            self._records, self._files = [], []
+            return
+        sources = {r["source"] for r in self._records} | {self._source}
+        kept = [r for r in self._existing if r["source"] not in sources]
+        self._existing = kept + self._records
+        self._commit(self._existing)
+        if self._summary is not None:
+            self.summaries.append(self._summary)
+        self._records, self._files = [], []
+
+    def _commit(self, records: list[dict[str, Any]]) -> None:
+        data = {"version": FACESET_VERSION, "align": self.align, "faces": records}
+        path = self.directory / ALIGNMENTS
+        temp = path.with_name(f".{ALIGNMENTS}.tmp")
+        with open(temp, "w") as handle:
+            json.dump(data, handle, separators=(",", ":"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
