@@ -236,15 +236,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self, until: int, on_step: Callable[[int, dict[str, float], float], None] | None = None,
-            on_save: Callable[[int], None] | None = None) -> dict[str, float]:
-        """Train to ``until`` total iterations; checkpoint every ``save_every`` and on Ctrl-C."""
+            on_save: Callable[[int], None] | None = None, max_seconds: float | None = None) -> dict[str, float]:
+        """Train to ``until`` total iterations (or for ``max_seconds``); checkpoint every ``save_every`` and on Ctrl-C."""
+        deadline = time.monotonic() + max_seconds if max_seconds else None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.nets.train()
         running: dict[str, float] = {}
         recent: dict[str, list[float]] = {}
         t_last = time.perf_counter()
         try:
-            while self.iteration < until:
+            while self.iteration < until and (deadline is None or time.monotonic() < deadline):
                 t0 = time.perf_counter()
                 values = self.step()
                 self.wall_seconds += time.perf_counter() - t0
@@ -315,5 +316,10 @@ def _load_adam(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], nam
 
 
 def set_threads(threads: int) -> None:
-    """0 = all cores (as the [pipeline] threads option documents)."""
+    """0 = all cores (as the [pipeline] threads option documents).
+
+    Denormal flushing is switched on first: worker threads inherit the setting only if it is made
+    before the thread pool starts.
+    """
+    torch.set_flush_denormal(True)
     torch.set_num_threads(threads or os.cpu_count() or 1)

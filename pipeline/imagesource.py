@@ -17,7 +17,6 @@ from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
 from pipeline.media import VideoInfo
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -23,6 +23,7 @@ SECTIONS: dict[str, str] = {
     "rescale": "stages.rescale:RescaleConfig",
     "swap": "stages.swap:SwapConfig",
     "blend": "stages.blend:BlendConfig",
+    "occlude": "stages.occlude:OccludeConfig",
 }
 
 STAGES: dict[str, str] = {
@@ -33,6 +34,7 @@ STAGES: dict[str, str] = {
     "rescale": "stages.rescale:RescaleStage",
     "swap": "stages.swap:SwapStage",
     "blend": "stages.blend:BlendStage",
+    "occlude": "stages.occlude:OccludeStage",
 }
 
 

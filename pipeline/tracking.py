@@ -14,7 +14,7 @@ Used by the detect stage. Three small pieces:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -62,7 +62,6 @@ class Track:
     points: np.ndarray | None  # (5, 2) detector key points, frame pixels
     score: float
     misses: int = 0  # consecutive detection rounds without a match
-    extras: dict = field(default_factory=dict)
 
 
 def _point_distance(a: Track, box: np.ndarray, points: np.ndarray | None) -> float:
@@ -148,7 +147,7 @@ def propagate(previous: np.ndarray, current: np.ndarray, box: np.ndarray, seeds:
     good = (ok1.ravel() == 1) & (ok2.ravel() == 1) & (error < max(1.0, 0.02 * max(w, h)))
     if good.sum() < 6:
         return None
-    matrix, inliers = cv2.estimateAffinePartial2D(points[good], forward[good], method=cv2.LMEDS)
+    matrix, _ = cv2.estimateAffinePartial2D(points[good], forward[good], method=cv2.LMEDS)
     if matrix is None:
         return None
     return matrix.astype(np.float64)

@@ -130,7 +130,6 @@ class DetectStage(Stage):
         self._previous_grey: np.ndarray | None = None
         self._previous_faces: list[Face] = []
         self._since_detection = 0
-        self.stats = {"detections": 0, "tracked": 0, "scene_cuts": 0}
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:
@@ -142,23 +141,21 @@ class DetectStage(Stage):
     def _process_frame(self, frame: Frame) -> None:
         cfg: DetectConfig = self.config
         small, scale = self._downscale(frame.image)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if cfg.every > 1 else None  # only optical flow needs it
         # A source that knows where cuts are (e.g. a folder of photos) may flag them itself.
         cut = self._cuts(small) or bool(frame.meta.get("scene_cut"))
         frame.meta["scene_cut"] = cut
         if cut:
             self._tracker.reset()
             self._previous_faces = []
-            self.stats["scene_cuts"] += 1
-        detect_now = cut or self._since_detection % cfg.every == 0 or self._previous_grey is None
-        if detect_now:
+        previous = self._previous_grey
+        can_track = grey is not None and previous is not None and previous.shape == grey.shape
+        if cut or not can_track or self._since_detection % cfg.every == 0:
             faces = self._detect(small, scale)
             self._since_detection = 1
-            self.stats["detections"] += 1
         else:
             faces = self._track(grey, scale)
             self._since_detection += 1
-            self.stats["tracked"] += 1
         frame.faces = faces
         self._previous_faces = faces
         self._previous_grey = grey

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.frame import Face, Frame
+from pipeline.frame import Frame
 from pipeline.geometry import EYE_CORNERS, inter_ocular
 from pipeline.media import VideoInfo
 from pipeline.runner import Runner

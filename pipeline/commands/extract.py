@@ -12,15 +12,16 @@ import argparse
 import math
 from pathlib import Path
 
-from pipeline.commands.common import add_config_options, write_json_atomic
-from pipeline.compose import build_stages
-from pipeline.config import load_config
+from typing import TYPE_CHECKING
+
+from pipeline.commands.common import add_config_options
 from pipeline.errors import FacepipeError
-from pipeline.faceset import FacesetWriter
-from pipeline.geometry import TEMPLATE_NAME
-from pipeline.imagesource import IMAGE_SUFFIXES, EveryNth, ImageSource
-from pipeline.progress import console, frame_progress, warn
-from pipeline.runner import Runner
+
+if TYPE_CHECKING:
+    from pipeline.faceset import FacesetWriter
+
+# Imported by main(), not here: `facepipe --help` should not load OpenCV and numpy.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
 
 EXTRACT_STAGES = ["detect", "landmarks", "align", "strip"]
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
@@ -70,6 +71,14 @@ def collect_jobs(inputs: list[str]) -> list[tuple[str, list[Path]]]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pipeline.commands.common import write_json_atomic
+    from pipeline.compose import build_stages
+    from pipeline.config import load_config
+    from pipeline.faceset import FacesetWriter
+    from pipeline.geometry import TEMPLATE_NAME
+    from pipeline.progress import frame_progress, warn
+    from pipeline.runner import Runner
+
     if args.every < 1:
         raise FacepipeError(f"--every {args.every}: must be 1 or more")
     overrides = list(args.set)
@@ -103,6 +112,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _source(kind: str, paths: list[Path], config, every: int):
+    from pipeline.imagesource import EveryNth, ImageSource
+
     if kind == "images":
         name = str(paths[0].parent) if len({p.parent for p in paths}) == 1 else "photos"
         return ImageSource(paths, name), f"{len(paths)} photos in {name}"
@@ -114,6 +125,8 @@ def _source(kind: str, paths: list[Path], config, every: int):
 
 def _print_summary(writer: FacesetWriter, output: str) -> None:
     from rich.table import Table
+
+    from pipeline.progress import console
 
     table = Table(title=f"faceset {output}", title_justify="left")
     for column in ("source", "frames", "faces", "frames without a face"):

@@ -6,6 +6,7 @@ Torch is imported inside :func:`main` only, so ``facepipe --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--faces-b", nargs="+", required=True, metavar="DIR", help="faceset(s) of identity B (the face painted in)")
     parser.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="model directory (checkpoint, card, previews)")
     parser.add_argument("--iterations", type=int, metavar="N", help="total iterations (overrides train.iterations)")
+    parser.add_argument("--max-minutes", type=float, metavar="M", help="stop (saving and evaluating as usual) after M minutes of this run")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in MODEL_DIR (iteration count and optimiser state)")
     parser.add_argument("--overwrite", action="store_true", help="start afresh even if MODEL_DIR already holds a checkpoint")
     add_config_options(parser)
@@ -44,6 +46,9 @@ def main(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise FacepipeError(f"{out_dir} exists and is not a directory")
 
+    # On a shared or oversubscribed CPU, spinning OpenMP workers wait for descheduled siblings and
+    # training slows several-fold; sleeping waits cost little when the machine is idle.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from rich.console import Console
 
@@ -68,7 +73,8 @@ def main(args: argparse.Namespace) -> int:
     log = _Log(console, trainer.iteration, cfg.iterations, args.quiet)
     try:
         with log:
-            final = trainer.run(cfg.iterations, on_step=log.step, on_save=log.saved)
+            final = trainer.run(cfg.iterations, on_step=log.step, on_save=log.saved,
+                                max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     except KeyboardInterrupt:
         raise Cancelled(f"interrupted at iteration {trainer.iteration}; checkpoint saved in {out_dir} (continue with --resume)") from None
     held_a = faces_a.held if len(faces_a.held) else faces_a.train

@@ -1,0 +1,155 @@
+"""Benchmark of the face stages: ms per frame for detect, landmarks and align(+strip) at 640x360 and
+1280x720, and what detecting every Nth frame (tracking in between) saves.
+
+    python bench/faces.py [--frames 40] [--json out.json]
+
+640x360: the real clip ``single_face.mp4`` (one face of about 150 px).
+1280x720: the same clip upscaled 2x (a 300 px face) with two more faces of 45 and 90 px pasted in
+from ``multi_face.jpg``: three faces of very different sizes, as in the issue's measurement.
+Stages are called directly in one thread (no decode/encode), so the numbers are compute only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+MEDIA = REPO.parent / "shared" / "media"
+
+from pipeline.frame import Frame  # noqa: E402
+from pipeline.geometry import box_iou  # noqa: E402
+from pipeline.media import VideoInfo  # noqa: E402
+from pipeline.stage import StageContext  # noqa: E402
+from stages.align import AlignConfig, AlignStage  # noqa: E402
+from stages.detect import DetectConfig, DetectStage  # noqa: E402
+from stages.landmarks import LandmarksConfig, LandmarksStage  # noqa: E402
+from stages.strip import StripConfig, StripStage  # noqa: E402
+
+
+def read_clip(count: int) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(MEDIA / "single_face.mp4"))
+    images = []
+    while len(images) < count:
+        ok, image = capture.read()
+        if not ok:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # loop a short clip
+            continue
+        images.append(image)
+    capture.release()
+    return images
+
+
+def small_faces() -> list[np.ndarray]:
+    """Two faces cut from the group photo, scaled to 45 and 90 px wide (with some margin)."""
+    photo = cv2.imread(str(MEDIA / "multi_face.jpg"))
+    # Two of the five people, head and a margin; the faces in them are 91 and 76 px wide.
+    cuts = [(photo[31:206, 182:333], 91.0), (photo[190:335, 419:535], 76.0)]
+    out = []
+    for (cut, width), face_px in zip(cuts, (45, 90)):
+        k = face_px / width
+        out.append(cv2.resize(cut, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC))
+    return out
+
+
+def make_720p(images: list[np.ndarray]) -> list[np.ndarray]:
+    extra = small_faces()
+    frames = []
+    for image in images:
+        big = cv2.resize(image, (1280, 720), interpolation=cv2.INTER_CUBIC)
+        for patch, (x, y) in zip(extra, ((60, 420), (1000, 380))):
+            h, w = patch.shape[:2]
+            big[y:y + h, x:x + w] = patch
+        frames.append(big)
+    return frames
+
+
+def open_stage(stage, width: int, height: int):
+    stage.open(StageContext(video=VideoInfo("bench", width, height, 30.0, 0, 0.0), config=stage.config))
+    return stage
+
+
+def time_stages(images: list[np.ndarray], detect: DetectConfig) -> dict:
+    h, w = images[0].shape[:2]
+    stages = {"detect": open_stage(DetectStage(detect), w, h),
+              "landmarks": open_stage(LandmarksStage(LandmarksConfig()), w, h),
+              "align": open_stage(AlignStage(AlignConfig()), w, h),
+              "strip": open_stage(StripStage(StripConfig()), w, h)}
+    seconds = dict.fromkeys(stages, 0.0)
+    frames = []
+    for index, image in enumerate(images):
+        frame = Frame(index=index, pts=index / 30.0, image=image.copy())
+        for name, stage in stages.items():
+            started = time.perf_counter()
+            stage.process([frame])
+            seconds[name] += time.perf_counter() - started
+        frames.append(frame)
+    result = {name: 1000.0 * s / len(images) for name, s in seconds.items()}
+    result["faces_per_frame"] = float(np.mean([len(f.faces) for f in frames]))
+    result["_frames"] = frames
+    return result
+
+
+def every_n(images: list[np.ndarray], reference: list[Frame], n: int, detect_size: int) -> dict:
+    h, w = images[0].shape[:2]
+    stage = open_stage(DetectStage(DetectConfig(every=n, detect_size=detect_size)), w, h)
+    started = time.perf_counter()
+    frames = []
+    for index, image in enumerate(images):
+        frame = Frame(index=index, pts=index / 30.0, image=image)
+        stage.process([frame])
+        frames.append(frame)
+    ms = 1000.0 * (time.perf_counter() - started) / len(images)
+    ious, found, expected = [], 0, 0
+    for mine, ref in zip(frames, reference):
+        for face in ref.faces:
+            expected += 1
+            best = max((box_iou(face.box, f.box) for f in mine.faces), default=0.0)
+            found += best >= 0.5
+            ious.append(best)
+    return {"every": n, "ms": ms, "recall": found / max(1, expected), "mean_iou": float(np.mean(ious)) if ious else 0.0}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=40, help="frames per measurement (default 40)")
+    parser.add_argument("--json", help="also write the numbers to this file")
+    args = parser.parse_args()
+    if not MEDIA.is_dir():
+        print(f"media not found: {MEDIA}", file=sys.stderr)
+        return 2
+    clip = read_clip(args.frames)
+    inputs = {"640x360": clip, "1280x720": make_720p(clip)}
+    report: dict = {"stages": {}, "every_n": {}}
+    print(f"{'resolution':<11}{'faces':>7}{'detect':>10}{'landmarks':>11}{'align':>9}{'strip':>9}   ms per frame")
+    for label, images in inputs.items():
+        timing = time_stages(images, DetectConfig())
+        frames = timing.pop("_frames")
+        report["stages"][label] = timing
+        print(f"{label:<11}{timing['faces_per_frame']:>7.1f}{timing['detect']:>10.1f}{timing['landmarks']:>11.1f}"
+              f"{timing['align']:>9.1f}{timing['strip']:>9.1f}")
+        if label == "1280x720":
+            full = time_stages(images[: max(5, args.frames // 4)], DetectConfig(detect_size=0))
+            report["stages"]["1280x720 full-res detect"] = {k: v for k, v in full.items() if k != "_frames"}
+            print(f"{'  (detect at full 1280x720)':<28}{full['detect']:>10.1f} ms, {full['faces_per_frame']:.1f} faces")
+        rows = [every_n(images, frames, n, DetectConfig().detect_size) for n in (1, 2, 4, 8)]
+        base = rows[0]["ms"]
+        for row in rows:
+            row["speedup"] = base / row["ms"] if row["ms"] else 0.0
+        report["every_n"][label] = rows
+        print("  detect every N: " + ", ".join(f"N={r['every']}: {r['ms']:.1f} ms ({r['speedup']:.1f}x, "
+                                                f"recall {r['recall']:.0%}, IoU {r['mean_iou']:.2f})" for r in rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

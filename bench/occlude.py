@@ -1,0 +1,118 @@
+"""Cost of the occlusion stage: ms per face for each occluder kind, and ms per query in attack mode.
+
+Usage: python bench/occlude.py [--repeats 20] [--budget 32] [--model DIR] [--threads 2]
+
+Faces come from the real face stages on the shared test photos (one face, then five). Random mode is
+timed per face over ``--repeats`` seeds (median). Attack mode runs with threshold 0, so every face
+spends exactly ``--budget`` queries, against a small TorchScript classifier (the tests' fixed conv
+net) and, when one is found (``--model``, else the bundled model), the swap model's discriminator;
+the classifier's own cost per crop is shown beside it, so search overhead = per query - classifier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from pipeline.frame import Frame  # noqa: E402
+from pipeline.stage import StageContext  # noqa: E402
+from stages.occlude import OccludeConfig, OccludeStage  # noqa: E402
+from tests.conftest import MEDIA  # noqa: E402
+from tests.test_occlude import copy_frame, find_faces, save_redness  # noqa: E402
+
+CASES = [("block", "face", ""), ("noise", "face", ""), ("patch", "face", "multi_face.jpg"),
+         ("object", "eyes", ""), ("object", "lower", "occluders/mask_blue.jpg"), ("patch", "mouth", "multi_face.jpg")]
+
+
+def stage_for(**settings) -> OccludeStage:
+    stage = OccludeStage(OccludeConfig(**settings))
+    stage.open(StageContext(video=None, config=stage.config, warn=lambda message: None))
+    return stage
+
+
+def time_random(frames: list[Frame], kind: str, anchor: str, image: str, repeats: int) -> float:
+    """Median over seeds of ms per face."""
+    per_face = []
+    for seed in range(repeats):
+        stage = stage_for(kind=kind, anchor=anchor, image=str(MEDIA / image) if image else "", level=3, seed=seed)
+        faces, seconds = 0, 0.0
+        for frame in frames:
+            work = copy_frame(frame)
+            started = time.perf_counter()
+            for number, face in enumerate(work.faces):
+                stage.occlude_face(work, face, number)
+            seconds += time.perf_counter() - started
+            faces += len(work.faces)
+        per_face.append(1000.0 * seconds / faces)
+    return statistics.median(per_face)
+
+
+def time_attack(frames: list[Frame], classifier: str, budget: int, **extra) -> tuple[float, float]:
+    """(ms per query of the whole search, ms per crop of the classifier alone)."""
+    stage = stage_for(mode="attack", kind="patch", image=str(MEDIA / "multi_face.jpg"), level=3, budget=budget,
+                      batch=16, threshold=0.0, classifier=classifier, **extra)
+    queries, seconds = 0, 0.0
+    crops = []
+    for frame in frames:
+        work = copy_frame(frame)
+        started = time.perf_counter()
+        records = [stage.occlude_face(work, face, number) for number, face in enumerate(work.faces)]
+        seconds += time.perf_counter() - started
+        queries += sum(r["queries"] for r in records)
+        crops.extend(face.crop for face in work.faces)
+    batch = np.stack((crops * 16)[:16])
+    stage.classifier.fake_probability(batch)  # warm-up
+    started = time.perf_counter()
+    for _ in range(5):
+        stage.classifier.fake_probability(batch)
+    per_crop = 1000.0 * (time.perf_counter() - started) / (5 * len(batch))
+    return 1000.0 * seconds / queries, per_crop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="seeds per random-mode case (default 20)")
+    parser.add_argument("--budget", type=int, default=32, help="queries per face in attack mode (default 32)")
+    parser.add_argument("--model", default="", help="swap model for the discriminator (default: the bundled one)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    frames = [find_faces(cv2.imread(str(MEDIA / name)), index)
+              for index, name in enumerate(["single_face.jpg", "multi_face.jpg"])]
+    sizes = [f"{int(face.width)}x{int(face.height)}" for frame in frames for face in frame.faces]
+    print(f"faces: {len(sizes)} ({', '.join(sizes)} px boxes); torch threads {torch.get_num_threads()}")
+    print("\nrandom mode, level 3            ms/face (median of seeds)")
+    for kind, anchor, image in CASES:
+        print(f"  {kind:7s} {anchor:6s}              {time_random(frames, kind, anchor, image, args.repeats):8.2f}")
+
+    print(f"\nattack mode (patch, level 3, {args.budget} queries/face)   ms/query   classifier ms/crop")
+    with tempfile.TemporaryDirectory() as folder:
+        crops = np.stack([face.crop for frame in frames for face in frame.faces])
+        script = save_redness(Path(folder) / "redness.pt", crops)
+        per_query, per_crop = time_attack(frames, str(script), args.budget, classifier_size=64)
+        print(f"  torchscript conv (64 px)                  {per_query:8.2f}   {per_crop:8.2f}")
+    model = args.model
+    if not model:
+        from models.checkpoint import BUNDLED_MODEL_DIR, WEIGHTS
+
+        model = str(BUNDLED_MODEL_DIR) if (BUNDLED_MODEL_DIR / WEIGHTS).is_file() else ""
+    if model:
+        per_query, per_crop = time_attack(frames, "discriminator", args.budget, model=model, identity="b")
+        print(f"  discriminator ({Path(model).name})            {per_query:8.2f}   {per_crop:8.2f}")
+    else:
+        print("  discriminator: no bundled model yet; pass --model DIR")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""``facepipe attack VIDEO -o OUT``: search occlusions that make a fake-face classifier call faces real.
+
+Runs decode -> detect -> landmarks -> align -> (swap -> blend with ``--swap``) -> occlude in attack
+mode -> encode, then writes a JSON report: success rate, fake scores before and after, queries and
+occluded area. The ``[occlude]`` table configures the occluder, the classifier and the budget; with
+``--swap`` the discriminator defaults to the swap model's, for the identity it paints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.commands.common import add_config_options, write_json_atomic
+from pipeline.commands.convert import _trimmed
+from pipeline.compose import build_stages
+from pipeline.config import load_config
+from pipeline.errors import FacepipeError
+from pipeline.progress import console, frame_progress, warn
+from pipeline.runner import Runner
+from stages.decode import FileSource
+from stages.encode import FileSink, check_output_path
+
+FACE_STAGES = ["detect", "landmarks", "align"]
+SWAP_STAGES = ["swap", "blend"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "attack", help="occlusion attack: occlude faces until a fake detector calls them real",
+        description="Detect and align faces (optionally swap them), then search, per face, occluder placements "
+                    "that push the classifier's fake probability below occlude.threshold within occlude.budget "
+                    "queries. Writes the occluded video and a JSON report.")
+    parser.add_argument("input", help="input video file")
+    parser.add_argument("-o", "--output", required=True, help="output video file (.mp4, .mov, .mkv, .webm, ...)")
+    parser.add_argument("--report", metavar="JSON", help="write the attack summary (success rate, scores, queries) here")
+    parser.add_argument("--sidecar", metavar="JSONL", help="write one line per frame and face (occluder, scores) here")
+    parser.add_argument("--write-masks", metavar="DIR", help="write each frame's occluder mask as a PNG into DIR")
+    parser.add_argument("--swap", action="store_true", help="swap faces first (swap + blend stages), then attack")
+    parser.add_argument("--overwrite", "-y", action="store_true", help="replace the output file if it exists")
+    add_config_options(parser)
+    parser.set_defaults(func=main)
+
+
+def attack_overrides(args: argparse.Namespace) -> list[str]:
+    """The user's ``--set`` first, then what this command fixes (its stages, attack mode, output paths)."""
+    stages = FACE_STAGES + (SWAP_STAGES if args.swap else []) + ["occlude"]
+    overrides = list(args.set) + [f"pipeline.stages={json.dumps(stages)}", 'occlude.mode="attack"']
+    if args.sidecar:
+        overrides.append(f"occlude.report={json.dumps(str(args.sidecar))}")
+    if args.write_masks:
+        overrides.append(f"occlude.masks_dir={json.dumps(str(args.write_masks))}")
+    return overrides
+
+
+def _check_report_path(path: str | None, output: Path) -> None:
+    if not path:
+        return
+    report = Path(path)
+    if report.resolve() == output.resolve():
+        raise FacepipeError(f"report {report} is the output video; choose another path")
+    if report.is_dir():
+        raise FacepipeError(f"report {report} is a folder; give a file name")
+    if not report.resolve().parent.is_dir():
+        raise FacepipeError(f"report folder does not exist: {report.resolve().parent}")
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_config(args.config, attack_overrides(args))
+    output = check_output_path(args.output, [args.input], args.overwrite)
+    _check_report_path(args.report, output)
+    _check_report_path(args.sidecar, output)
+    source = FileSource(args.input, config.decode)
+    info = source.open()
+    start, limit = config.decode.start, config.decode.max_frames
+    video = _trimmed(info, start, limit) if (start or limit) else info
+    extras: dict[str, Any] = {}
+    if args.swap:
+        extras = {"swap_direction": config.swap.direction, "swap_model": config.swap.model}
+    stages, contexts = build_stages(config, list(config.pipeline.stages), video, warn, extras)
+    sink = FileSink(output, config.encode, audio_source=args.input, audio_start=start,
+                    audio_duration=(video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps)
+                    if (limit and video.timestamps) else 0.0)
+    with frame_progress(f"attack {Path(args.input).name}", video.frame_count, args.quiet) as progress:
+        runner = Runner(source, stages, sink, queue_frames=config.pipeline.queue_frames, contexts=contexts,
+                        on_frame=progress.update)
+        stats = runner.run()
+    for message in source.warnings:
+        warn(message)
+    summary = next((stage.summary() for stage in stages if stage.name == "occlude"), {})
+    if not summary.get("faces"):
+        warn(f"no face found in {args.input}; nothing was attacked")
+    if args.report:
+        occlude = dataclasses.asdict(config.occlude)
+        write_json_atomic(args.report, {"input": args.input, "output": str(output), "sidecar": args.sidecar,
+                                        "masks_dir": args.write_masks, "swap": bool(args.swap), "occlude": occlude,
+                                        "attack": summary, "stats": stats.as_dict()})
+    if not args.quiet:
+        console.print(describe(summary, output, stats.frames_out, stats.wall_seconds))
+    return 0
+
+
+def describe(summary: dict[str, Any], output: Path, frames: int, seconds: float) -> str:
+    """One line a person reads after the run."""
+    line = f"wrote {output}: {frames} frames in {seconds:.1f} s"
+    if summary.get("attacked"):
+        line += (f"; fooled {summary['fooled']}/{summary['attacked']} faces ({summary['success_rate']:.0%}), "
+                 f"P(fake) {summary['mean_fake_before']:.3f} -> {summary['mean_fake_after']:.3f}, "
+                 f"{summary['queries_mean']:.1f} queries and {summary['mean_area']:.1%} of the face box per face")
+    return line

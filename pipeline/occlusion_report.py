@@ -1,0 +1,109 @@
+"""What the occlusion stage writes besides frames: the JSONL sidecar, mask PNGs and run totals.
+
+The sidecar is written to a hidden temporary file beside its path and renamed only when the run
+succeeds, so a reader never sees half a file and a failed run leaves no stale sidecar behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+import numpy as np
+
+from pipeline.errors import FacepipeError
+
+
+class JsonlSidecar:
+    """One JSON object per line, committed atomically."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        parent = self.path.resolve().parent
+        if not parent.is_dir():
+            raise FacepipeError(f"occlude.report = {str(path)!r}: folder does not exist: {parent}")
+        if self.path.is_dir():
+            raise FacepipeError(f"occlude.report = {str(path)!r}: is a folder; give a file name")
+        self.temp = self.path.with_name(f".{self.path.name}.facepipe-partial")
+        try:
+            self._file: TextIO | None = self.temp.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise FacepipeError(f"occlude.report = {str(path)!r}: cannot write ({exc.strerror})") from None
+
+    def write(self, record: dict[str, Any]) -> None:
+        assert self._file is not None
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def close(self, ok: bool) -> None:
+        handle, self._file = self._file, None
+        if handle is None:
+            return
+        handle.close()
+        if ok:
+            os.replace(self.temp, self.path)
+        else:
+            self.temp.unlink(missing_ok=True)
+
+
+class MaskWriter:
+    """``DIR/000123.png``: per frame, 255 x the occluder alpha of every face (0 where untouched)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise FacepipeError(f"masks folder {self.directory} is a file")
+        if not self.directory.resolve().parent.is_dir():
+            raise FacepipeError(f"masks folder's parent does not exist: {self.directory.resolve().parent}")
+        self.directory.mkdir(exist_ok=True)
+
+    def write(self, index: int, mask: np.ndarray) -> None:
+        image = np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if not cv2.imwrite(str(self.directory / f"{index:06d}.png"), image):
+            raise FacepipeError(f"cannot write mask PNG into {self.directory}")
+
+
+@dataclass
+class Totals:
+    """Per-run counts for the stats JSON and the attack report."""
+
+    frames: int = 0
+    faces: int = 0
+    occluded: int = 0
+    skipped: int = 0
+    area: list[float] = field(default_factory=list)
+    # attack only
+    before: list[float] = field(default_factory=list)
+    after: list[float] = field(default_factory=list)
+    queries: list[int] = field(default_factory=list)
+    already_real: int = 0
+    fooled: int = 0
+    attack_seconds: float = 0.0
+
+    def as_dict(self, attack: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"frames": self.frames, "faces": self.faces, "occluded": self.occluded,
+                               "skipped": self.skipped, "mean_area": _mean(self.area)}
+        if attack:
+            attacked = len(self.before) - self.already_real
+            fooled = self.fooled - self.already_real
+            out.update({
+                "scored": len(self.before),
+                "already_real": self.already_real,
+                "attacked": attacked,
+                "fooled": fooled,
+                "success_rate": round(fooled / attacked, 4) if attacked else None,
+                "mean_fake_before": _mean(self.before),
+                "mean_fake_after": _mean(self.after),
+                "queries_total": int(sum(self.queries)),
+                "queries_mean": _mean([float(q) for q in self.queries]),
+                "queries_max": int(max(self.queries)) if self.queries else 0,
+                "ms_per_query": round(1000.0 * self.attack_seconds / sum(self.queries), 3) if self.queries else None,
+            })
+        return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(float(np.mean(values)), 6) if values else None
