@@ -109,7 +109,7 @@ def main() -> None:
         model = str(BUNDLED_MODEL_DIR) if (BUNDLED_MODEL_DIR / WEIGHTS).is_file() else ""
     if model:
         per_query, per_crop = time_attack(frames, "discriminator", args.budget, model=model, identity="b")
-        print(f"  discriminator ({Path(model).name})            {per_query:8.2f}   {per_crop:8.2f}")
+        print(f"  {'discriminator (' + Path(model).name + ')':40s}  {per_query:8.2f}   {per_crop:8.2f}")
     else:
         print("  discriminator: no bundled model yet; pass --model DIR")
 

@@ -11,6 +11,7 @@ Search: a (1 + lambda) random search. The first batch is fresh random placements
 one a non-attack run would draw); later batches are three quarters mutations of the best so far, with
 a step that shrinks as the budget is used, and one quarter fresh draws so the search can leave a poor
 basin. The budget counts every crop the classifier scores for this face, the unoccluded one included.
+The best placement is kept only if it lowers P(fake); otherwise the face is left as it was.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class AttackOutcome:
     after: float  # P(fake) with the kept occlusion (== before when none is kept)
     queries: int
     fooled: bool  # after < threshold
-    drawn: Drawn | None  # the kept occlusion, None when the face already passed as real
+    drawn: Drawn | None  # the kept occlusion; None if the face passed as real already or nothing helped
     placement: Placement | None
 
 
@@ -102,6 +103,7 @@ def search(render: Render, score_crops: Score, crop: Callable[[np.ndarray], np.n
         k = int(np.argmin(scores))
         if scores[k] < best_score:
             best_score, best_drawn, best_placement = float(scores[k]), drawn[k], candidates[k]
-    if best_drawn is None:  # budget of 1: only the baseline was scored
+    if best_drawn is None or best_score >= before:
+        # Budget of 1 (only the baseline scored), or no occlusion helped: an attacker leaves the face alone.
         return AttackOutcome(before, before, queries, False, None, None)
     return AttackOutcome(before, best_score, queries, best_score < threshold, best_drawn, best_placement)

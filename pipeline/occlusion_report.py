@@ -84,6 +84,7 @@ class Totals:
     attack_seconds: float = 0.0
 
     def as_dict(self, attack: bool) -> dict[str, Any]:
+        # mean_area: occluded pixels / face-box pixels, over the faces that were occluded
         out: dict[str, Any] = {"frames": self.frames, "faces": self.faces, "occluded": self.occluded,
                                "skipped": self.skipped, "mean_area": _mean(self.area)}
         if attack:

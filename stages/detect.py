@@ -130,11 +130,21 @@ class DetectStage(Stage):
         self._previous_grey: np.ndarray | None = None
         self._previous_faces: list[Face] = []
         self._since_detection = 0
+        self._frames = 0
+        self._frames_with_faces = 0
+        self._faces = 0
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:
             self._process_frame(frame)
+            self._frames += 1
+            self._faces += len(frame.faces)
+            self._frames_with_faces += bool(frame.faces)
         return batch
+
+    def summary(self) -> dict[str, int]:
+        """Counts for the stats JSON; ``convert`` also uses ``faces`` to say when a video had none."""
+        return {"frames": self._frames, "frames_with_faces": self._frames_with_faces, "faces": self._faces}
 
     # -- one frame -------------------------------------------------------------------------------
 

@@ -184,8 +184,8 @@ class OccludeStage(Stage):
         else:
             drawn = render(placement)
             record["placement"] = placement.record()
-        if drawn is None:
-            record.update({"rect": None, "occluder_box": None, "pixels": 0, "area": 0.0})
+        if drawn is None:  # attack: already passed as real, or no placement lowered P(fake)
+            record.update({"occluded": False, "rect": None, "occluder_box": None, "pixels": 0, "area": 0.0})
             return record
         frame.image[y0:y1, x0:x1] = drawn.image
         if mask is not None:
@@ -194,7 +194,7 @@ class OccludeStage(Stage):
         area = float(drawn.alpha.sum()) / box_area
         self.totals.occluded += 1
         self.totals.area.append(area)
-        record.update({"rect": [round(v, 4) for v in drawn.rect], "occluder_box": drawn.box(),
+        record.update({"occluded": True, "rect": [round(v, 4) for v in drawn.rect], "occluder_box": drawn.box(),
                        "pixels": drawn.pixels(), "area": round(area, 6), **drawn.extra})
         face.extras["occlusion"] = {k: record[k] for k in ("kind", "level", "anchor", "occluder_box", "area")}
         return record
@@ -210,7 +210,8 @@ class OccludeStage(Stage):
 
     def _skip(self, record: dict[str, Any], reason: str) -> dict[str, Any]:
         self.totals.skipped += 1
-        record.update({"skipped": reason, "rect": None, "occluder_box": None, "pixels": 0, "area": 0.0})
+        record.update({"skipped": reason, "occluded": False, "rect": None, "occluder_box": None, "pixels": 0,
+                       "area": 0.0})
         return record
 
 

@@ -21,7 +21,7 @@ import torch
 
 from pipeline.errors import FacepipeError
 from pipeline.fake_classifier import TorchScriptClassifier, load_torchscript
-from pipeline.frame import Face, Frame
+from pipeline.frame import Frame
 from pipeline.occluder_images import load_object
 from pipeline.occlusion import face_region
 from pipeline.occlusion_attack import cut_crop

@@ -97,6 +97,7 @@ class _Log:
         self.start, self.total = start, total
         self.tty = console.is_terminal and not quiet
         self.rate = 0.0
+        self.step_seconds = 0.0
         self.last_line = time.monotonic()
         self.progress = None
         if self.tty:
@@ -116,7 +117,9 @@ class _Log:
             self.progress.__exit__(*exc)
 
     def step(self, iteration: int, losses: dict[str, float], seconds: float) -> None:
-        self.rate = 0.9 * self.rate + 0.1 / max(seconds, 1e-6) if self.rate else 1.0 / max(seconds, 1e-6)
+        # Average the seconds per step, then invert: averaging rates would overstate the speed.
+        self.step_seconds = 0.95 * self.step_seconds + 0.05 * seconds if self.step_seconds else seconds
+        self.rate = 1.0 / max(self.step_seconds, 1e-6)
         text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
         if self.progress:
             self.progress.update(self.task, completed=iteration, rate=f"{self.rate:.2f}", losses=text)

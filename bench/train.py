@@ -1,0 +1,106 @@
+"""Swap-model speed: training iterations/s and inference faces/s (batch 1 and 32), at 64 and 128 px.
+
+    python bench/train.py                 # CPU, and CUDA too when torch sees a GPU
+    python bench/train.py --res 64 --iterations 5 --threads 2
+
+Training is one full iteration of the real loop (both identities, augmentation, GAN terms on, batch
+from ``[train] batch_size``). Inference is :meth:`SwapModel.swap` end to end on 256-px aligned crops
+(as ``facepipe extract`` writes them): resize in, generator, resize out, composite. Data are random
+pixels: speed does not depend on content. Models have the default shape (``[train]`` width/latent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see pipeline/commands/train.py
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.checkpoint import Networks, SwapModel  # noqa: E402
+from models.faceset import Faceset  # noqa: E402
+from models.generator import ModelSpec  # noqa: E402
+from models.train_config import TrainConfig  # noqa: E402
+from models.training import Trainer, set_threads  # noqa: E402
+
+
+def _faces(n: int, res: int, rng: np.random.Generator) -> np.ndarray:
+    faces = rng.integers(0, 256, (n, res, res, 4), dtype=np.uint8)
+    faces[..., 3] = 255
+    return faces
+
+
+def bench_training(res: int, device: torch.device, iterations: int, cfg: TrainConfig) -> float:
+    rng = np.random.default_rng(0)
+    cfg = replace(cfg, resolution=res, gan_warmup=0, preview_every=10**6, save_every=10**6)
+    fa = Faceset(_faces(64, res, rng), _faces(0, res, rng))
+    fb = Faceset(_faces(64, res, rng), _faces(0, res, rng))
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, Path(tmp), fa, fb, device)
+        for _ in range(2):  # warm-up: allocator, cuDNN autotune, first-call overheads
+            trainer.step()
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(iterations):
+            trainer.step()
+        _sync(device)
+        return iterations / (time.perf_counter() - t0)
+
+
+def bench_inference(res: int, device: torch.device, batch: int, seconds: float, cfg: TrainConfig) -> float:
+    torch.manual_seed(0)
+    model = SwapModel(Networks(ModelSpec(res, cfg.width, cfg.latent), cfg.disc_width), {}, device)
+    crops = np.random.default_rng(1).integers(0, 256, (batch, 256, 256, 3), dtype=np.uint8)
+    model.swap(crops, "a2b", batch_size=batch)
+    _sync(device)
+    done, t0 = 0, time.perf_counter()
+    while done == 0 or time.perf_counter() - t0 < seconds:
+        model.swap(crops, "a2b", batch_size=batch)
+        done += batch
+    _sync(device)
+    return done / (time.perf_counter() - t0)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--res", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--iterations", type=int, default=5, help="timed training iterations per resolution (CPU)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per inference measurement")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = all cores")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    args = parser.parse_args()
+    set_threads(args.threads)
+    devices = [torch.device("cpu")] if args.device in ("auto", "cpu") else []
+    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    cfg = TrainConfig()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {cfg.batch_size} per identity, "
+          f"width {cfg.width}, latent {cfg.latent}")
+    print(f"{'device':<6} {'res':>4} {'train it/s':>11} {'faces/s b1':>11} {'faces/s b32':>12}")
+    for device in devices:
+        name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
+        iters = args.iterations if device.type == "cpu" else max(20, args.iterations)
+        for res in args.res:
+            train = bench_training(res, device, iters, replace(cfg, amp=True))
+            b1 = bench_inference(res, device, 1, args.seconds, cfg)
+            b32 = bench_inference(res, device, 32, args.seconds, cfg)
+            print(f"{device.type:<6} {res:>4} {train:>11.2f} {b1:>11.1f} {b32:>12.1f}   ({name})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
