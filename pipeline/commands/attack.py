@@ -15,14 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.commands.common import add_config_options, write_json_atomic
-from pipeline.commands.convert import _trimmed
-from pipeline.compose import build_stages
 from pipeline.config import load_config
 from pipeline.errors import FacepipeError
-from pipeline.progress import console, frame_progress, warn
-from pipeline.runner import Runner
-from stages.decode import FileSource
-from stages.encode import FileSink, check_output_path
+from pipeline.progress import console, warn
+from pipeline.video_job import run_video_file
+from stages.encode import check_output_path
 
 FACE_STAGES = ["detect", "landmarks", "align"]
 SWAP_STAGES = ["swap", "blend"]
@@ -73,23 +70,10 @@ def main(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, [args.input], args.overwrite)
     _check_report_path(args.report, output)
     _check_report_path(args.sidecar, output)
-    source = FileSource(args.input, config.decode)
-    info = source.open()
-    start, limit = config.decode.start, config.decode.max_frames
-    video = _trimmed(info, start, limit) if (start or limit) else info
     extras: dict[str, Any] = {}
     if args.swap:
         extras = {"swap_direction": config.swap.direction, "swap_model": config.swap.model}
-    stages, contexts = build_stages(config, list(config.pipeline.stages), video, warn, extras)
-    sink = FileSink(output, config.encode, audio_source=args.input, audio_start=start,
-                    audio_duration=(video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps)
-                    if (limit and video.timestamps) else 0.0)
-    with frame_progress(f"attack {Path(args.input).name}", video.frame_count, args.quiet) as progress:
-        runner = Runner(source, stages, sink, queue_frames=config.pipeline.queue_frames, contexts=contexts,
-                        on_frame=progress.update)
-        stats = runner.run()
-    for message in source.warnings:
-        warn(message)
+    stats, stages = run_video_file(args.input, output, config, label="attack", quiet=args.quiet, extras=extras)
     summary = next((stage.summary() for stage in stages if stage.name == "occlude"), {})
     if not summary.get("faces"):
         warn(f"no face found in {args.input}; nothing was attacked")

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from pathlib import Path
 
 from pipeline.commands.common import add_config_options, write_json_atomic
-from pipeline.compose import build_stages
 from pipeline.config import load_config
-from pipeline.errors import FacepipeError
-from pipeline.io import Sink
-from pipeline.preview import KeepOriginal, SideBySideSink
-from pipeline.stage import StageContext
-from pipeline.progress import console, frame_progress, warn
-from pipeline.runner import Runner
-from stages.decode import FileSource
-from stages.encode import FileSink, check_output_path
+from pipeline.progress import console, warn
+from pipeline.video_job import run_video_file
+from stages.encode import check_output_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,27 +33,8 @@ def main(args: argparse.Namespace) -> int:
         overrides.append(f"blend.masks_dir={json.dumps(str(args.write_masks))}")
     config = load_config(args.config, overrides)
     output = check_output_path(args.output, [args.input], args.overwrite)
-    source = FileSource(args.input, config.decode)
-    info = source.open()
     stage_names = list(config.pipeline.stages)
-    start, limit = config.decode.start, config.decode.max_frames
-    video = info
-    if start or limit:
-        video = _trimmed(info, start, limit)
-    stages, contexts = build_stages(config, stage_names, video, warn)
-    sink: Sink = FileSink(output, config.encode, audio_source=args.input, audio_start=start,
-                    audio_duration=(video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps)
-                    if (limit and video.timestamps) else 0.0)
-    if args.preview:
-        stages.insert(0, KeepOriginal(None))
-        contexts.insert(0, StageContext(video=video, config=None))
-        sink = SideBySideSink(sink)
-    with frame_progress(f"convert {Path(args.input).name}", video.frame_count, args.quiet) as progress:
-        runner = Runner(source, stages, sink, queue_frames=config.pipeline.queue_frames, contexts=contexts,
-                        on_frame=progress.update)
-        stats = runner.run()
-    for message in source.warnings:
-        warn(message)
+    stats, _ = run_video_file(args.input, output, config, label="convert", quiet=args.quiet, preview=bool(args.preview))
     faces_seen = stats.extra.get("stages", {}).get("detect", {}).get("faces")
     if "detect" in stage_names and not faces_seen:
         warn(f"no face found in {args.input}; the video was converted unchanged")
@@ -71,14 +44,3 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"wrote {output}: {stats.frames_out} frames in {stats.wall_seconds:.1f} s ({stats.fps:.1f} fps)")
     return 0
 
-
-def _trimmed(info, start: float, limit: int):
-    """The VideoInfo the encoder should see when only part of the source is converted."""
-    times = info.timestamps or []
-    first = next((number for number, t in enumerate(times) if t >= start - 1e-6), len(times))
-    kept = times[first:first + limit] if limit else times[first:]
-    if times and not kept:
-        raise FacepipeError(f"decode.start = {start} is past the end of {info.path} ({info.duration:.2f} s)")
-    shifted = [t - kept[0] for t in kept] if kept else None
-    count = len(kept) if kept else info.frame_count
-    return dataclasses.replace(info, timestamps=shifted, frame_count=count)
