@@ -7,6 +7,7 @@ corpus batch driver plug in here without touching any stage.
 
 from __future__ import annotations
 
+import time
 from typing import Iterator, Protocol
 
 from pipeline.frame import Frame
@@ -34,3 +35,56 @@ class Sink(Protocol):
     def write(self, frame: Frame) -> None: ...
 
     def close(self, ok: bool) -> None: ...
+
+
+class LatencyMeter:
+    """Wraps a sink and records each frame's capture-to-output latency (live sources stamp
+    ``frame.meta['captured_at']`` with ``time.monotonic()``)."""
+
+    def __init__(self, inner: Sink) -> None:
+        self.inner = inner
+        self.latencies: list[float] = []
+
+    def open(self, info: VideoInfo) -> None:
+        self.inner.open(info)
+
+    def write(self, frame: Frame) -> None:
+        self.inner.write(frame)
+        captured = frame.meta.get("captured_at")
+        if captured is not None:
+            self.latencies.append(time.monotonic() - captured)
+
+    def close(self, ok: bool) -> None:
+        self.inner.close(ok)
+
+
+class FanOut:
+    """Writes every frame to several sinks (a window, a stream and a recording at once)."""
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        self.sinks = sinks
+        self._opened: list[Sink] = []
+
+    def open(self, info: VideoInfo) -> None:
+        try:
+            for sink in self.sinks:
+                sink.open(info)
+                self._opened.append(sink)
+        except BaseException:
+            self.close(False)
+            raise
+
+    def write(self, frame: Frame) -> None:
+        for sink in self.sinks:
+            sink.write(frame)
+
+    def close(self, ok: bool) -> None:
+        errors = []
+        for sink in self._opened:
+            try:
+                sink.close(ok)
+            except Exception as exc:  # noqa: BLE001 - close every sink, report the first failure
+                errors.append(exc)
+        self._opened = []
+        if errors:
+            raise errors[0]

@@ -15,6 +15,7 @@ SECTIONS: dict[str, str] = {
     "pipeline": "pipeline.config:PipelineConfig",
     "decode": "stages.decode:DecodeConfig",
     "encode": "stages.encode:EncodeConfig",
+    "capture": "stages.capture:CaptureConfig",
     "train": "models.train_config:TrainConfig",
     "detect": "stages.detect:DetectConfig",
     "landmarks": "stages.landmarks:LandmarksConfig",
