@@ -31,6 +31,7 @@ def build_stages(config: Config, names: list[str], video: VideoInfo, warn: Calla
                  extras: dict[str, Any] | None = None) -> tuple[list[Stage], list[StageContext]]:
     """Instantiate the named stages with their config tables; contexts are opened by the runner."""
     device = resolve_device(config.pipeline.device) if names else "cpu"  # torch import costs ~1 s
+    extras = {"threads": config.pipeline.threads, **(extras or {})}
     stages: list[Stage] = []
     contexts: list[StageContext] = []
     for name in names:
@@ -38,5 +39,5 @@ def build_stages(config: Config, names: list[str], video: VideoInfo, warn: Calla
         section = config.section(name) if name in config.as_dict() else None
         stage = cls(section)
         stages.append(stage)
-        contexts.append(StageContext(video=video, config=section, device=device, warn=warn, extras=dict(extras or {})))
+        contexts.append(StageContext(video=video, config=section, device=device, warn=warn, extras=dict(extras)))
     return stages, contexts

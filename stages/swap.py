@@ -57,8 +57,13 @@ class SwapStage(Stage):
 
     def open(self, context: StageContext) -> None:
         super().open(context)
+        import torch
+
         from models.checkpoint import BUNDLED_MODEL_DIR, load_model
 
+        threads = int(context.extras.get("threads", 0))
+        if threads:
+            torch.set_num_threads(threads)  # intra-op threads; other stages run in threads of their own
         self.model = load_model(self.config.model or BUNDLED_MODEL_DIR, context.device)
 
     def process(self, batch: list[Frame]) -> list[Frame]:

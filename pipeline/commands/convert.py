@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from pipeline.commands.common import add_config_options, write_json_atomic
 from pipeline.config import load_config
@@ -11,12 +12,15 @@ from pipeline.progress import console, warn
 from pipeline.video_job import run_video_file
 from stages.encode import check_output_path
 
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.mp4"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("convert", help="convert a video through the face pipeline",
                                    description="Decode a video, run the configured stages on every frame, encode it "
                                                "again with the source's audio and timestamps.")
-    parser.add_argument("input", help="input video file")
+    parser.add_argument("input", nargs="?", default=str(SAMPLE),
+                        help="input video file (default: the bundled sample, samples/sample.mp4)")
     parser.add_argument("-o", "--output", required=True, help="output video file (.mp4, .mov, .mkv, .webm, ...)")
     parser.add_argument("--passthrough", action="store_true", help="run no face stages (a plain transcode)")
     parser.add_argument("--stats", metavar="JSON", help="write per-stage timings and counts to this file")
