@@ -30,7 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from models.discriminator import PatchDiscriminator
-from models.generator import ARCHITECTURE, Generator, ModelSpec, composite
+from models.generator import ARCHITECTURE, Generator, ModelSpec
 from pipeline.errors import FacepipeError
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled"
@@ -38,7 +38,6 @@ WEIGHTS = "model.safetensors"
 CARD = "model.json"
 OPTIMIZER = "optimizer.safetensors"
 CARD_FORMAT = "facepipe-swap-model"
-_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2, torch.save zip archive
 
 
 class Networks(torch.nn.Module):
@@ -114,9 +113,13 @@ def save_weights(nets: Networks, directory: Path, card: dict[str, Any], optimize
 
 
 def _refuse_pickle(path: Path) -> None:
+    """Name a pickle for what it is (a safetensors header, 8-byte length + '{', is never mistaken for one)."""
     with path.open("rb") as f:
-        head = f.read(4)
-    if any(head.startswith(m) for m in _PICKLE_MAGIC):
+        head = f.read(9)
+    size = path.stat().st_size
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+        return
+    if (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or head.startswith(b"PK\x03\x04"):
         raise FacepipeError(f"{path}: is a pickle/torch.save file, not safetensors; refusing to load it (pickles can run code)")
 
 

@@ -61,7 +61,13 @@ def adversarial_g(fake: torch.Tensor) -> torch.Tensor:
     return ((fake - 1.0) ** 2).mean()
 
 
-def mask_regulariser(alpha: torch.Tensor, tv_weight: float = 0.1) -> torch.Tensor:
-    """Keep alpha small where nothing pushes it up (so the input shows through) and smooth."""
+def mask_regulariser(alpha: torch.Tensor, target_mask: torch.Tensor, tv_weight: float = 0.1) -> torch.Tensor:
+    """Alpha should follow the faceset's face mask and be smooth.
+
+    Unsupervised, alpha drifts to 1 over the whole crop (nothing outside the face pays for it) or,
+    pushed down by a plain sparsity term, lets the source skin show through smooth cheeks. The face
+    mask that ``extract`` stores is the right answer, so alpha is pulled towards it (L1), plus a
+    total-variation term against speckle.
+    """
     tv = (alpha[:, :, 1:, :] - alpha[:, :, :-1, :]).abs().mean() + (alpha[:, :, :, 1:] - alpha[:, :, :, :-1]).abs().mean()
-    return alpha.mean() + tv_weight * tv
+    return (alpha - target_mask).abs().mean() + tv_weight * tv

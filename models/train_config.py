@@ -23,8 +23,9 @@ class TrainConfig:
     ssim_weight: float = option(0.5, "weight of (1 - SSIM) next to L1 in the reconstruction loss", min=0.0, max=100.0)
     adversarial_weight: float = option(0.05, "weight of the LSGAN generator loss; 0 trains a plain autoencoder", min=0.0, max=100.0)
     gan_warmup: int = option(1000, "iterations of reconstruction only before the adversarial loss starts", min=0)
-    swap_adversarial: bool = option(True, "also show swapped faces (A->B, B->A) to the discriminators")
-    mask_weight: float = option(0.01, "weight of the mask regulariser (small, smooth alpha)", min=0.0, max=100.0)
+    swap_adversarial: bool = option(False, "also show swapped faces (A->B, B->A) to the discriminators (experimental: "
+                                    "with a short training run it paints GAN texture into swaps)")
+    mask_weight: float = option(0.3, "weight of the mask loss (alpha follows the faceset mask, smoothly)", min=0.0, max=100.0)
     warp: float = option(0.05, "random-warp strength (std of grid offsets, fraction of the crop)", min=0.0, max=0.5)
     rotate: float = option(10.0, "random rotation range", unit="degrees", min=0.0, max=180.0)
     zoom: float = option(0.05, "random zoom range (fraction)", min=0.0, max=0.5)

@@ -21,7 +21,7 @@ import torch
 
 from models import losses
 from models.augment import AugmentSettings, make_pair
-from models.checkpoint import CARD, OPTIMIZER, WEIGHTS, Networks, git_commit, load_networks, read_tensors, save_weights
+from models.checkpoint import OPTIMIZER, WEIGHTS, Networks, git_commit, load_networks, read_tensors, save_weights
 from models.faceset import Faceset
 from models.generator import ModelSpec, composite
 from models.preview import loss_curve, preview_grid, write_png
@@ -166,7 +166,7 @@ class Trainer:
         # Losses in float32: SSIM is sensitive to half precision.
         rec_a, out["l1_a"] = _rec(out_aa.float(), rgb_aa.float(), ta, ma, cfg.ssim_weight)
         rec_b, out["l1_b"] = _rec(out_bb.float(), rgb_bb.float(), tb, mb, cfg.ssim_weight)
-        mask_loss = losses.mask_regulariser(al_aa.float()) + losses.mask_regulariser(al_bb.float())
+        mask_loss = losses.mask_regulariser(al_aa.float(), ma) + losses.mask_regulariser(al_bb.float(), mb)
         loss_g = rec_a + rec_b + cfg.mask_weight * mask_loss
         fakes_a, fakes_b = out_aa, out_bb
         if use_gan:

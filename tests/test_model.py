@@ -150,3 +150,16 @@ def test_bundled_model_loads_and_swaps() -> None:
     crops = np.full((2, 256, 256, 3), 128, np.uint8)
     faces, masks = model.swap(crops, "a2b")
     assert faces.shape == (2, 256, 256, 3) and masks.shape == (2, 256, 256)
+
+
+def test_safetensors_header_that_starts_like_a_pickle_still_loads(tmp_path: Path) -> None:
+    """A header length whose low byte is 0x80 must not be taken for pickle's protocol marker."""
+    from models.checkpoint import read_tensors
+
+    header = json.dumps({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    header += b" " * (384 - len(header))  # 384 = 0x180: first byte 0x80
+    path = tmp_path / "t.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + np.zeros(2, np.float32).tobytes())
+    assert path.read_bytes()[:1] == b"\x80"
+    tensors, _ = read_tensors(path)
+    assert tensors["x"].tolist() == [0.0, 0.0]
