@@ -292,7 +292,8 @@ def load_model(path_or_dir: str | Path = BUNDLED_MODEL_DIR, device: str | torch.
     """Load a swap model for inference (default: the bundled one); refuses anything malformed."""
     path = Path(path_or_dir)
     if not path.exists():
-        raise FacepipeError(f"swap model not found: {path}")
+        raise FacepipeError(f"swap model not found: {path} (set swap.model to a folder made by `facepipe train`, "
+                            f"or restore models/bundled/ from the repository)")
     nets, card = load_networks(path)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     return SwapModel(nets, card, dev)
