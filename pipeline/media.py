@@ -32,6 +32,7 @@ class VideoInfo:
     variable_frame_rate: bool = False
     live: bool = False
     damaged: str = ""  # why the file looks truncated or corrupt ("" when it looks whole)
+    color: dict[str, str] = field(default_factory=dict)  # ffmpeg tags: color_range, colorspace, color_primaries, color_trc
 
     @property
     def has_audio(self) -> bool:

@@ -43,11 +43,15 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     """Run ``config.pipeline.stages`` over ``input_path`` into ``output``; returns the stats and the stages."""
     source = FileSource(input_path, config.decode)
     info = source.open()
+    if not config.pipeline.stages and not preview and info.width % 2 == 0 and info.height % 2 == 0:
+        # nothing looks at pixels: hand the decoder's YUV planes straight to the encoder
+        source.pixel_format = "yuv420p"
     start, limit = config.decode.start, config.decode.max_frames
     video = trim_info(info, start, limit)
     stages, contexts = build_stages(config, list(config.pipeline.stages), video, warn, extras)
     span = video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps if (limit and video.timestamps) else 0.0
-    sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span)
+    sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span,
+                          pixel_format=source.pixel_format)
     if preview:
         stages.insert(0, KeepOriginal(None))
         contexts.insert(0, StageContext(video=video, config=None))

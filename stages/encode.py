@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
-from pipeline.ffmpeg import ffmpeg_exe, video_encoders
+from pipeline.ffmpeg import ffmpeg_exe, video_encoders, widen_pipe
 from pipeline.frame import Frame
 from pipeline.media import VideoInfo
 
@@ -124,16 +124,20 @@ def timestamp_expression(times: list[float], tolerance: float = 0.001, max_segme
     return "+".join(terms)
 
 
-def _video_filters(width: int, height: int, times: list[float] | None, pix_fmt: str) -> str:
+def _video_filters(width: int, height: int, times: list[float] | None, pix_fmt: str, from_rgb: bool) -> str:
     filters = []
     if times:
         filters.append("settb=1/90000")
         filters.append(f"setpts='({timestamp_expression(times)})/TB'")
     if width % 2 or height % 2:
         filters.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
-    filters.append("scale=out_color_matrix=bt709:out_range=tv")
+    if from_rgb:
+        filters.append("scale=out_color_matrix=bt709:out_range=tv")
     filters.append(f"format={pix_fmt}")
     return ",".join(filters)
+
+
+BT709_TAGS = {"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709", "color_range": "tv"}
 
 
 def _codec_args(config: EncodeConfig) -> dict[str, object]:
@@ -158,12 +162,15 @@ class FileSink:
     """Writes frames to ``output`` via ffmpeg; the file appears only when everything succeeded."""
 
     def __init__(self, output: str | Path, config: EncodeConfig | None = None, audio_source: str | None = None,
-                 audio_start: float = 0.0, audio_duration: float = 0.0) -> None:
+                 audio_start: float = 0.0, audio_duration: float = 0.0, pixel_format: str = "bgr24") -> None:
         self.output = Path(output)
         self.config = config or EncodeConfig()
         self.audio_source = audio_source
         self.audio_start = audio_start
         self.audio_duration = audio_duration
+        # "yuv420p": frames are the decoder's own planes (a run with no pixel stages); they keep the
+        # source's colour tags. "bgr24": converted with BT.709 and tagged so.
+        self.pixel_format = pixel_format
         self.temp_path = self.output.with_name(f".{self.output.stem}.facepipe-partial{self.output.suffix}")
         self._process: subprocess.Popen | None = None
         self._stderr = tempfile.TemporaryFile()
@@ -188,10 +195,11 @@ class FileSink:
             raise FacepipeError(f"encode.codec = {self.config.codec!r} cannot go in {suffix}; use one of {', '.join(sorted(allowed_video))}")
         if self.config.codec not in video_encoders():
             raise FacepipeError(f"encode.codec = {self.config.codec!r} is not in this ffmpeg ({ffmpeg_exe()}); run `facepipe doctor`")
-        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{info.width}x{info.height}",
+        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=self.pixel_format, s=f"{info.width}x{info.height}",
                              framerate=f"{info.fps:.6f}")
         streams = [video]
-        kwargs: dict[str, object] = {"vf": _video_filters(info.width, info.height, info.timestamps, self.config.pix_fmt)}
+        from_rgb = self.pixel_format == "bgr24"
+        kwargs: dict[str, object] = {"vf": _video_filters(info.width, info.height, info.timestamps, self.config.pix_fmt, from_rgb)}
         kwargs.update(_codec_args(self.config))
         if info.has_audio and self.audio_source and self.config.audio != "none":
             audio_input: dict[str, object] = {}
@@ -201,18 +209,19 @@ class FileSink:
                 audio_input["t"] = self.audio_duration
             streams.append(ffmpeg.input(self.audio_source, **audio_input)["a"])
             kwargs.update(self._audio_args(info, suffix))
-        kwargs.update({"fps_mode": "passthrough", "enc_time_base:v": "1/90000", "colorspace": "bt709", "color_primaries": "bt709",
-                       "color_trc": "bt709", "color_range": "tv", "f": _muxer(suffix)})
+        kwargs.update({"fps_mode": "passthrough", "enc_time_base:v": "1/90000", "f": _muxer(suffix)})
+        kwargs.update(BT709_TAGS if from_rgb else info.color)
         if suffix in (".mp4", ".mov", ".m4v"):
             kwargs["movflags"] = "+faststart"
         output = ffmpeg.output(*streams, str(self.temp_path), **kwargs)
         return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y"] + output.get_args()
 
     def open(self, info: VideoInfo) -> None:
-        self._size = (info.height, info.width)
+        self._size = (info.height * 3 // 2, info.width) if self.pixel_format == "yuv420p" else (info.height, info.width)
         command = self.command(info)
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=self._stderr, start_new_session=True)
+        widen_pipe(self._process.stdin)
 
     def write(self, frame: Frame) -> None:
         process = self._process
