@@ -12,6 +12,7 @@ class TrainConfig:
     """Model shape, optimiser and augmentation settings for ``facepipe train``."""
 
     resolution: int = option(64, "model input/output crop size (fixed per model)", unit="px", choices=(64, 128, 256))
+    threads: int = option(0, "CPU threads for training; 0 = all cores", min=0, max=256)
     width: int = option(32, "channels of the first encoder layer; the network scales from it", min=4, max=512)
     latent: int = option(256, "size of the encoder's dense bottleneck", min=8, max=8192)
     disc_width: int = option(32, "channels of the first discriminator layer", min=4, max=512)

@@ -316,7 +316,7 @@ def _load_adam(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], nam
 
 
 def set_threads(threads: int) -> None:
-    """0 = all cores (as the [pipeline] threads option documents).
+    """0 = all cores (as the [train] threads option documents).
 
     Denormal flushing is switched on first: worker threads inherit the setting only if it is made
     before the thread pool starts.

@@ -48,7 +48,9 @@ class PipelineConfig:
     )
     device: str = option("auto", "torch device: auto (CUDA when present), cpu or cuda", choices=("auto", "cpu", "cuda"))
     queue_frames: int = option(16, "frames buffered between threads (bounds memory)", unit="frames", min=2, max=1024)
-    threads: int = option(0, "torch/OpenCV threads for compute; 0 = all cores", min=0, max=256)
+    threads: int = option(1, "intra-op threads of torch in a stage (swap, FAN, attack); every stage already runs "
+                          "in a thread of its own, so 1 avoids oversubscribing the cores (0 = torch's default)",
+                          min=0, max=256)
 
 
 class Config:

@@ -114,7 +114,7 @@ def test_holdout_takes_the_last_frames_of_each_clip(tmp_path: Path) -> None:
 def test_cli_trains_and_writes_checkpoint_card_and_pictures(facesets: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / "model"
     settings = ["train.width=8", "train.latent=32", "train.disc_width=8", "train.batch_size=4", "train.preview_every=4",
-                "train.gan_warmup=2", "train.holdout=0.2", "pipeline.threads=2"]
+                "train.gan_warmup=2", "train.holdout=0.2", "train.threads=2"]
     args = ["train", "--faces-a", str(facesets[0]), "--faces-b", str(facesets[1]), "-o", str(out), "--iterations", "8", "-q"]
     for s in settings:
         args += ["--set", s]

@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     from models.training import Trainer, set_threads
 
     console = Console(stderr=True, quiet=args.quiet)
-    set_threads(config.pipeline.threads)
+    set_threads(cfg.threads)
     device = resolve_device(config.pipeline.device)
     faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout)
     faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout)
