@@ -141,3 +141,21 @@ def test_reinhard_transfer_moves_colour_statistics() -> None:
     error_before = np.abs(lab_stats(warm, weights) - lab_stats(image, weights)).max()
     error_after = np.abs(lab_stats(corrected, weights) - lab_stats(image, weights)).max()
     assert error_after < 0.25 * error_before
+
+
+@pytest.mark.parametrize("sets", [["blend.method='seamless'"], ["blend.color='hist'"], ["blend.color='none'", "blend.temporal=0.0"]])
+def test_blend_options_swap_the_face_and_keep_the_rest(tmp_path: Path, sets: list[str]) -> None:
+    masks = tmp_path / "masks"
+    extra = ["--set", "decode.max_frames=12", "--write-masks", masks] + [x for s in sets for x in ("--set", s)]
+    convert(media("single_face.mp4"), tmp_path / "out.mp4", *extra)
+    run_cli("convert", media("single_face.mp4"), "-o", tmp_path / "plain.mp4", "-q", "--set", "decode.max_frames=12",
+            "--set", "pipeline.stages=['detect']")
+    swapped, plain = read_frames(tmp_path / "out.mp4"), read_frames(tmp_path / "plain.mp4")
+    assert len(swapped) == len(plain) == 12
+    for index in (3, 9):
+        mask = cv2.imread(str(masks / f"{index:06d}.png"), cv2.IMREAD_GRAYSCALE)
+        inside = mask > 128
+        assert inside.sum() > 500
+        assert np.abs(swapped[index].astype(np.int16) - plain[index].astype(np.int16))[inside].mean() > 3.0
+        near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((31, 31), np.uint8))
+        assert psnr(swapped[index], plain[index], near == 0) > 40.0
