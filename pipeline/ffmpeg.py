@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+from typing import IO
 
 from pipeline.errors import FacepipeError
 
@@ -62,3 +63,10 @@ def widen_pipe(stream: object, size: int = 1 << 20) -> None:
         fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)  # type: ignore[attr-defined]
     except (OSError, ValueError, AttributeError, ImportError):
         pass  # not Linux, or above /proc/sys/fs/pipe-max-size: the default buffer still works
+
+
+def last_error_line(log: IO[bytes]) -> str:
+    """The last line an ffmpeg child wrote to its stderr file (its own summary of what went wrong)."""
+    log.seek(0)
+    lines = log.read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""

@@ -50,20 +50,24 @@ class JsonlSidecar:
 
 
 class MaskWriter:
-    """``DIR/000123.png``: per frame, 255 x the occluder alpha of every face (0 where untouched)."""
+    """``DIR/000123.png``: per frame, 255 x a float mask (occluder or blend alpha; 0 where untouched)."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, create_parents: bool = False) -> None:
         self.directory = Path(directory)
         if self.directory.exists() and not self.directory.is_dir():
             raise FacepipeError(f"masks folder {self.directory} is a file")
-        if not self.directory.resolve().parent.is_dir():
+        if not create_parents and not self.directory.resolve().parent.is_dir():
             raise FacepipeError(f"masks folder's parent does not exist: {self.directory.resolve().parent}")
-        self.directory.mkdir(exist_ok=True)
+        self.directory.mkdir(parents=create_parents, exist_ok=True)
 
     def write(self, index: int, mask: np.ndarray) -> None:
+        """Written to a temporary name and renamed, so a reader never sees half a PNG."""
         image = np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        if not cv2.imwrite(str(self.directory / f"{index:06d}.png"), image):
+        path = self.directory / f"{index:06d}.png"
+        temp = path.with_name(f".{path.name}.tmp.png")
+        if not cv2.imwrite(str(temp), image):
             raise FacepipeError(f"cannot write mask PNG into {self.directory}")
+        os.replace(temp, path)
 
 
 @dataclass

@@ -16,9 +16,7 @@ divided by the same in the input (1.0 = as stable as the source), reported in th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -26,6 +24,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.frame import Face, Frame
+from pipeline.occlusion_report import MaskWriter
 from pipeline.stage import Stage, StageContext
 
 
@@ -129,18 +128,17 @@ class BlendStage(Stage):
         self._previous: tuple[int, np.ndarray, np.ndarray] | None = None
         self._flicker_in = 0.0
         self._flicker_out = 0.0
-        self._masks_dir: Path | None = None
+        self._masks: MaskWriter | None = None
 
     def open(self, context: StageContext) -> None:
         super().open(context)
         if self.config.masks_dir:
-            self._masks_dir = Path(self.config.masks_dir)
-            self._masks_dir.mkdir(parents=True, exist_ok=True)
+            self._masks = MaskWriter(self.config.masks_dir, create_parents=True)
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:
             original = frame.image
-            frame_mask = np.zeros(original.shape[:2], np.float32) if self._masks_dir else None
+            frame_mask = np.zeros(original.shape[:2], np.float32) if self._masks else None
             output = original
             touched = False
             for face in frame.faces:
@@ -155,8 +153,8 @@ class BlendStage(Stage):
                 self.frames_blended += 1
                 self._measure_flicker(frame, original, output)
                 frame.image = output
-            if frame_mask is not None:
-                self._write_mask(frame.index, frame_mask)
+            if frame_mask is not None and self._masks is not None:
+                self._masks.write(frame.index, frame_mask)
         return batch
 
     # -- one face -------------------------------------------------------------------------------
@@ -241,13 +239,6 @@ class BlendStage(Stage):
                 self._flicker_in += float(np.abs(gray_in[y0:y1, x0:x1] - previous[1][y0:y1, x0:x1]).mean())
                 self._flicker_out += float(np.abs(gray_out[y0:y1, x0:x1] - previous[2][y0:y1, x0:x1]).mean())
         self._previous = (frame.index, gray_in, gray_out)
-
-    def _write_mask(self, index: int, mask: np.ndarray) -> None:
-        assert self._masks_dir is not None
-        path = self._masks_dir / f"{index:06d}.png"
-        temp = path.with_name(f".{path.name}.tmp.png")
-        cv2.imwrite(str(temp), np.clip(mask * 255 + 0.5, 0, 255).astype(np.uint8))
-        os.replace(temp, path)
 
     def summary(self) -> dict[str, Any]:
         ratio = self._flicker_out / self._flicker_in if self._flicker_in > 0 else None

@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
-from pipeline.ffmpeg import ffmpeg_exe, widen_pipe
+from pipeline.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
 from pipeline.frame import Frame
 from pipeline.media import AudioStream, VideoInfo
 
@@ -261,16 +261,12 @@ class FileSource:
         assert self.info is not None
         expected = self.info.frame_count
         if count == 0 and not stopped_early:
-            raise FacepipeError(f"cannot decode any frame of {self.path}: {self._error_text() or f'ffmpeg exit {code}'}")
+            raise FacepipeError(f"cannot decode any frame of {self.path}: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
         if self.info.damaged or (not stopped_early and not self.config.start and expected and count < expected):
             covered = f"{count / self.info.fps:.1f} s" if self.info.fps else f"{count} frames"
             self.warnings.append(f"{self.path} is truncated or damaged ({self.info.damaged or 'frames missing'}): "
                                  f"converted the {count} frames that decode ({covered} of {self.info.duration:.1f} s)")
 
-    def _error_text(self) -> str:
-        self._stderr.seek(0)
-        text = self._stderr.read().decode(errors="replace").strip().splitlines()
-        return text[-1] if text else ""
 
     def close(self) -> None:
         process = self._process

@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
-from pipeline.ffmpeg import ffmpeg_exe, video_encoders, widen_pipe
+from pipeline.ffmpeg import ffmpeg_exe, last_error_line, video_encoders, widen_pipe
 from pipeline.frame import Frame
 from pipeline.media import VideoInfo
 
@@ -233,13 +233,9 @@ class FileSink:
             process.stdin.write(memoryview(np.ascontiguousarray(image)).cast("B"))
         except (BrokenPipeError, OSError):
             process.wait()
-            raise FacepipeError(f"encoder stopped at frame {frame.index}: {self._error_text() or 'ffmpeg exited'}") from None
+            raise FacepipeError(f"encoder stopped at frame {frame.index}: {last_error_line(self._stderr) or 'ffmpeg exited'}") from None
         self.frames_written += 1
 
-    def _error_text(self) -> str:
-        self._stderr.seek(0)
-        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else ""
 
     def close(self, ok: bool) -> None:
         process, self._process = self._process, None
@@ -253,7 +249,7 @@ class FileSink:
                     code = process.wait()
                     if code != 0:
                         ok = False
-                        raise FacepipeError(f"encoding failed: {self._error_text() or f'ffmpeg exit {code}'}")
+                        raise FacepipeError(f"encoding failed: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
                     if self.frames_written == 0:
                         ok = False
                         raise FacepipeError("no frames to write; output not created")
