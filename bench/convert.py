@@ -21,9 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.ffmpeg import ffmpeg_exe  # noqa: E402
-from stages.decode import probe  # noqa: E402
+from pipeline.cli.settings import load_config  # noqa: E402
+from pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
+from pipeline.media.decode import probe  # noqa: E402
 
 
 def timed(command: list[str]) -> float:
@@ -37,7 +37,7 @@ def bench_clip(clip: Path, work: Path, runs: int, model: str | None) -> None:
     frames = probe(clip).frame_count
     cli = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", encode.codec, "-preset", encode.preset,
            "-crf", str(encode.crf), "-pix_fmt", encode.pix_fmt, "-c:a", "copy", str(work / "cli.mp4")]
-    base = [sys.executable, "-m", "pipeline.cli", "convert", str(clip), "--overwrite", "-q"]
+    base = [sys.executable, "-m", "pipeline.cli.main", "convert", str(clip), "--overwrite", "-q"]
     stats_file = work / "stats.json"
     swap = base + ["-o", str(work / "swap.mp4"), "--stats", str(stats_file)]
     if model:

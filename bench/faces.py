@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO))
 MEDIA = REPO.parent / "shared" / "media"
 
 from pipeline.frame import Frame  # noqa: E402
-from pipeline.geometry import box_iou  # noqa: E402
-from pipeline.media import VideoInfo  # noqa: E402
+from stages.faces.geometry import box_iou  # noqa: E402
+from pipeline.videoinfo import VideoInfo  # noqa: E402
 from pipeline.stage import StageContext  # noqa: E402
 from stages.align import AlignConfig, AlignStage  # noqa: E402
 from stages.detect import DetectConfig, DetectStage  # noqa: E402

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.ffmpeg import ffmpeg_exe, ffmpeg_version  # noqa: E402
-from stages.decode import probe  # noqa: E402
+from pipeline.cli.settings import load_config  # noqa: E402
+from pipeline.media.ffmpeg import ffmpeg_exe, ffmpeg_version  # noqa: E402
+from pipeline.media.decode import probe  # noqa: E402
 
 
 def make_clip(path: Path, size: str, seconds: float) -> None:
@@ -51,7 +51,7 @@ def main() -> None:
         frames = probe(clip).frame_count
         cli = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", encode.codec, "-preset", encode.preset,
                "-crf", str(encode.crf), "-pix_fmt", encode.pix_fmt, "-c:a", "copy", str(work / "cli.mp4")]
-        ours = [sys.executable, "-m", "pipeline.cli", "convert", str(clip), "-o", str(work / "facepipe.mp4"),
+        ours = [sys.executable, "-m", "pipeline.cli.main", "convert", str(clip), "-o", str(work / "facepipe.mp4"),
                 "--passthrough", "--overwrite", "-q"]
         cli_times, our_times = [], []
         for _ in range(args.runs):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +30,8 @@ from safetensors.torch import save_file
 
 from models.discriminator import PatchDiscriminator
 from models.generator import ARCHITECTURE, Generator, ModelSpec
+from pipeline.device import resolve_device
+from pipeline.media.atomic import atomic_path
 from pipeline.errors import FacepipeError
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled"
@@ -65,13 +66,9 @@ def default_face_mask(resolution: int) -> torch.Tensor:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same directory and rename: readers never see half a file."""
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """``write(temp)`` then rename into place: readers never see half a file."""
+    with atomic_path(path) as temp:
+        write(temp)
 
 
 def sha256(path: Path) -> str:
@@ -194,12 +191,9 @@ def load_networks(path_or_dir: str | Path, resolution: int | None = None, spec: 
     return nets, card
 
 
-def resolve_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise FacepipeError("device 'cuda' requested but torch sees no CUDA GPU")
-    return torch.device(device)
+def torch_device(device: str | None) -> torch.device:
+    """``pipeline.device.resolve_device`` as a ``torch.device``."""
+    return torch.device(resolve_device(device))
 
 
 def to_tensor(crops: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
@@ -295,5 +289,5 @@ def load_model(path_or_dir: str | Path = BUNDLED_MODEL_DIR, device: str | torch.
         raise FacepipeError(f"swap model not found: {path} (set swap.model to a folder made by `facepipe train`, "
                             f"or restore models/bundled/ from the repository)")
     nets, card = load_networks(path)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dev = device if isinstance(device, torch.device) else torch_device(device)
     return SwapModel(nets, card, dev)

@@ -1,7 +1,7 @@
 """Reading facesets written by ``facepipe extract`` into memory for training.
 
-A faceset is ``DIR/faces/<video-stem>_<frame:06d>_<track>.png`` (BGRA aligned crops, alpha = face
-mask) plus ``DIR/alignments.json``. Crops are resized once to the model resolution and kept as uint8,
+The format itself (``DIR/faces/*.png`` BGRA crops plus ``DIR/alignments.json``) is defined and listed
+by ``pipeline.media.faceset``; this module only loads the crops. Crops are resized once to the model resolution and kept as uint8,
 so even thousands of faces fit in memory and a batch is just an index. The hold-out split takes the
 *last* frames of each clip, not random ones, so held-out faces are not near-duplicates of neighbouring
 training frames.
@@ -9,8 +9,6 @@ training frames.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +16,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
-
-_NAME = re.compile(r"^(?P<stem>.+)_(?P<frame>\d{6})_(?P<track>-?\d+)$")
+from pipeline.media.faceset import list_faces
 
 
 @dataclass
@@ -31,29 +28,6 @@ class Faceset:
     sources: list[str] = field(default_factory=list)  # faceset directories
     clips: dict[str, int] = field(default_factory=dict)  # video stem -> faces used
     align: dict = field(default_factory=dict)  # the faceset's alignment settings, for the model card
-
-
-def _entries(root: Path) -> tuple[list[tuple[str, int, Path]], dict]:
-    """(clip stem, frame, png path) for each face in one faceset directory."""
-    meta = root / "alignments.json"
-    align: dict = {}
-    paths: list[Path] = []
-    if meta.is_file():
-        try:
-            doc = json.loads(meta.read_text())
-            align = doc.get("align", {}) if isinstance(doc, dict) else {}
-            paths = [root / f["file"] for f in doc.get("faces", []) if isinstance(f, dict) and "file" in f]
-        except (json.JSONDecodeError, AttributeError, TypeError):
-            raise FacepipeError(f"{meta}: not a valid alignments file") from None
-    if not paths:
-        folder = root / "faces" if (root / "faces").is_dir() else root
-        paths = sorted(folder.glob("*.png"))
-    result = []
-    for i, path in enumerate(paths):
-        m = _NAME.match(path.stem)
-        stem, frame = (m["stem"], int(m["frame"])) if m else ("", i)
-        result.append((stem, frame, path))
-    return result, align
 
 
 def _read(path: Path, size: int) -> np.ndarray:
@@ -79,10 +53,10 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0) 
         root = Path(d)
         if not root.is_dir():
             raise FacepipeError(f"faceset not found: {root}")
-        entries, align_here = _entries(root)
+        entries, align_here = list_faces(root)
         align = align or align_here
-        for stem, frame, path in entries:
-            by_clip.setdefault(f"{root}::{stem}", []).append((frame, path))
+        for entry in entries:
+            by_clip.setdefault(f"{root}::{entry.clip}", []).append((entry.frame, entry.path))
     total = sum(len(v) for v in by_clip.values())
     if total < 2:
         raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: needs at least 2 face crops, found {total}")

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.media.atomic import write_image
+
 ROWS = ("A", "A->A", "A->B", "B", "B->B", "B->A")
 _COLOURS = [(230, 120, 30), (40, 160, 40), (40, 40, 220), (170, 60, 170), (20, 170, 200), (120, 120, 120), (0, 0, 0), (200, 90, 140)]
 
@@ -73,8 +75,4 @@ def _smooth(v: np.ndarray, window: int = 9) -> np.ndarray:
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """Atomic PNG write (a viewer refreshing the preview never sees a truncated file)."""
-    tmp = path.with_name(f"{path.stem}.tmp.{path.suffix.lstrip('.')}.png")
-    ok, buf = cv2.imencode(".png", image)
-    if ok:
-        tmp.write_bytes(buf.tobytes())
-        tmp.replace(path)
+    write_image(path, image)

@@ -1,7 +1,8 @@
 """Configuration: defaults in typed dataclasses, overlaid by ``pipeline.toml``, ``-c FILE`` and ``--set``.
 
-Every table in the TOML maps to one dataclass registered in ``pipeline.registry.SECTIONS``. Values are
-validated field by field; any problem is a one-line :class:`FacepipeError` naming the file, the key and
+Every table in the TOML maps to one dataclass of the *schema* the caller passes in (the application
+assembles it from the stages' own ``Config`` classes, see ``pipeline.cli.settings``), so the core
+names no stage. Values are validated field by field; any problem is a one-line :class:`FacepipeError` naming the file, the key and
 what is allowed. Fields are declared with :func:`option`, which carries the help text, unit, range and
 choices that ``pipeline.toml`` documents and the validator enforces.
 """
@@ -9,17 +10,15 @@ choices that ``pipeline.toml`` documents and the validator enforces.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Mapping
 
+from pipeline.device import DEVICE_HELP, check_device_name
 from pipeline.errors import FacepipeError
-
-REPO_DEFAULTS = Path(__file__).resolve().parent.parent / "pipeline.toml"
 
 
 def option(
@@ -46,7 +45,7 @@ class PipelineConfig:
         ["detect", "landmarks", "align", "strip", "swap", "blend"],
         "frame stages run by `convert`, in order; [] copies video through (a plain transcode)",
     )
-    device: str = option("auto", "torch device: auto (CUDA when present), cpu or cuda", choices=("auto", "cpu", "cuda"))
+    device: str = option("auto", DEVICE_HELP)
     queue_frames: int = option(16, "frames buffered between threads (bounds memory)", unit="frames", min=2, max=1024)
     threads: int = option(1, "intra-op threads of torch in a stage (swap, FAN, attack); every stage already runs "
                           "in a thread of its own, so 1 avoids oversubscribing the cores (0 = torch's default)",
@@ -73,22 +72,14 @@ class Config:
         return {name: dataclasses.asdict(value) for name, value in self._sections.items()}
 
 
-def section_types() -> dict[str, type]:
-    """Import the dataclass of every registered section (stages import lazily, so this is cheap)."""
-    from pipeline.registry import SECTIONS
+def load_config(schema: Mapping[str, type], user_file: str | Path | None = None,
+                overrides: list[str] | None = None, defaults_file: Path | None = None,
+                stage_names: Collection[str] = ()) -> Config:
+    """Defaults <- ``defaults_file`` <- ``user_file`` <- ``--set`` overrides, validated against ``schema``.
 
-    result: dict[str, type] = {}
-    for name, target in SECTIONS.items():
-        module_name, attr = target.split(":")
-        result[name] = getattr(importlib.import_module(module_name), attr)
-    return result
-
-
-def load_config(user_file: str | Path | None = None, overrides: list[str] | None = None,
-                defaults_file: Path | None = REPO_DEFAULTS) -> Config:
-    """Defaults <- repository ``pipeline.toml`` <- ``user_file`` <- ``--set`` overrides."""
-    types_by_section = section_types()
-    raw: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in types_by_section}
+    ``stage_names`` are the stages ``[pipeline] stages`` may list.
+    """
+    raw: dict[str, dict[str, tuple[Any, str]]] = {name: {} for name in schema}
     sources: list[str] = []
     layers: list[Path] = []
     if defaults_file is not None and defaults_file.is_file():
@@ -101,21 +92,22 @@ def load_config(user_file: str | Path | None = None, overrides: list[str] | None
     for path in layers:
         sources.append(str(path))
         for section, table in _read_toml(path).items():
-            _merge_table(raw, types_by_section, section, table, str(path))
+            _merge_table(raw, schema, section, table, str(path))
     for item in overrides or []:
         section, key, value = _parse_override(item)
-        _merge_table(raw, types_by_section, section, {key: value}, "--set")
-    sections = {name: _build(cls, raw[name], name) for name, cls in types_by_section.items()}
-    _check_stage_names(sections["pipeline"].stages, raw["pipeline"].get("stages", (None, "defaults"))[1])
+        _merge_table(raw, schema, section, {key: value}, "--set")
+    sections = {name: _build(cls, raw[name], name) for name, cls in schema.items()}
+    if "pipeline" in sections:
+        origin = raw["pipeline"].get("stages", (None, "defaults"))[1]
+        _check_stage_names(sections["pipeline"].stages, stage_names, origin)
+        check_device_name(sections["pipeline"].device, raw["pipeline"].get("device", (None, "defaults"))[1] + ": pipeline.device")
     return Config(sections, sources)
 
 
-def _check_stage_names(names: list[str], origin: str) -> None:
-    from pipeline.registry import STAGES
-
+def _check_stage_names(names: list[str], known: Collection[str], origin: str) -> None:
     for name in names:
-        if name not in STAGES:
-            raise FacepipeError(f"{origin}: pipeline.stages: unknown stage {name!r} (known: {', '.join(STAGES) or 'none'})")
+        if name not in known:
+            raise FacepipeError(f"{origin}: pipeline.stages: unknown stage {name!r} (known: {', '.join(known) or 'none'})")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -128,7 +120,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise FacepipeError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _merge_table(raw: dict[str, dict[str, tuple[Any, str]]], types_by_section: dict[str, type],
+def _merge_table(raw: dict[str, dict[str, tuple[Any, str]]], types_by_section: Mapping[str, type],
                  section: str, table: Any, origin: str) -> None:
     if section not in types_by_section:
         known = ", ".join(sorted(types_by_section))

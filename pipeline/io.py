@@ -11,7 +11,7 @@ import time
 from typing import Iterator, Protocol
 
 from pipeline.frame import Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 
 
 class Source(Protocol):

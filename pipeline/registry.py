@@ -1,50 +1,41 @@
-"""Where each config table and each frame stage lives, as ``module:attribute`` strings.
+"""A name → class table whose entries are ``"module:attribute"`` strings, imported on first use.
 
-Import is lazy so that ``facepipe --help`` does not load torch or dlib. A new stage adds one line to
-``STAGES`` and its config table one line to ``SECTIONS``.
+Everything that multiplies (stages, detector and landmark backends, model architectures, sources,
+sinks, corpus methods, job engines) is one ``Registry`` owned by the floor that holds the things
+listed. The strings keep ``facepipe --help`` from importing torch or OpenCV, and a new entry is one
+line. The core knows no entry: it only offers the table type.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipeline.errors import FacepipeError
 
-SECTIONS: dict[str, str] = {
-    "pipeline": "pipeline.config:PipelineConfig",
-    "decode": "stages.decode:DecodeConfig",
-    "encode": "stages.encode:EncodeConfig",
-    "capture": "stages.capture:CaptureConfig",
-    "train": "models.train_config:TrainConfig",
-    "detect": "stages.detect:DetectConfig",
-    "landmarks": "stages.landmarks:LandmarksConfig",
-    "align": "stages.align:AlignConfig",
-    "strip": "stages.strip:StripConfig",
-    "rescale": "stages.rescale:RescaleConfig",
-    "swap": "stages.swap:SwapConfig",
-    "blend": "stages.blend:BlendConfig",
-    "occlude": "stages.occlude:OccludeConfig",
-}
 
-STAGES: dict[str, str] = {
-    "detect": "stages.detect:DetectStage",
-    "landmarks": "stages.landmarks:LandmarksStage",
-    "align": "stages.align:AlignStage",
-    "strip": "stages.strip:StripStage",
-    "rescale": "stages.rescale:RescaleStage",
-    "swap": "stages.swap:SwapStage",
-    "blend": "stages.blend:BlendStage",
-    "occlude": "stages.occlude:OccludeStage",
-}
+class Registry(Mapping[str, str]):
+    """``kind`` names what is listed ("stage", "detector backend", ...) for error messages."""
 
+    def __init__(self, kind: str, entries: dict[str, str], setting: str = "") -> None:
+        self.kind = kind
+        self.setting = setting  # the config key that picks an entry, for messages ("detect.backend")
+        self._entries = dict(entries)
 
-def load(target: str) -> Any:
-    module_name, attr = target.split(":")
-    return getattr(importlib.import_module(module_name), attr)
+    def __getitem__(self, name: str) -> str:
+        return self._entries[name]
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
 
-def stage_class(name: str) -> Any:
-    if name not in STAGES:
-        raise FacepipeError(f"unknown stage {name!r} in pipeline.stages (known: {', '.join(sorted(STAGES))})")
-    return load(STAGES[name])
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def load(self, name: str) -> Any:
+        """The class (or function) registered as ``name``; a one-line error naming the known ones."""
+        if name not in self._entries:
+            where = f"{self.setting} = {name!r}: " if self.setting else ""
+            raise FacepipeError(f"{where}unknown {self.kind} {name!r} (known: {', '.join(self._entries)})")
+        module_name, attr = self._entries[name].split(":")
+        return getattr(importlib.import_module(module_name), attr)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from pipeline.frame import Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 
 
 @dataclass

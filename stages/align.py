@@ -1,7 +1,7 @@
 """Aligned face crops: a similarity that puts the 68 landmarks onto the mean face.
 
 The fit (Umeyama, least squares, no shear, never mirrored) and the crop convention live in
-``pipeline.geometry`` so that ``extract`` and the swap stage frame faces identically. The matrix
+``stages.faces.geometry`` so that ``extract`` and the swap stage frame faces identically. The matrix
 (frame -> crop) and its inverse (crop -> frame, for pasting back) are kept on the face.
 
 The crop is produced directly at ``size`` (the model's input size): ``rescale`` is folded in here.
@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.frame import Face, Frame
-from pipeline.geometry import DEFAULT_COVERAGE, align_matrix, invert, transform
+from stages.faces.geometry import DEFAULT_COVERAGE, align_matrix, invert, transform
 from pipeline.stage import Stage
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.frame import Face, Frame
-from pipeline.occlusion_report import MaskWriter
+from pipeline.media.masks import MaskWriter
 from pipeline.stage import Stage, StageContext
 
 

@@ -21,7 +21,7 @@ from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
 from pipeline.stage import Stage, StageContext
-from pipeline.tracking import SceneCutDetector, Tracker, propagate
+from stages.faces.tracking import SceneCutDetector, Tracker, propagate
 
 Detection = tuple[np.ndarray, float, np.ndarray]  # box x0,y0,x1,y1; score 0..1; (5, 2) points
 

@@ -16,7 +16,7 @@ Backends (both give the iBUG 68-point layout used everywhere in facepipe):
   already be in ``$TORCH_HOME/hub/checkpoints``; our boxes are used, never its own detector.
 
 Smoothing lives here (not in align) because it is a property of the landmark signal: a One-Euro
-filter per track id (``pipeline.smoothing``), reset at scene cuts. The raw points are kept in
+filter per track id (``stages.faces.smoothing``), reset at scene cuts. The raw points are kept in
 ``face.extras["landmarks_raw"]``; ``face.landmarks`` holds the smoothed ones that align uses.
 """
 
@@ -33,8 +33,8 @@ import numpy as np
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
-from pipeline.geometry import FLIP_68
-from pipeline.smoothing import OneEuroFilter
+from stages.faces.geometry import FLIP_68
+from stages.faces.smoothing import OneEuroFilter
 from pipeline.stage import Stage, StageContext
 
 FAN_FILE = "2DFAN4-11f355bf06.pth.tar"

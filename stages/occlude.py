@@ -7,8 +7,8 @@ P(fake) below ``threshold`` or ``budget`` queries are spent, and keeps the best 
 
 Reproducible bit for bit: each face draws from its own generator seeded by (seed, frame index, track
 id), so results do not depend on batch sizes, threads or which other faces are on the frame.
-Drawing and geometry live in ``pipeline.occlusion``, the search in ``pipeline.occlusion_attack``,
-classifiers in ``pipeline.fake_classifier`` and the sidecar/masks in ``pipeline.occlusion_report``.
+Drawing and geometry live in ``stages.occlusion.occluders``, the search in ``stages.occlusion.attack``,
+classifiers in ``stages.occlusion.classifier`` and the sidecar/masks in ``stages.occlusion.report``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import numpy as np
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
-from pipeline.geometry import align_matrix, invert
-from pipeline.occluder_images import black_bar, load_object, load_source
-from pipeline.occlusion import ANCHORS, KINDS, Occluder, draw, draw_placement, face_region, noise_field
-from pipeline.occlusion_attack import CropSampler, crop_bounds, search, union
-from pipeline.occlusion_report import JsonlSidecar, MaskWriter, Totals
+from stages.faces.geometry import align_matrix, invert
+from stages.occlusion.images import black_bar, load_object, load_source
+from stages.occlusion.occluders import ANCHORS, KINDS, Occluder, draw, draw_placement, face_region, noise_field
+from stages.occlusion.attack import CropSampler, crop_bounds, search, union
+from pipeline.media.masks import MaskWriter
+from stages.occlusion.report import JsonlSidecar, Totals
 from pipeline.stage import Stage, StageContext
 
 
@@ -95,7 +96,7 @@ class OccludeStage(Stage):
         cfg: OccludeConfig = self.config
         self.occluder = build_occluder(cfg, context.warn)
         if cfg.mode == "attack":
-            from pipeline.fake_classifier import load_classifier
+            from stages.occlusion.classifier import load_classifier
 
             identity = cfg.identity
             if identity == "auto":

@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.frame import Face, Frame
-from pipeline.geometry import invert
+from stages.faces.geometry import invert
 from pipeline.stage import Stage
 
 

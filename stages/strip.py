@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.frame import Face, Frame
-from pipeline.geometry import BROWS, transform
+from stages.faces.geometry import BROWS, transform
 from pipeline.stage import Stage, StageContext
 
 

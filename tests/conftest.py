@@ -22,14 +22,14 @@ def media(name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def ffmpeg_bin() -> str:
-    from pipeline.ffmpeg import ffmpeg_exe
+    from pipeline.media.ffmpeg import ffmpeg_exe
 
     return ffmpeg_exe()
 
 
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``facepipe`` as a user would (a fresh process), capturing its output."""
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pipeline.cli.main", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd or REPO)
 
 
@@ -46,7 +46,7 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 
 def read_frames(path: str | Path) -> list[np.ndarray]:
-    from stages.decode import FileSource
+    from pipeline.media.decode import FileSource
 
     source = FileSource(path)
     source.open()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.decode import probe
+from pipeline.media.decode import probe
 from tests.conftest import REPO, ffmpeg_make, media, run_cli
 
 
@@ -123,19 +123,21 @@ def test_ctrl_c_leaves_no_output_and_no_ffmpeg(tmp_path: Path) -> None:
     output = tmp_path / "interrupted.mp4"
     env = dict(os.environ)
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "convert", str(media("WolfgangLanger_Pexels.mp4")), "-o", str(output),
+        [sys.executable, "-m", "pipeline.cli.main", "convert", str(media("WolfgangLanger_Pexels.mp4")), "-o", str(output),
          "--passthrough", "-q", "--set", "encode.preset=veryslow"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    partial = tmp_path / ".interrupted.facepipe-partial.mp4"
+    def partial_files() -> list[Path]:
+        return list(tmp_path.glob(".interrupted.*facepipe-partial.mp4"))
+
     deadline = time.time() + 60
-    while not partial.exists() and time.time() < deadline and process.poll() is None:
+    while not partial_files() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
-    assert partial.exists(), "convert never started writing"
+    assert partial_files(), "convert never started writing"
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "Traceback" not in stderr
-    assert not output.exists() and not partial.exists()
+    assert not output.exists() and not partial_files()
     time.sleep(0.2)
     assert _ffmpeg_children_writing(str(tmp_path)) == []

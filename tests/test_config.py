@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config, section_types
-from pipeline.configdoc import render
+from pipeline.cli.settings import load_config, section_types
+from pipeline.cli.configdoc import render
 from pipeline.errors import FacepipeError
 from tests.conftest import REPO
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.decode import probe
+from pipeline.media.decode import probe
 from tests.conftest import ffmpeg_make, media, psnr, read_frames, run_cli
 
 CLIPS = ["WolfgangLanger_Pexels.mp4", "single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4"]

@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.faceset import ALIGNMENTS, FacesetWriter, read_alignments
+from pipeline.media.faceset import ALIGNMENTS, FacesetWriter, read_alignments
 from pipeline.frame import Face, Frame
-from pipeline.geometry import TEMPLATE_NAME, template_in_crop, transform
-from pipeline.media import VideoInfo
+from stages.faces.geometry import TEMPLATE_NAME, template_in_crop, transform
+from pipeline.videoinfo import VideoInfo
 from tests.conftest import media, run_cli
 
 RECORD_KEYS = {"file", "source", "frame", "track", "box", "score", "landmarks", "matrix"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.config import load_config
+from pipeline.cli.settings import load_config
 from pipeline.frame import Face, Frame
-from pipeline.geometry import FLIP_68, MEAN_FACE, align_matrix, invert, template_in_crop, transform, umeyama
-from pipeline.media import VideoInfo
-from pipeline.smoothing import OneEuroFilter
+from stages.faces.geometry import FLIP_68, MEAN_FACE, align_matrix, invert, template_in_crop, transform, umeyama
+from pipeline.videoinfo import VideoInfo
+from stages.faces.smoothing import OneEuroFilter
 from pipeline.stage import StageContext
-from pipeline.tracking import SceneCutDetector, Tracker
+from stages.faces.tracking import SceneCutDetector, Tracker
 
 
 def test_umeyama_recovers_a_similarity_and_never_mirrors() -> None:
@@ -109,7 +109,7 @@ def test_face_tables_are_registered_and_validated() -> None:
     assert config.landmarks.backend == "dlib" and config.strip.background == "alpha"
     with pytest.raises(FacepipeError):
         load_config(defaults_file=None, overrides=["landmarks.backend=sfd"])
-    from pipeline.registry import stage_class
+    from stages import STAGES
 
     for name in ("detect", "landmarks", "align", "strip", "rescale"):
-        assert stage_class(name).name == name
+        assert STAGES.load(name).name == name

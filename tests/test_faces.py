@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from pipeline.frame import Frame
-from pipeline.geometry import EYE_CORNERS, inter_ocular
-from pipeline.media import VideoInfo
+from stages.faces.geometry import EYE_CORNERS, inter_ocular
+from pipeline.videoinfo import VideoInfo
 from pipeline.runner import Runner
 from pipeline.stage import StageContext
 from stages.align import AlignConfig, AlignStage
@@ -48,7 +48,7 @@ class Collect:
 
 def run_video(path: Path, stage_names: list[str], keep_images: bool = False,
               detect: DetectConfig | None = None) -> list[Frame]:
-    from stages.decode import FileSource
+    from pipeline.media.decode import FileSource
 
     configs = {"detect": detect or DetectConfig(), "landmarks": LandmarksConfig(), "align": AlignConfig(),
                "strip": StripConfig()}
@@ -174,7 +174,7 @@ def test_align_then_paste_back_reproduces_the_face(single_face: list[Frame]) -> 
 
 
 def test_aligned_eyes_land_on_the_template(single_face: list[Frame]) -> None:
-    from pipeline.geometry import template_in_crop, transform
+    from stages.faces.geometry import template_in_crop, transform
 
     template = template_in_crop(256)
     for frame in single_face[::12]:
@@ -197,7 +197,7 @@ def test_detect_every_n_tracks_in_between() -> None:
     every = run_video(path, ["detect"], detect=DetectConfig(every=4))
     full = run_video(path, ["detect"])
     assert detection_rate(every) >= 0.97
-    from pipeline.geometry import box_iou
+    from stages.faces.geometry import box_iou
 
     tracked = [(a.faces[0], b.faces[0]) for a, b in zip(every, full)
                if a.faces and b.faces and not a.faces[0].extras["detected"]]

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 from pipeline.stage import StageContext
 from stages.landmarks import FAN_FILE, LandmarksConfig, LandmarksStage
 

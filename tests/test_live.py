@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from stages.decode import probe
+from pipeline.media.decode import probe
 from tests.conftest import REPO, media, run_cli
 
 
@@ -55,7 +55,7 @@ def test_ctrl_c_ends_live_gracefully_and_keeps_recording(tmp_path: Path, ffmpeg_
     server = serve(ffmpeg_bin, media("WolfgangLanger_Pexels.mp4"), port, 15)
     record = tmp_path / "live.mp4"
     try:
-        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "live", f"tcp://127.0.0.1:{port}", "--passthrough",
+        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "live", f"tcp://127.0.0.1:{port}", "--passthrough",
                                     "--record", str(record), "-q"], cwd=REPO, stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         process.send_signal(signal.SIGINT)

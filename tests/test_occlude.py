@@ -20,11 +20,11 @@ import pytest
 import torch
 
 from pipeline.errors import FacepipeError
-from pipeline.fake_classifier import TorchScriptClassifier, load_torchscript
+from stages.occlusion.classifier import TorchScriptClassifier, load_torchscript
 from pipeline.frame import Frame
-from pipeline.occluder_images import load_object
-from pipeline.occlusion import face_region
-from pipeline.occlusion_attack import cut_crop
+from stages.occlusion.images import load_object
+from stages.occlusion.occluders import face_region
+from stages.occlusion.attack import cut_crop
 from pipeline.stage import StageContext
 from stages.align import AlignConfig, AlignStage
 from stages.detect import DetectConfig, DetectStage
@@ -356,7 +356,7 @@ def test_attack_on_swapped_frames_fools_the_discriminator(tmp_path: Path) -> Non
     assert all(r["classifier"] == "discriminator:b" for r in records)
     assert summary["mean_fake_after"] < summary["mean_fake_before"]
     assert "success_rate" in summary
-    from pipeline.fake_classifier import DiscriminatorClassifier
+    from stages.occlusion.classifier import DiscriminatorClassifier
     from models.checkpoint import BUNDLED_MODEL_DIR
 
     disc = DiscriminatorClassifier(model or BUNDLED_MODEL_DIR, "b", "cpu")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.frame import Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 from pipeline.runner import Runner
 from pipeline.stage import Stage
 from tests.conftest import media, read_frames

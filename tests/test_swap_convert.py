@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.frame import Face
 from stages.blend import apply_rct, lab_stats, shape_mask
-from stages.decode import probe
+from pipeline.media.decode import probe
 from stages.swap import choose_faces
 from tests.conftest import media, psnr, read_frames, run_cli
 

@@ -16,7 +16,7 @@ from models.evaluate import evaluate
 from models.faceset import load_faceset
 from models.train_config import TrainConfig
 from models.training import Trainer
-from pipeline.cli import main as cli
+from pipeline.cli.main import main as cli
 from pipeline.errors import FacepipeError
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.ffmpeg import ffmpeg_exe, ffmpeg_version, video_encoders
+from pipeline.media.ffmpeg import ffmpeg_exe, ffmpeg_version, video_encoders
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
 

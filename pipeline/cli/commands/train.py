@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.commands.common import add_config_options
-from pipeline.config import load_config
+from pipeline.cli.commands.common import add_config_options
+from pipeline.cli.settings import load_config
 from pipeline.errors import Cancelled, FacepipeError
 
 
@@ -52,14 +52,14 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
 
-    from models.checkpoint import resolve_device
+    from models.checkpoint import torch_device
     from models.evaluate import evaluate
     from models.faceset import load_faceset
     from models.training import Trainer, set_threads
 
     console = Console(stderr=True, quiet=args.quiet)
     set_threads(cfg.threads)
-    device = resolve_device(config.pipeline.device)
+    device = torch_device(config.pipeline.device)
     faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout)
     faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout)
     console.print(f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out, "

@@ -22,7 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from pipeline.occlusion import Drawn, Placement, draw_placement, mutate
+from stages.occlusion.occluders import Drawn, Placement, draw_placement, mutate
 
 Render = Callable[[Placement], Drawn]
 Score = Callable[[np.ndarray], np.ndarray]

@@ -26,9 +26,9 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
-from pipeline.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
+from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
 from pipeline.frame import Frame
-from pipeline.media import AudioStream, VideoInfo
+from pipeline.videoinfo import AudioStream, VideoInfo
 
 
 @dataclass

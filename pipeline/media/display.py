@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
-from pipeline.ffmpeg import ffmpeg_exe
+from pipeline.media.ffmpeg import ffmpeg_exe
 from pipeline.frame import Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 
 
 class WindowSink:

@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.frame import Frame
 from pipeline.io import Sink
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 from pipeline.stage import Stage
 
 

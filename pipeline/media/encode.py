@@ -25,9 +25,10 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
-from pipeline.ffmpeg import ffmpeg_exe, last_error_line, video_encoders, widen_pipe
+from pipeline.media.atomic import AtomicFile
+from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, video_encoders, widen_pipe
 from pipeline.frame import Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 
 
 @dataclass
@@ -171,7 +172,8 @@ class FileSink:
         # "yuv420p": frames are the decoder's own planes (a run with no pixel stages); they keep the
         # source's colour tags. "bgr24": converted with BT.709 and tagged so.
         self.pixel_format = pixel_format
-        self.temp_path = self.output.with_name(f".{self.output.stem}.facepipe-partial{self.output.suffix}")
+        self._file = AtomicFile(self.output)
+        self.temp_path = self._file.temp
         self._process: subprocess.Popen | None = None
         self._stderr = tempfile.TemporaryFile()
         self._size = (0, 0)
@@ -262,10 +264,10 @@ class FileSink:
                         except OSError:
                             pass
             if ok and process is not None:
-                os.replace(self.temp_path, self.output)
+                self._file.commit()
         finally:
             if not ok:
-                self.temp_path.unlink(missing_ok=True)
+                self._file.abort()
 
 
 def _muxer(suffix: str) -> str:

@@ -8,7 +8,8 @@ import dataclasses
 import json
 from typing import Any
 
-from pipeline.config import Config, section_types
+from pipeline.config import Config
+from pipeline.cli.settings import section_types
 
 
 def toml_value(value: Any) -> str:

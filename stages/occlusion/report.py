@@ -1,4 +1,4 @@
-"""What the occlusion stage writes besides frames: the JSONL sidecar, mask PNGs and run totals.
+"""What the occlusion stage writes besides frames: the JSONL sidecar and run totals (mask PNGs: ``pipeline.media.masks``).
 
 The sidecar is written to a hidden temporary file beside its path and renamed only when the run
 succeeds, so a reader never sees half a file and a failed run leaves no stale sidecar behind.
@@ -7,19 +7,18 @@ succeeds, so a reader never sees half a file and a failed run leaves no stale si
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
+from pipeline.media.atomic import AtomicFile
 
 
 class JsonlSidecar:
-    """One JSON object per line, committed atomically."""
+    """One JSON object per line, committed atomically (``close(ok=True)``) or discarded."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -28,7 +27,8 @@ class JsonlSidecar:
             raise FacepipeError(f"occlude.report = {str(path)!r}: folder does not exist: {parent}")
         if self.path.is_dir():
             raise FacepipeError(f"occlude.report = {str(path)!r}: is a folder; give a file name")
-        self.temp = self.path.with_name(f".{self.path.name}.facepipe-partial")
+        self._atomic = AtomicFile(self.path)
+        self.temp = self._atomic.temp
         try:
             self._file: TextIO | None = self.temp.open("w", encoding="utf-8")
         except OSError as exc:
@@ -44,30 +44,9 @@ class JsonlSidecar:
             return
         handle.close()
         if ok:
-            os.replace(self.temp, self.path)
+            self._atomic.commit()
         else:
-            self.temp.unlink(missing_ok=True)
-
-
-class MaskWriter:
-    """``DIR/000123.png``: per frame, 255 x a float mask (occluder or blend alpha; 0 where untouched)."""
-
-    def __init__(self, directory: str | Path, create_parents: bool = False) -> None:
-        self.directory = Path(directory)
-        if self.directory.exists() and not self.directory.is_dir():
-            raise FacepipeError(f"masks folder {self.directory} is a file")
-        if not create_parents and not self.directory.resolve().parent.is_dir():
-            raise FacepipeError(f"masks folder's parent does not exist: {self.directory.resolve().parent}")
-        self.directory.mkdir(parents=create_parents, exist_ok=True)
-
-    def write(self, index: int, mask: np.ndarray) -> None:
-        """Written to a temporary name and renamed, so a reader never sees half a PNG."""
-        image = np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        path = self.directory / f"{index:06d}.png"
-        temp = path.with_name(f".{path.name}.tmp.png")
-        if not cv2.imwrite(str(temp), image):
-            raise FacepipeError(f"cannot write mask PNG into {self.directory}")
-        os.replace(temp, path)
+            self._atomic.abort()
 
 
 @dataclass

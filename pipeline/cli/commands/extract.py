@@ -1,7 +1,7 @@
 """``facepipe extract VIDEO_OR_DIR... -o FACESET``: aligned, masked face crops for training.
 
 Runs detect -> landmarks -> align -> strip (configured by their tables) on each video, or on the
-photos of a folder, and writes the faceset described in ``pipeline.faceset``. Each video is its own
+photos of a folder, and writes the faceset described in ``pipeline.media.faceset``. Each video is its own
 run (tracks and filters start afresh); a folder's videos are taken one by one and its photos
 together as one source.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from pipeline.commands.common import add_config_options
+from pipeline.cli.commands.common import add_config_options
 from pipeline.errors import FacepipeError
 
 if TYPE_CHECKING:
-    from pipeline.faceset import FacesetWriter
+    from pipeline.media.faceset import FacesetWriter
 
 # Imported by main(), not here: `facepipe --help` should not load OpenCV and numpy.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
@@ -71,12 +71,13 @@ def collect_jobs(inputs: list[str]) -> list[tuple[str, list[Path]]]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.commands.common import write_json_atomic
+    from pipeline.cli.commands.common import write_json_atomic
     from pipeline.compose import build_stages
-    from pipeline.config import load_config
-    from pipeline.faceset import FacesetWriter
-    from pipeline.geometry import TEMPLATE_NAME
-    from pipeline.progress import frame_progress, warn
+    from stages import STAGES
+    from pipeline.cli.settings import load_config
+    from pipeline.media.faceset import FacesetWriter
+    from stages.faces.geometry import TEMPLATE_NAME
+    from pipeline.cli.progress import frame_progress, warn
     from pipeline.runner import Runner
 
     if args.every < 1:
@@ -92,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     for kind, paths in jobs:
         source, label = _source(kind, paths, config, args.every)
         info = source.open()
-        stages, contexts = build_stages(config, EXTRACT_STAGES, info, warn)
+        stages, contexts = build_stages(config, STAGES, EXTRACT_STAGES, info, warn)
         total = math.ceil(info.frame_count / args.every) if (kind == "video" and info.frame_count) else info.frame_count
         with frame_progress(f"extract {label}", total, args.quiet) as progress:
             runner = Runner(source, stages, writer, queue_frames=config.pipeline.queue_frames, contexts=contexts,
@@ -112,12 +113,12 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _source(kind: str, paths: list[Path], config, every: int):
-    from pipeline.imagesource import EveryNth, ImageSource
+    from pipeline.media.images import EveryNth, ImageSource
 
     if kind == "images":
         name = str(paths[0].parent) if len({p.parent for p in paths}) == 1 else "photos"
         return ImageSource(paths, name), f"{len(paths)} photos in {name}"
-    from stages.decode import FileSource
+    from pipeline.media.decode import FileSource
 
     source = FileSource(paths[0], config.decode)
     return (EveryNth(source, every) if every > 1 else source), paths[0].name
@@ -126,7 +127,7 @@ def _source(kind: str, paths: list[Path], config, every: int):
 def _print_summary(writer: FacesetWriter, output: str) -> None:
     from rich.table import Table
 
-    from pipeline.progress import console
+    from pipeline.cli.progress import console
 
     table = Table(title=f"faceset {output}", title_justify="left")
     for column in ("source", "frames", "faces", "frames without a face"):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.geometry import box_iou
+from stages.faces.geometry import box_iou
 
 
 class SceneCutDetector:

@@ -3,7 +3,7 @@
 Why it is built this way:
 
 * A **region** is a convex polygon in frame pixels: the face box, or a rectangle of the mean face
-  (``pipeline.geometry.MEAN_FACE`` units) carried onto the face by a similarity fitted to its
+  (``stages.faces.geometry.MEAN_FACE`` units) carried onto the face by a similarity fitted to its
   landmarks, so an eye bar follows head roll and scale. The lower face (surgical-mask area) is a
   3x3 grid on the jaw line instead, so a mask follows a turned head. Every occluder is multiplied by
   the region's exact pixel mask (pixel centres inside the polygon): nothing outside is ever written.
@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 
 from pipeline.frame import Face
-from pipeline.geometry import ALIGN_POINTS, MEAN_FACE, umeyama
-from pipeline.occluder_images import OccluderImage
+from stages.faces.geometry import ALIGN_POINTS, MEAN_FACE, umeyama
+from stages.occlusion.images import OccluderImage
 
 KINDS = ("patch", "block", "noise", "object")
 ANCHORS = ("face", "eyes", "nose", "mouth", "cheek", "lower")

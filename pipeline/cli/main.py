@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from pipeline import __version__
-from pipeline.commands import COMMANDS
+from pipeline.cli.commands import COMMANDS
 from pipeline.errors import FacepipeError
 
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facepipe {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"pipeline.commands.{name}").register(subparsers)
+        importlib.import_module(f"pipeline.cli.commands.{name}").register(subparsers)
     return parser
 
 

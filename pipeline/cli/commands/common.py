@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 from typing import Any
+
+from pipeline.media.atomic import write_json
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +17,5 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename, so readers never see half a file."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temp, path)
+    """A JSON report (``--stats``, ``--report``), never half-written."""
+    write_json(path, data)

@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.commands.common import add_config_options, write_json_atomic
-from pipeline.config import load_config
+from pipeline.cli.commands.common import add_config_options, write_json_atomic
+from pipeline.cli.settings import load_config
 from pipeline.errors import FacepipeError
-from pipeline.progress import console, warn
-from pipeline.video_job import run_video_file
-from stages.encode import check_output_path
+from pipeline.cli.progress import console, warn
+from pipeline.cli.video_job import run_video_file
+from pipeline.media.encode import check_output_path
 
 FACE_STAGES = ["detect", "landmarks", "align"]
 SWAP_STAGES = ["swap", "blend"]

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.compose import build_stages
+from stages import STAGES
 from pipeline.config import Config
 from pipeline.errors import FacepipeError
 from pipeline.io import Sink
-from pipeline.media import VideoInfo
-from pipeline.preview import KeepOriginal, SideBySideSink
-from pipeline.progress import frame_progress, warn
+from pipeline.videoinfo import VideoInfo
+from pipeline.media.preview import KeepOriginal, SideBySideSink
+from pipeline.cli.progress import frame_progress, warn
 from pipeline.runner import RunStats, Runner
 from pipeline.stage import Stage, StageContext
-from stages.decode import FileSource
-from stages.encode import FileSink
+from pipeline.media.decode import FileSource
+from pipeline.media.encode import FileSink
 
 
 def trim_info(info: VideoInfo, start: float, limit: int) -> VideoInfo:
@@ -48,7 +49,7 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
         source.pixel_format = "yuv420p"
     start, limit = config.decode.start, config.decode.max_frames
     video = trim_info(info, start, limit)
-    stages, contexts = build_stages(config, list(config.pipeline.stages), video, warn, extras)
+    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), video, warn, extras)
     span = video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps if (limit and video.timestamps) else 0.0
     sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span,
                           pixel_format=source.pixel_format)

@@ -7,16 +7,17 @@ import argparse
 import signal
 import statistics
 
-from pipeline.commands.common import add_config_options, write_json_atomic
+from pipeline.cli.commands.common import add_config_options, write_json_atomic
 from pipeline.compose import build_stages
-from pipeline.config import load_config
+from stages import STAGES
+from pipeline.cli.settings import load_config
 from pipeline.errors import FacepipeError
 from pipeline.io import FanOut, LatencyMeter, Sink
-from pipeline.progress import console, warn
+from pipeline.cli.progress import console, warn
 from pipeline.runner import Runner
-from stages.capture import LiveSource
-from stages.display import StreamSink, VirtualCameraSink, WindowSink
-from stages.encode import FileSink, check_output_path
+from pipeline.media.capture import LiveSource
+from pipeline.media.display import StreamSink, VirtualCameraSink, WindowSink
+from pipeline.media.encode import FileSink, check_output_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     if not sinks:
         raise FacepipeError("say where the output goes: --window, --stream URL, --virtual-camera and/or --record FILE")
     info = source.open()
-    stages, contexts = build_stages(config, list(config.pipeline.stages), info, warn)
+    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), info, warn)
     sink = LatencyMeter(FanOut(sinks))
     if not args.quiet:
         console.print(f"live: {args.source} {info.width}x{info.height} at {info.fps:.0f} fps; Ctrl-C stops")

@@ -19,7 +19,7 @@ import cv2
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 
 
 @dataclass

@@ -7,7 +7,7 @@ Layout (version 1)::
 
 Each face record: file, source, frame, track, box [x0, y0, x1, y1], score, landmarks (68 x [x, y],
 frame pixels) and matrix (2 x 3, frame -> crop). ``align`` holds size, coverage and the template
-name from ``pipeline.geometry``, so a consumer can re-align new frames exactly like these crops.
+name from ``stages.faces.geometry``, so a consumer can re-align new frames exactly like these crops.
 
 The writer is a runner ``Sink``. ``close(ok=True)`` commits one source: its records replace any
 earlier records of the same source and alignments.json is rewritten through a temporary file and
@@ -18,7 +18,7 @@ the PNGs of the interrupted source and leaves alignments.json as it was.
 from __future__ import annotations
 
 import json
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
+from pipeline.media.atomic import write_json
 from pipeline.frame import Face, Frame
-from pipeline.media import VideoInfo
+from pipeline.videoinfo import VideoInfo
 
 FACESET_VERSION = 1
 ALIGNMENTS = "alignments.json"
@@ -82,6 +83,48 @@ def read_alignments(directory: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("version") != FACESET_VERSION or "faces" not in data:
         raise FacepipeError(f"{path}: not a version {FACESET_VERSION} faceset alignments file")
     return data
+
+
+@dataclass
+class FacesetEntry:
+    """One crop of a faceset as a reader sees it."""
+
+    path: Path
+    clip: str  # the source video's file stem ("" when unknown)
+    frame: int
+    track: int = -1
+
+
+_NAME = re.compile(r"^(?P<stem>.+)_(?P<frame>\d{6})_(?P<track>-?\d+)$")
+
+
+def list_faces(directory: str | Path) -> tuple[list[FacesetEntry], dict[str, Any]]:
+    """Every crop of a faceset and its ``align`` settings; the one reader of the format.
+
+    A folder without ``alignments.json`` (crops from another tool) is read as plain PNGs, in name
+    order; clip and frame come from the file name when it follows the faceset pattern.
+    """
+    root = Path(directory)
+    if (root / ALIGNMENTS).is_file():
+        data = read_alignments(root)
+        entries = []
+        for record in data["faces"]:
+            if not isinstance(record, dict) or "file" not in record:
+                raise FacepipeError(f"{root / ALIGNMENTS}: a face record has no file")
+            path = root / record["file"]
+            match = _NAME.match(path.stem)  # the file stem is unique per source within a faceset
+            clip = match["stem"] if match else Path(str(record.get("source", ""))).stem
+            entries.append(FacesetEntry(path, clip, int(record.get("frame", len(entries))), int(record.get("track", -1))))
+        return entries, dict(data.get("align", {}))
+    folder = root / FACES_DIR if (root / FACES_DIR).is_dir() else root
+    entries = []
+    for number, path in enumerate(sorted(folder.glob("*.png"))):
+        match = _NAME.match(path.stem)
+        if match:
+            entries.append(FacesetEntry(path, match["stem"], int(match["frame"]), int(match["track"])))
+        else:
+            entries.append(FacesetEntry(path, "", number))
+    return entries, {}
 
 
 def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -192,10 +235,4 @@ class FacesetWriter:
 
     def _commit(self, records: list[dict[str, Any]]) -> None:
         data = {"version": FACESET_VERSION, "align": self.align, "faces": records}
-        path = self.directory / ALIGNMENTS
-        temp = path.with_name(f".{ALIGNMENTS}.tmp")
-        with open(temp, "w") as handle:
-            json.dump(data, handle, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        write_json(self.directory / ALIGNMENTS, data, indent=None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.commands.common import add_config_options
-from pipeline.config import load_config
-from pipeline.configdoc import render
+from pipeline.cli.commands.common import add_config_options
+from pipeline.cli.settings import load_config
+from pipeline.cli.configdoc import render
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
