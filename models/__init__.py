@@ -1,1 +1,14 @@
-"""Network definitions (generator, discriminator) and the shipped weights."""
+"""Networks, checkpoints and training. Architectures are listed by name in ``ARCHITECTURES``.
+
+A checkpoint's safetensors header names its architecture; the loader looks the class up here and
+builds it from the header (``Class.from_header(meta)``), so a new architecture is one module with
+that class method plus one line in the table, and the file format and its checks stay shared.
+"""
+
+from __future__ import annotations
+
+from pipeline.registry import Registry
+
+ARCHITECTURES = Registry("model architecture", {
+    "facepipe-deepfakes-gan-v1": "models.checkpoint:Networks",  # shared encoder, decoders A and B, PatchGANs
+})

@@ -28,6 +28,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from models import ARCHITECTURES
 from models.discriminator import PatchDiscriminator
 from models.generator import ARCHITECTURE, Generator, ModelSpec
 from pipeline.device import resolve_device
@@ -56,6 +57,21 @@ class Networks(torch.nn.Module):
 
     def disc(self, identity: str) -> PatchDiscriminator:
         return self.d_a if identity == "a" else self.d_b
+
+    architecture = ARCHITECTURE
+
+    def header(self) -> dict[str, str]:
+        """The safetensors metadata that fixes this network's shapes."""
+        spec = self.spec
+        return {"architecture": ARCHITECTURE, "resolution": str(spec.resolution), "width": str(spec.width),
+                "latent": str(spec.latent), "disc_width": str(self.disc_width)}
+
+    @classmethod
+    def from_header(cls, meta: dict[str, str]) -> "Networks":
+        """Build the (untrained) networks a checkpoint header describes; ValueError/KeyError when malformed."""
+        spec = ModelSpec(int(meta["resolution"]), int(meta["width"]), int(meta["latent"]))
+        spec.check()
+        return cls(spec, int(meta["disc_width"]))
 
 
 def default_face_mask(resolution: int) -> torch.Tensor:
@@ -87,23 +103,17 @@ def git_commit() -> str | None:
         return None
 
 
-def _metadata(nets: Networks) -> dict[str, str]:
-    spec = nets.spec
-    return {"architecture": ARCHITECTURE, "resolution": str(spec.resolution), "width": str(spec.width),
-            "latent": str(spec.latent), "disc_width": str(nets.disc_width)}
-
-
 def save_weights(nets: Networks, directory: Path, card: dict[str, Any], optimizer_tensors: dict[str, torch.Tensor] | None = None,
                  optimizer_meta: dict[str, str] | None = None) -> None:
     """Write weights (and optionally optimiser state), then the card that names their checksum."""
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().float().cpu().contiguous() for k, v in nets.state_dict().items()}
-    _atomic_write(directory / WEIGHTS, lambda p: save_file(tensors, str(p), metadata=_metadata(nets)))
+    _atomic_write(directory / WEIGHTS, lambda p: save_file(tensors, str(p), metadata=nets.header()))
     if optimizer_tensors is not None:
         opt = {k: v.detach().cpu().contiguous() for k, v in optimizer_tensors.items()}
         _atomic_write(directory / OPTIMIZER, lambda p: save_file(opt, str(p), metadata=optimizer_meta or {}))
     card = dict(card)
-    card.update({"format": CARD_FORMAT, "version": 1, "architecture": ARCHITECTURE, "resolution": nets.spec.resolution,
+    card.update({"format": CARD_FORMAT, "version": 1, "architecture": nets.architecture, "resolution": nets.spec.resolution,
                  "spec": {**asdict(nets.spec), "disc_width": nets.disc_width},
                  "files": {"weights": WEIGHTS, "sha256": sha256(directory / WEIGHTS)}})
     _atomic_write(directory / CARD, lambda p: p.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n"))
@@ -162,29 +172,28 @@ def load_networks(path_or_dir: str | Path, resolution: int | None = None, spec: 
         raise FacepipeError(f"{weights}: give the model directory or its .safetensors file, not the card")
     tensors, meta = read_tensors(weights)
     card = read_card(card_path) or {}
-    if meta.get("architecture") != ARCHITECTURE:
-        found = meta.get("architecture", "none recorded")
-        raise FacepipeError(f"{weights}: architecture {found!r} is not {ARCHITECTURE!r}; this model cannot be used here")
+    found = meta.get("architecture", "none recorded")
+    if found not in ARCHITECTURES:
+        raise FacepipeError(f"{weights}: architecture {found!r} is not one facepipe knows "
+                            f"({', '.join(ARCHITECTURES)}); this model cannot be used here")
     try:
-        file_spec = ModelSpec(int(meta["resolution"]), int(meta["width"]), int(meta["latent"]))
-        file_disc = int(meta["disc_width"])
-        file_spec.check()
+        nets = ARCHITECTURES.load(found).from_header(meta)
     except (KeyError, ValueError) as exc:
         raise FacepipeError(f"{weights}: bad model shape in header ({exc})") from None
+    file_spec, file_disc = nets.spec, nets.disc_width
     if resolution is not None and file_spec.resolution != resolution:
         raise FacepipeError(f"{weights}: model resolution is {file_spec.resolution} px, expected {resolution} px")
     if spec is not None and (spec != file_spec or (disc_width is not None and disc_width != file_disc)):
         raise FacepipeError(f"{weights}: model shape {asdict(file_spec)} differs from the configured {asdict(spec)}")
     if card and card.get("files", {}).get("sha256") not in (None, sha256(weights)):
         raise FacepipeError(f"{weights}: checksum does not match {card_path.name}; the file is corrupt or was replaced")
-    nets = Networks(file_spec, file_disc)
     expected = nets.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     wrong = sorted(k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape))
     if missing or extra or wrong:
         detail = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra else f"shape of {wrong[0]}")
-        raise FacepipeError(f"{weights}: tensors do not fit architecture {ARCHITECTURE} ({detail})")
+        raise FacepipeError(f"{weights}: tensors do not fit architecture {found} ({detail})")
     if any(not torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
         raise FacepipeError(f"{weights}: contains NaN/inf weights; the training run diverged")
     nets.load_state_dict(tensors)

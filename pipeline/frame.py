@@ -18,7 +18,10 @@ class Face:
 
     box: np.ndarray  # (4,) float32 x0, y0, x1, y1 in frame pixels
     score: float = 1.0
-    landmarks: np.ndarray | None = None  # (68, 2) float32, iBUG 68-point order, frame pixels
+    points5: np.ndarray | None = None  # (5, 2) float32 detector key points: eyes, nose tip, mouth corners
+    detected: bool = True  # False: carried from an earlier frame by tracking, not found by the detector
+    landmarks: np.ndarray | None = None  # (68, 2) float32, iBUG 68-point order, frame pixels (smoothed)
+    landmarks_raw: np.ndarray | None = None  # (68, 2) the landmark model's output before smoothing
     track_id: int = -1  # stable id across frames (-1: not tracked)
     matrix: np.ndarray | None = None  # (2, 3) float64: frame -> aligned crop
     inverse: np.ndarray | None = None  # (2, 3) float64: aligned crop -> frame
@@ -27,7 +30,8 @@ class Face:
     swapped: np.ndarray | None = None  # generator output crop, BGR uint8
     swapped_mask: np.ndarray | None = None  # generator mask, float32 0..1
     selected: bool = True  # False: later stages leave this face alone (face choice)
-    extras: dict[str, Any] = field(default_factory=dict)
+    swapped_to: str = ""  # identity the swap painted on this face ("a", "b", ...); "" = not swapped
+    extras: dict[str, Any] = field(default_factory=dict)  # stage-private scratch; never a contract between stages
 
     @property
     def width(self) -> float:

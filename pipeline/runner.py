@@ -239,7 +239,7 @@ class Runner:
             self.source.close()
             for stage in opened:
                 try:
-                    stage.close()
+                    stage.close(ok)
                 except Exception:  # noqa: BLE001 - closing must not hide the real error
                     pass
             if sink_open:

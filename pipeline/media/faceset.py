@@ -133,7 +133,7 @@ def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
     thickness = max(1, round(max(image.shape[:2]) / 640))
     for face in faces:
         x0, y0, x1, y1 = (int(round(float(v))) for v in face.box)
-        detected = face.extras.get("detected", True)
+        detected = face.detected
         colour = (0, 220, 0) if detected else (0, 200, 255)  # green: detector, orange: tracked
         cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
         cv2.putText(canvas, f"#{face.track_id} {face.score:.2f}", (x0, max(12, y0 - 4)),

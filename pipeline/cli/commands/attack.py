@@ -66,14 +66,19 @@ def _check_report_path(path: str | None, output: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    config = load_config(args.config, attack_overrides(args))
+    overrides = attack_overrides(args)
+    config = load_config(args.config, overrides)
+    if args.swap:  # attack the discriminator of the identity the swap paints, from the same model file
+        extra = []
+        if config.occlude.identity == "auto":
+            extra.append(f"occlude.identity={json.dumps(config.swap.direction[-1])}")
+        if not config.occlude.model:
+            extra.append(f"occlude.model={json.dumps(config.swap.model)}")
+        config = load_config(args.config, overrides + extra)
     output = check_output_path(args.output, [args.input], args.overwrite)
     _check_report_path(args.report, output)
     _check_report_path(args.sidecar, output)
-    extras: dict[str, Any] = {}
-    if args.swap:
-        extras = {"swap_direction": config.swap.direction, "swap_model": config.swap.model}
-    stats, stages = run_video_file(args.input, output, config, label="attack", quiet=args.quiet, extras=extras)
+    stats, stages = run_video_file(args.input, output, config, label="attack", quiet=args.quiet)
     summary = next((stage.summary() for stage in stages if stage.name == "occlude"), {})
     if not summary.get("faces"):
         warn(f"no face found in {args.input}; nothing was attacked")
