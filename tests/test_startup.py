@@ -1,0 +1,35 @@
+"""Start-up stays light: commands that do not need torch or OpenCV do not import them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PROBE = ("import sys\nfrom pipeline.cli.main import main\ntry:\n    code = main({argv!r})\nfinally:\n"
+         "    heavy = sorted(m for m in ('torch', 'cv2') if m in sys.modules)\n"
+         "    print('HEAVY=' + ','.join(heavy), file=sys.stderr)\nsys.exit(code)\n")
+
+
+def heavy_modules(*argv: str) -> list[str]:
+    result = subprocess.run([sys.executable, "-c", PROBE.format(argv=list(argv))], capture_output=True, text=True,
+                            cwd=REPO, timeout=300)
+    assert result.returncode in (0, 2), result.stderr
+    line = [l for l in result.stderr.splitlines() if l.startswith("HEAVY=")][-1]
+    return [m for m in line[len("HEAVY="):].split(",") if m]
+
+
+@pytest.mark.parametrize("argv", [("--help",), ("config",), ("config", "--defaults"), ("convert", "--help")])
+def test_light_commands_import_neither_torch_nor_opencv(argv: tuple[str, ...]) -> None:
+    assert heavy_modules(*argv) == []
+
+
+def test_stage_less_convert_imports_neither_torch_nor_opencv(tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    assert heavy_modules("convert", str(REPO / "samples" / "sample.mp4"), "-o", str(output), "--passthrough", "-q",
+                         "--set", "decode.max_frames=10") == []
+    assert output.is_file()
