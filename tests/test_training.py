@@ -18,8 +18,8 @@ from models.train_config import TrainConfig
 from models.training import Trainer
 from pipeline.cli.main import main as cli
 from pipeline.errors import FacepipeError
+from tests.conftest import media
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 CLIPS_A = ["WolfgangLanger_Pexels.mp4"]
 CLIPS_B = ["single_face.mp4", "face_noface.mov", "noface_face.mov"]
 # Tiny and fast: a few dozen steps run in seconds on two cores.
@@ -29,13 +29,11 @@ TINY = TrainConfig(width=8, latent=32, disc_width=8, batch_size=8, lr_g=1e-3, lr
 
 @pytest.fixture(scope="module")
 def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if not all((MEDIA / c).is_file() for c in CLIPS_A + CLIPS_B):
-        pytest.skip(f"real media not found in {MEDIA}")
     from models.quickset import make_quick_faceset
 
     root = tmp_path_factory.mktemp("facesets")
-    a = make_quick_faceset([MEDIA / c for c in CLIPS_A], root / "a", count=16, size=64)
-    b = make_quick_faceset([MEDIA / c for c in CLIPS_B], root / "b", count=16, size=64)
+    a = make_quick_faceset([media(c) for c in CLIPS_A], root / "a", count=16, size=64)
+    b = make_quick_faceset([media(c) for c in CLIPS_B], root / "b", count=16, size=64)
     assert len(list((a / "faces").glob("*.png"))) >= 8 and len(list((b / "faces").glob("*.png"))) >= 8
     return a, b
 
