@@ -6,11 +6,11 @@ resolution and kept as uint8, so even thousands of faces fit in memory and a bat
 
 Held-out figures are only worth something when the held-out faces are not the training faces again:
 - Duplicates go first. The same footage extracted from two files (a re-encode, a cut of it) gives
-  crops that differ by compression noise; any crop within ``DEDUPE_PSNR`` (35 dB) of one already kept
-  is dropped, so no face counts twice, in training or across the split.
+  crops that differ by compression noise; a crop within ``DEDUPE_PSNR`` (35 dB) of a kept crop of
+  another clip is dropped, so that footage counts once.
 - The hold-out is a contiguous block at the end of each clip with a gap of frames before it that is
   used nowhere (``train.holdout_gap``), or whole clips (``train.holdout_by = "clip"``), never random
-  frames next to training ones.
+  frames next to training ones; and no training crop lies within 35 dB of a held-out one.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class Faceset:
     sources: list[str] = field(default_factory=list)  # faceset directories
     clips: dict[str, int] = field(default_factory=dict)  # video stem -> faces used
     align: dict = field(default_factory=dict)  # the faceset's alignment settings, for the model card
-    duplicates: int = 0  # crops dropped as within DEDUPE_PSNR of another
-    gap_faces: int = 0  # faces in the gap before each held-out block: used neither for training nor held out
+    duplicates: int = 0  # crops dropped as within DEDUPE_PSNR of a crop of another clip
+    gap_faces: int = 0  # faces used neither for training nor held out: the gap, and look-alikes of held-out faces
     split: str = "time"  # how the hold-out was chosen: "time" (block per clip) or "clip" (whole clips)
 
 
@@ -57,40 +57,48 @@ def _read(path: Path, size: int) -> np.ndarray:
 DEDUPE_PSNR = 35.0  # dB: crops closer than this count once (re-encodes and near-still frames)
 
 
-def drop_duplicates(crops: np.ndarray, min_psnr: float = DEDUPE_PSNR) -> np.ndarray:
-    """Indices of the crops to keep, in order: a crop is dropped when its BGR pixels lie within
-    ``min_psnr`` dB of a crop already kept. ``min_psnr`` <= 0 keeps everything.
-
-    Exact, not approximate, and cheap for thousands of crops: the mean squared error of 8x8 block
-    means never exceeds the full one (Jensen), so only pairs whose thumbnails are that close are
-    compared in full.
-    """
-    n = len(crops)
-    if n < 2 or min_psnr <= 0:
-        return np.arange(n)
-    limit = 255.0**2 / 10 ** (min_psnr / 10)  # the largest MSE that still counts as a duplicate
-    pixels = crops[..., :3]
-    h, w = pixels.shape[1:3]
+def _thumbs(pixels: np.ndarray) -> np.ndarray:
+    """8x8 block means (float64, flattened); the full pixels when the size does not divide by 8."""
+    n, h, w = pixels.shape[:3]
     if h % 8 == 0 and w % 8 == 0:
-        thumbs = pixels.reshape(n, 8, h // 8, 8, w // 8, 3).mean(axis=(2, 4), dtype=np.float64).reshape(n, -1)
-    else:
-        thumbs = pixels.reshape(n, -1).astype(np.float64)
-    norms = (thumbs**2).sum(axis=1)
-    keep = np.ones(n, bool)
-    block = 512
-    candidates: list[list[int]] = [[] for _ in range(n)]
-    for start in range(0, n, block):
-        rows = thumbs[start:start + block]
-        mse = (norms[start:start + block, None] + norms[None, :] - 2 * rows @ thumbs.T) / thumbs.shape[1]
-        for offset, row in enumerate(mse):
-            i = start + offset
-            candidates[i] = [j for j in np.nonzero(row <= limit * 1.001 + 1e-6)[0] if j > i]
-    for i in range(n):
-        if not keep[i]:
-            continue
-        for j in candidates[i]:
-            if keep[j] and np.mean((pixels[i].astype(np.float32) - pixels[j].astype(np.float32)) ** 2) <= limit:
-                keep[j] = False
+        return pixels.reshape(n, 8, h // 8, 8, w // 8, 3).mean(axis=(2, 4), dtype=np.float64).reshape(n, -1)
+    return pixels.reshape(n, -1).astype(np.float64)
+
+
+def within_psnr(a: np.ndarray, b: np.ndarray, min_psnr: float) -> np.ndarray:
+    """(len(a), len(b)) bool: crop pairs whose BGR pixels lie within ``min_psnr`` dB of each other.
+
+    Exact, and cheap for thousands of crops: the mean squared error of 8x8 block means never exceeds
+    the full one (Jensen), so only pairs whose thumbnails are that close are compared in full.
+    """
+    close = np.zeros((len(a), len(b)), bool)
+    if not len(a) or not len(b) or min_psnr <= 0:
+        return close
+    limit = 255.0**2 / 10 ** (min_psnr / 10)  # the largest MSE that still counts as "the same"
+    pa, pb = a[..., :3], b[..., :3]
+    ta, tb = _thumbs(pa), _thumbs(pb)
+    na, nb = (ta**2).sum(axis=1), (tb**2).sum(axis=1)
+    for start in range(0, len(a), 512):
+        mse = (na[start:start + 512, None] + nb[None, :] - 2 * ta[start:start + 512] @ tb.T) / ta.shape[1]
+        for i, j in zip(*np.nonzero(mse <= limit * 1.001 + 1e-6)):
+            i += start
+            close[i, j] = np.mean((pa[i].astype(np.float32) - pb[j].astype(np.float32)) ** 2) <= limit
+    return close
+
+
+def drop_duplicates(crops: np.ndarray, clips: list[str], min_psnr: float = DEDUPE_PSNR) -> np.ndarray:
+    """Indices of the crops to keep, in order: a crop is dropped when it lies within ``min_psnr`` dB
+    of a kept crop of *another* clip (the same footage in two files). Neighbouring frames of one clip
+    stay: they are real, if similar, training samples; the hold-out keeps them apart from held-out
+    faces instead. ``min_psnr`` <= 0 keeps everything.
+    """
+    close = within_psnr(crops, crops, min_psnr)
+    keep = np.ones(len(crops), bool)
+    for i in range(len(crops)):
+        if keep[i]:
+            for j in np.nonzero(close[i, i + 1:])[0] + i + 1:
+                if clips[j] != clips[i]:
+                    keep[j] = False
     return np.nonzero(keep)[0]
 
 
@@ -98,10 +106,12 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
                  by: str = "time", dedupe_psnr: float = DEDUPE_PSNR) -> Faceset:
     """Read every crop in ``dirs``, drop duplicates by content, and split off held-out faces.
 
+    Duplicates: a crop within ``dedupe_psnr`` dB of a kept crop of another clip is dropped.
     ``by="time"``: the last ``holdout`` fraction of each clip's faces is held out as one contiguous
     block, and the ``gap`` frames before it are used nowhere, so no training frame sits next to a
     held-out one. ``by="clip"``: whole clips (the last ones listed) are held out, about ``holdout`` of
-    the faces; needs two or more clips with faces left after de-duplication.
+    the faces; needs two or more clips with faces left after de-duplication. Either way, a training
+    crop within ``dedupe_psnr`` dB of a held-out crop is left out too (counted in ``gap_faces``).
     """
     by_clip: dict[str, list[tuple[int, Path]]] = {}
     align: dict = {}
@@ -118,12 +128,16 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
         raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: needs at least 2 face crops, found {total}")
     order = [(key, frame, path) for key, items in by_clip.items() for frame, path in sorted(items)]
     crops = np.stack([_read(path, resolution) for _, _, path in order])
-    kept = drop_duplicates(crops, dedupe_psnr)
+    kept = drop_duplicates(crops, [key for key, _, _ in order], dedupe_psnr)
     clips_kept: dict[str, list[tuple[int, int]]] = {}  # clip -> (frame, row in crops)
     for row in kept:
         key, frame, _ = order[row]
         clips_kept.setdefault(key, []).append((frame, int(row)))
     train_rows, held_rows, gap_faces = _split(clips_kept, holdout, gap, by)
+    if held_rows and dedupe_psnr > 0:  # a still face can outlast any gap: keep its look-alikes out of training
+        near = within_psnr(crops[train_rows], crops[held_rows], dedupe_psnr).any(axis=1)
+        train_rows = [row for row, close in zip(train_rows, near) if not close]
+        gap_faces += int(near.sum())
     if not train_rows:
         raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: no face left for training after the hold-out "
                             f"(holdout {holdout}, gap {gap} frames); lower train.holdout or train.holdout_gap")
