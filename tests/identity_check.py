@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.media.decode import DecodeConfig, FileSource
 from pipeline.frame import Frame
+from pipeline.media.decode import DecodeConfig, FileSource
 from pipeline.stage import StageContext
 from stages.detect import DetectConfig, DetectStage
-from stages.faces.identity import face_embedding, identity_distance, mean_embedding
+from stages.faces.identity import face_embedding, mean_embedding
 from stages.landmarks import LandmarksConfig, LandmarksStage
 
 REFERENCE_CLIPS = {"a": "WolfgangLanger_Pexels.mp4", "b": "single_face.mp4"}
@@ -64,6 +64,3 @@ def reference(identity: str, media_dir: str) -> np.ndarray:
     assert len(embeddings) >= 8, f"reference {identity}: only {len(embeddings)} faces"
     return mean_embedding(list(embeddings.values()))
 
-
-def distances(embeddings: dict[int, np.ndarray], target: np.ndarray) -> np.ndarray:
-    return np.array([identity_distance(e, target) for e in embeddings.values()])
