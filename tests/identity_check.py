@@ -3,6 +3,8 @@
 Faces come from the real detect and landmarks stages; identity is dlib's 128-D embedding
 (``stages.faces.identity``). The references are mean embeddings of the two identities the bundled
 model knows: A = the woman of ``WolfgangLanger_Pexels.mp4``, B = the man of ``single_face.mp4``.
+A model given with ``FACEPIPE_TEST_MODEL`` must know the same two people (a retrained bundled model
+with other identities changes ``REFERENCE_CLIPS`` and the swap tests' clips with it).
 """
 
 from __future__ import annotations
