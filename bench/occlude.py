@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,8 +26,9 @@ import torch  # noqa: E402
 from pipeline.frame import Frame  # noqa: E402
 from pipeline.stage import StageContext  # noqa: E402
 from stages.occlude import OccludeConfig, OccludeStage  # noqa: E402
-from tests.conftest import MEDIA  # noqa: E402
-from tests.test_occlude import copy_frame, find_faces, save_redness  # noqa: E402
+from pipeline.analysis.faces import copy_frame, find_faces  # noqa: E402
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 
 CASES = [("block", "face", ""), ("noise", "face", ""), ("patch", "face", "multi_face.jpg"),
          ("object", "eyes", ""), ("object", "lower", "occluders/mask_blue.jpg"), ("patch", "mouth", "multi_face.jpg")]
@@ -97,11 +97,6 @@ def main() -> None:
         print(f"  {kind:7s} {anchor:6s}              {time_random(frames, kind, anchor, image, args.repeats):8.2f}")
 
     print(f"\nattack mode (patch, level 3, {args.budget} queries/face)   ms/query   classifier ms/crop")
-    with tempfile.TemporaryDirectory() as folder:
-        crops = np.stack([face.crop for frame in frames for face in frame.faces])
-        script = save_redness(Path(folder) / "redness.pt", crops)
-        per_query, per_crop = time_attack(frames, str(script), args.budget, classifier_size=64)
-        print(f"  torchscript conv (64 px)                  {per_query:8.2f}   {per_crop:8.2f}")
     model = args.model
     if not model:
         from models.checkpoint import BUNDLED_MODEL_DIR, WEIGHTS

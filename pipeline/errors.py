@@ -19,3 +19,12 @@ class Cancelled(FacepipeError):
     """The user interrupted (Ctrl-C); exit code 130 as shells expect."""
 
     exit_code = 130
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwinds exactly like Ctrl-C (every writer discards its temporary
+    file), then the process exits with 128 + the signal number, as shells expect."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pipeline.errors import Cancelled
+from pipeline.errors import Cancelled, Stopped
 from pipeline.frame import Frame
 from pipeline.io import Sink, Source
 from pipeline.stage import Stage, StageContext
@@ -225,9 +225,9 @@ class Runner:
                     threads[-1].join(timeout=0.1)
                     if self._stop.is_set():
                         break
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as ``Stopped`` (keeps its signal)
                 self._stop.set()
-                self._errors.insert(0, Cancelled("interrupted"))
+                self._errors.insert(0, exc if isinstance(exc, Stopped) else Cancelled("interrupted"))
             if self._stop.is_set():
                 self.source.close()  # unblocks a decode thread waiting on ffmpeg
             for thread in threads:

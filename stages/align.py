@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pipeline.config import option
@@ -34,6 +33,7 @@ class AlignConfig:
 
 def warp_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Cut the aligned crop; area-average first when the face is shrunk by more than 1.5x."""
+    import cv2
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale >= 1 / 1.5:
         return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from pipeline.config import option
@@ -60,6 +59,7 @@ def crop_scale(matrix: np.ndarray) -> float:
 
 def shape_mask(mask: np.ndarray, erosion_px: float, feather_px: float) -> np.ndarray:
     """Erode then blur a float mask (sizes in this mask's pixels); the result stays inside the input."""
+    import cv2
     out = mask.astype(np.float32)
     if erosion_px >= 1:
         k = int(round(erosion_px)) * 2 + 1
@@ -80,6 +80,7 @@ STATS_SIZE = 64  # colour statistics are computed on a 64x64 copy: same numbers,
 
 def lab_stats(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted mean and std of each LAB channel: (2, 3) float32."""
+    import cv2
     if image.shape[0] > STATS_SIZE:
         image = cv2.resize(image, (STATS_SIZE, STATS_SIZE), interpolation=cv2.INTER_AREA)
         weights = cv2.resize(weights, (STATS_SIZE, STATS_SIZE), interpolation=cv2.INTER_AREA)
@@ -93,6 +94,7 @@ def lab_stats(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def apply_rct(image: np.ndarray, stats: np.ndarray) -> np.ndarray:
     """Reinhard colour transfer with given (source mean, source std, target mean, target std)."""
+    import cv2
     source_mean, source_std, target_mean, target_std = stats
     ratio = np.clip(target_std / source_std, 0.5, 2.0)
     offset = target_mean - source_mean * ratio
@@ -160,6 +162,7 @@ class BlendStage(Stage):
     # -- one face -------------------------------------------------------------------------------
     def _blend_face(self, index: int, original: np.ndarray, output: np.ndarray, face: Face,
                     frame_mask: np.ndarray | None) -> None:
+        import cv2
         cfg: BlendConfig = self.config
         size = face.swapped.shape[0]
         scale = crop_scale(face.matrix)
@@ -194,6 +197,7 @@ class BlendStage(Stage):
     @staticmethod
     def _paste(output: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray, method: str,
                frame_mask: np.ndarray | None) -> None:
+        import cv2
         h, w = output.shape[:2]
         size = crop.shape[0]
         corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inverse.T
@@ -225,6 +229,7 @@ class BlendStage(Stage):
     # -- diagnostics ----------------------------------------------------------------------------
     def _measure_flicker(self, frame: Frame, original: np.ndarray, output: np.ndarray) -> None:
         """Accumulate frame-to-frame change inside each swapped face's box, input vs output."""
+        import cv2
         gray_in = cv2.cvtColor(original, cv2.COLOR_BGR2GRAY).astype(np.int16)
         gray_out = cv2.cvtColor(output, cv2.COLOR_BGR2GRAY).astype(np.int16)
         previous = self._previous

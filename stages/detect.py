@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pipeline.config import option
@@ -85,6 +84,7 @@ class DetectStage(Stage):
     # -- one frame -------------------------------------------------------------------------------
 
     def _process_frame(self, frame: Frame) -> None:
+        import cv2
         cfg: DetectConfig = self.config
         small, scale = self._downscale(frame.image)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if cfg.every > 1 else None  # only optical flow needs it
@@ -108,6 +108,7 @@ class DetectStage(Stage):
 
     def _downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The image the detector sees and the factor from its pixels to the frame's."""
+        import cv2
         size = self.config.detect_size
         h, w = image.shape[:2]
         if size <= 0 or max(h, w) <= size:

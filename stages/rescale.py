@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pipeline.config import option
@@ -27,6 +26,7 @@ class RescaleConfig:
 
 def rescale_face(face: Face, size: int) -> None:
     """Resize ``crop``/``mask`` to ``size`` and update ``matrix``/``inverse`` to match."""
+    import cv2
     if face.crop is None or face.matrix is None:
         return
     old = face.crop.shape[0]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pipeline.config import option
@@ -49,6 +48,7 @@ def mask_points(landmarks: np.ndarray, forehead: float) -> np.ndarray:
 
 def hull_mask(landmarks_crop: np.ndarray, size: int, forehead: float, feather: float) -> np.ndarray:
     """Feathered float32 mask (size x size, 0..1) of the face in crop coordinates."""
+    import cv2
     points = mask_points(landmarks_crop, forehead)
     # Draw with 4 bits of sub-pixel precision so the mask does not jump a pixel at a time.
     hull = cv2.convexHull(np.round(points * 16).astype(np.int32))
@@ -70,6 +70,7 @@ class StripStage(Stage):
     batch_size = 1
 
     def open(self, context: StageContext) -> None:
+        import cv2
         super().open(context)
         self._mog2 = None
         if self.config.mog2:
@@ -86,6 +87,7 @@ class StripStage(Stage):
         return batch
 
     def _strip(self, face: Face, foreground: np.ndarray | None, cfg: StripConfig) -> None:
+        import cv2
         size = face.crop.shape[0]
         mask = hull_mask(transform(face.landmarks, face.matrix), size, cfg.forehead, cfg.feather)
         if foreground is not None:
@@ -99,6 +101,7 @@ class StripStage(Stage):
 
     def _foreground(self, frame: Frame) -> np.ndarray:
         """MOG2 foreground of the whole frame (shadows dropped, holes closed), frame size, uint8."""
+        import cv2
         h, w = frame.image.shape[:2]
         k = min(1.0, 320.0 / max(h, w))
         small = cv2.resize(frame.image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)

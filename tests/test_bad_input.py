@@ -119,13 +119,16 @@ def _ffmpeg_children_writing(path_fragment: str) -> list[int]:
     return found
 
 
-def test_ctrl_c_leaves_no_output_and_no_ffmpeg(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM),
+                                            (signal.SIGHUP, 128 + signal.SIGHUP)])
+def test_interrupt_leaves_no_output_and_no_ffmpeg(tmp_path: Path, signum: int, status: int) -> None:
+    """Ctrl-C, kill/timeout (SIGTERM) and a closed terminal (SIGHUP) all clean up the same way."""
     output = tmp_path / "interrupted.mp4"
-    env = dict(os.environ)
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli.main", "convert", str(media("WolfgangLanger_Pexels.mp4")), "-o", str(output),
          "--passthrough", "-q", "--set", "encode.preset=veryslow"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def partial_files() -> list[Path]:
         return list(tmp_path.glob(".interrupted.*facepipe-partial.mp4"))
 
@@ -134,10 +137,10 @@ def test_ctrl_c_leaves_no_output_and_no_ffmpeg(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert partial_files(), "convert never started writing"
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert "Traceback" not in stderr
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not output.exists() and not partial_files()
     time.sleep(0.2)
-    assert _ffmpeg_children_writing(str(tmp_path)) == []
+    assert not _ffmpeg_children_writing("interrupted"), "ffmpeg left running"

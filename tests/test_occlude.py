@@ -12,7 +12,6 @@ import json
 import os
 import pickle
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -27,10 +26,9 @@ from stages.occlusion.images import load_object
 from stages.occlusion.occluders import face_region
 from stages.occlusion.attack import cut_crop
 from pipeline.stage import StageContext
-from stages.align import AlignConfig, AlignStage
-from stages.detect import DetectConfig, DetectStage
-from stages.landmarks import LandmarksConfig, LandmarksStage
 from stages.occlude import OccludeConfig, OccludeStage
+from pipeline.analysis.faces import copy_frame
+from pipeline.analysis.faces import find_faces as analysis_find_faces
 from tests.conftest import REPO, WritesMarker, media, read_frames, run_cli
 
 SAMPLE = REPO / "samples" / "sample.mp4"
@@ -76,19 +74,9 @@ def save_redness(path: Path, crops: np.ndarray, size: int = 64) -> Path:
 
 
 def find_faces(image: np.ndarray, index: int = 0) -> Frame:
-    """A Frame with faces from the real detect -> landmarks -> align stages."""
-    frame = Frame(index, 0.0, image.copy())
-    for stage in (DetectStage(DetectConfig()), LandmarksStage(LandmarksConfig()), AlignStage(AlignConfig())):
-        stage.open(StageContext(video=None, config=stage.config))
-        stage.process([frame])
-        stage.close(True)
+    frame = analysis_find_faces(image, index)
     assert frame.faces, "no face found"
     return frame
-
-
-def copy_frame(frame: Frame) -> Frame:
-    faces = [replace(face, extras=dict(face.extras)) for face in frame.faces]
-    return Frame(frame.index, frame.pts, frame.image.copy(), faces, dict(frame.meta))
 
 
 def occlude(frame: Frame, **settings) -> tuple[Frame, list[dict]]:

@@ -1,25 +1,36 @@
 """The ``facepipe`` entry point: parses arguments, runs a subcommand, turns errors into one line.
 
 Every user-fixable problem is a :class:`FacepipeError`: printed as ``facepipe: error: ...`` with a
-non-zero exit and no traceback. Ctrl-C exits with 130 after the command has cleaned up.
+non-zero exit and no traceback. Ctrl-C, SIGTERM (``kill``, ``timeout``) and SIGHUP (a closed
+terminal) all unwind the same way: the command cleans up, nothing half-written stays at any
+path, and the exit status is 130 (Ctrl-C) or 128 + the signal number.
+
+Subcommand modules are imported only for the command that runs (``--help`` lists them from a
+table of one-line descriptions), so ``facepipe --help`` and ``facepipe config`` start without
+torch or OpenCV.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from pipeline import __version__
 from pipeline.cli.commands import COMMANDS
-from pipeline.errors import FacepipeError
+from pipeline.errors import FacepipeError, Stopped
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facepipe", description="Video face pipeline: convert, extract, train, live, corpus.")
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (the others are listed from ``COMMANDS``)."""
+    parser = argparse.ArgumentParser(prog="facepipe", description="Video face pipeline: " + ", ".join(COMMANDS) + ".")
     parser.add_argument("--version", action="version", version=f"facepipe {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name, summary in COMMANDS.items():
+        if name != command:
+            subparsers.add_parser(name, help=summary, add_help=False)
+            continue
         importlib.import_module(f"pipeline.cli.commands.{name}").register(subparsers)
     return parser
 
@@ -28,22 +39,46 @@ def error(message: str) -> None:
     print(f"facepipe: error: {message}", file=sys.stderr)
 
 
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP take the Ctrl-C path (the main thread unwinds, writers clean up)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_stopped)
+
+
+def _first_command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    argv = sys.argv[1:] if argv is None else list(argv)
+    install_signal_handlers()
+    from pipeline.media.atomic import remove_open_temporaries
+
     try:
+        parser = build_parser(_first_command(argv))
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except FacepipeError as exc:
         error(str(exc))
         return exc.exit_code
+    except Stopped as exc:
+        error(f"stopped by {signal.Signals(exc.signum).name}; partial output removed")
+        return 128 + exc.signum
     except KeyboardInterrupt:
         error("interrupted; partial output removed")
         return 130
     except BrokenPipeError:
         return 1
+    finally:
+        remove_open_temporaries()
 
 
 if __name__ == "__main__":  # pragma: no cover

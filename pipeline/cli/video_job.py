@@ -8,6 +8,7 @@ a progress bar, and prints the source's warnings (e.g. a truncated file).
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,12 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     """Run ``config.pipeline.stages`` over ``input_path`` into ``output``; returns the stats and the stages."""
     source = FileSource(input_path, config.decode)
     info = source.open()
-    if not config.pipeline.stages and not preview and info.width % 2 == 0 and info.height % 2 == 0:
-        # nothing looks at pixels: hand the decoder's YUV planes straight to the encoder
-        source.pixel_format = "yuv420p"
     start, limit = config.decode.start, config.decode.max_frames
     video = trim_info(info, start, limit)
-    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), video, warn, extras)
     span = video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps if (limit and video.timestamps) else 0.0
+    if not config.pipeline.stages and not preview:
+        return _transcode_directly(input_path, output, config, video, info, span, label, quiet), []
+    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), video, warn, extras)
     sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span,
                           pixel_format=source.pixel_format)
     if preview:
@@ -64,3 +64,27 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     for message in source.warnings:
         warn(message)
     return stats, stages
+
+
+def _transcode_directly(input_path: str, output: Path, config: Config, video: VideoInfo, info: VideoInfo,
+                        span: float, label: str, quiet: bool) -> RunStats:
+    """No stage looks at pixels: one ffmpeg decodes and encodes (no pipe, no re-stamping), which is
+    as fast as the ffmpeg command line; the output has the same timing, audio, tags and safety."""
+    sink = FileSink(output, config.encode, audio_source=input_path, audio_start=config.decode.start,
+                    audio_duration=span, pixel_format="yuv420p")
+    stats = RunStats()
+    started = time.perf_counter()
+    with frame_progress(f"{label} {Path(input_path).name}", video.frame_count, quiet) as progress:
+        def on_frames(count: int) -> None:
+            stats.frames_out = stats.frames_in = count
+            progress.update(stats)
+
+        sink.transcode(input_path, video, max_frames=config.decode.max_frames, on_frames=on_frames)
+    stats.frames_in = stats.frames_out = sink.frames_written
+    stats.wall_seconds = time.perf_counter() - started
+    expected = video.frame_count
+    if info.damaged or (not config.decode.start and not config.decode.max_frames and expected
+                        and sink.frames_written < expected):
+        warn(f"{input_path} is truncated or damaged ({info.damaged or 'frames missing'}): converted the "
+             f"{sink.frames_written} frames that decode ({sink.frames_written / info.fps:.1f} s of {info.duration:.1f} s)")
+    return stats

@@ -15,9 +15,10 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 _OPEN: set[Path] = set()
 _LOCK = threading.Lock()
@@ -79,7 +80,7 @@ def write_json(path: str | Path, data: Any, indent: int | None = 2) -> None:
     write_text(path, json.dumps(data, indent=indent, separators=separators) + "\n")
 
 
-def write_image(path: str | Path, image: np.ndarray) -> bool:
+def write_image(path: str | Path, image: "np.ndarray") -> bool:
     """An image in the format its extension names (PNG, JPEG, WebP); False when OpenCV cannot encode it."""
     import cv2
 

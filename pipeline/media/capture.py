@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
-import cv2
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
@@ -40,6 +39,7 @@ class LiveSource:
     live = True
 
     def __init__(self, spec: str, config: CaptureConfig | None = None) -> None:
+        import cv2
         self.spec = spec
         self.config = config or CaptureConfig()
         self.info: VideoInfo | None = None
@@ -47,6 +47,7 @@ class LiveSource:
         self._closed = False
 
     def open(self) -> VideoInfo:
+        import cv2
         cfg = self.config
         timeout_ms = int(cfg.open_timeout * 1000)
         if self.spec.isdigit():
@@ -79,6 +80,7 @@ class LiveSource:
         return self.info
 
     def frames(self) -> Iterator[Frame]:
+        import cv2
         capture = self._capture
         assert capture is not None and self.info is not None, "open() first"
         started = time.monotonic()

@@ -26,6 +26,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
+from pipeline.media.colour import video_colour
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
 from pipeline.frame import Frame
 from pipeline.videoinfo import AudioStream, VideoInfo
@@ -214,8 +215,12 @@ class FileSource:
         if self.config.threads:
             input_args["threads"] = self.config.threads
         stream = ffmpeg.input(self.path, **input_args)
+        filters = {}
+        if self.pixel_format != "yuv420p" and self.info is not None:  # BGR with the source's own matrix and range
+            colour = video_colour(self.info)
+            filters["vf"] = colour.to_bgr_filter()
         output = stream.output("pipe:", format="rawvideo", pix_fmt=self.pixel_format, map="0:v:0", fps_mode="passthrough",
-                               an=None, sn=None, dn=None)
+                               an=None, sn=None, dn=None, **filters)
         return [ffmpeg_exe(), "-hide_banner", "-v", "error"] + output.get_args()
 
     def frames(self) -> Iterator[Frame]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
@@ -28,12 +27,14 @@ class WindowSink:
         self.on_quit = on_quit
 
     def open(self, info: VideoInfo) -> None:
+        import cv2
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error:
             raise FacepipeError("cannot open a window here (no display); use --stream or --record") from None
 
     def write(self, frame: Frame) -> None:
+        import cv2
         cv2.imshow(self.title, frame.image)
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
@@ -41,6 +42,7 @@ class WindowSink:
                 self.on_quit()
 
     def close(self, ok: bool) -> None:
+        import cv2
         try:
             cv2.destroyWindow(self.title)
         except cv2.error:

@@ -7,7 +7,8 @@ Why this shape:
 - Every frame keeps its source timestamp: a piecewise-linear ``setpts`` expression rebuilt from the
   probed timestamps (one segment for constant frame rate, a few for spliced variable-rate clips), so
   variable-frame-rate video stays in sync with its audio. See :func:`timestamp_expression`.
-- BGR is converted with the BT.709 matrix and tagged as such, so players show the colours we wrote.
+- BGR is converted with the source's own matrix and range and keeps the source's tags (``colour.py``),
+  so untouched pixels come out as they went in and players show the colours we wrote.
 - Output goes to a hidden temporary file beside the target and is renamed only when ffmpeg succeeded;
   on any failure or interruption the temporary file is deleted and the target is untouched.
 """
@@ -19,6 +20,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import ffmpeg
 import numpy as np
@@ -26,6 +28,7 @@ import numpy as np
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import AtomicFile
+from pipeline.media.colour import Colour, video_colour
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, video_encoders, widen_pipe
 from pipeline.frame import Frame
 from pipeline.videoinfo import VideoInfo
@@ -125,20 +128,18 @@ def timestamp_expression(times: list[float], tolerance: float = 0.001, max_segme
     return "+".join(terms)
 
 
-def _video_filters(width: int, height: int, times: list[float] | None, pix_fmt: str, from_rgb: bool) -> str:
+def _video_filters(width: int, height: int, times: list[float] | None, pix_fmt: str, colour: Colour | None) -> str:
+    """Re-stamp, pad to even, and (from BGR) convert with ``colour``'s matrix and range."""
     filters = []
     if times:
         filters.append("settb=1/90000")
         filters.append(f"setpts='({timestamp_expression(times)})/TB'")
     if width % 2 or height % 2:
         filters.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
-    if from_rgb:
-        filters.append("scale=out_color_matrix=bt709:out_range=tv")
+    if colour is not None:
+        filters.append(colour.from_bgr_filter())
     filters.append(f"format={pix_fmt}")
     return ",".join(filters)
-
-
-BT709_TAGS = {"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709", "color_range": "tv"}
 
 
 def _codec_args(config: EncodeConfig) -> dict[str, object]:
@@ -170,7 +171,7 @@ class FileSink:
         self.audio_start = audio_start
         self.audio_duration = audio_duration
         # "yuv420p": frames are the decoder's own planes (a run with no pixel stages); they keep the
-        # source's colour tags. "bgr24": converted with BT.709 and tagged so.
+        # source's colour tags. "bgr24": converted with the source's matrix and range, tagged so.
         self.pixel_format = pixel_format
         self._file = AtomicFile(self.output)
         self.temp_path = self._file.temp
@@ -190,20 +191,37 @@ class FileSink:
         allowed = _COPYABLE_AUDIO.get(suffix)
         return allowed is None or all(stream.codec in allowed for stream in info.audio)
 
-    def command(self, info: VideoInfo) -> list[str]:
+    def command(self, info: VideoInfo, direct_from: str | None = None, max_frames: int = 0) -> list[str]:
+        """The encoder's ffmpeg command: frames from the pipe, or (``direct_from``) decoded by the same
+        ffmpeg straight from the source file, for runs where no stage looks at pixels."""
         suffix = self.output.suffix.lower()
         allowed_video = _VIDEO_CODECS.get(suffix)
         if allowed_video and self.config.codec not in allowed_video:
             raise FacepipeError(f"encode.codec = {self.config.codec!r} cannot go in {suffix}; use one of {', '.join(sorted(allowed_video))}")
         if self.config.codec not in video_encoders():
             raise FacepipeError(f"encode.codec = {self.config.codec!r} is not in this ffmpeg ({ffmpeg_exe()}); run `facepipe doctor`")
-        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=self.pixel_format, s=f"{info.width}x{info.height}",
-                             framerate=f"{info.fps:.6f}")
-        streams = [video]
-        from_rgb = self.pixel_format == "bgr24"
-        kwargs: dict[str, object] = {"vf": _video_filters(info.width, info.height, info.timestamps, self.config.pix_fmt, from_rgb)}
+        # The decoder's own planes carry the source's tags on the way in too; untagged, ffmpeg would
+        # assume BT.601 and convert them to the output's tags (measured: -2.5 levels of luma).
+        planes_tags = {} if self.pixel_format == "bgr24" else info.color
+        colour = video_colour(info) if self.pixel_format == "bgr24" and not direct_from else None
+        if direct_from:  # one ffmpeg: the source's own timestamps, no re-stamping, no pipe
+            source = ffmpeg.input(direct_from, **({"ss": self.audio_start} if self.audio_start else {}))
+            streams = [source["v:0"]]
+            kwargs: dict[str, object] = {"vf": _video_filters(info.width, info.height, None, self.config.pix_fmt, None)}
+            if max_frames:
+                kwargs["frames:v"] = max_frames
+            if info.has_audio and self.config.audio != "none":
+                streams.append(source["a"])
+                kwargs.update(self._audio_args(info, suffix))
+                if self.audio_duration:
+                    kwargs["t"] = self.audio_duration
+        else:
+            video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=self.pixel_format, s=f"{info.width}x{info.height}",
+                                 framerate=f"{info.fps:.6f}", **planes_tags)
+            streams = [video]
+            kwargs = {"vf": _video_filters(info.width, info.height, info.timestamps, self.config.pix_fmt, colour)}
         kwargs.update(_codec_args(self.config))
-        if info.has_audio and self.audio_source and self.config.audio != "none":
+        if not direct_from and info.has_audio and self.audio_source and self.config.audio != "none":
             audio_input: dict[str, object] = {}
             if self.audio_start:
                 audio_input["ss"] = self.audio_start
@@ -212,11 +230,47 @@ class FileSink:
             streams.append(ffmpeg.input(self.audio_source, **audio_input)["a"])
             kwargs.update(self._audio_args(info, suffix))
         kwargs.update({"fps_mode": "passthrough", "enc_time_base:v": "1/90000", "f": _muxer(suffix)})
-        kwargs.update(BT709_TAGS if from_rgb else info.color)
+        kwargs.update(colour.tags if colour is not None else info.color)
         if suffix in (".mp4", ".mov", ".m4v"):
             kwargs["movflags"] = "+faststart"
         output = ffmpeg.output(*streams, str(self.temp_path), **kwargs)
         return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y"] + output.get_args()
+
+    def transcode(self, source_path: str, info: VideoInfo, max_frames: int = 0,
+                  on_frames: Callable[[int], None] | None = None) -> int:
+        """Decode and encode in one ffmpeg (no stage looks at pixels); the frames written.
+
+        The file appears only on success; Ctrl-C or a signal kills ffmpeg and removes the temporary.
+        """
+        command = self.command(info, direct_from=source_path, max_frames=max_frames)
+        command[-1:-1] = ["-progress", "pipe:1", "-nostats"]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+                                   start_new_session=True, text=True)
+        self._process = process
+        ok = False
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.startswith("frame="):
+                    self.frames_written = int(line.split("=", 1)[1] or 0)
+                    if on_frames is not None:
+                        on_frames(self.frames_written)
+            code = process.wait()
+            if code != 0:
+                raise FacepipeError(f"encoding failed: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
+            if self.frames_written == 0:
+                raise FacepipeError(f"cannot decode any frame of {source_path}; output not created")
+            ok = True
+            return self.frames_written
+        finally:
+            self._process = None
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            if ok:
+                self._file.commit()
+            else:
+                self._file.abort()
 
     def open(self, info: VideoInfo) -> None:
         self._size = (info.height * 3 // 2, info.width) if self.pixel_format == "yuv420p" else (info.height, info.width)

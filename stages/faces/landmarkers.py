@@ -25,7 +25,6 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
@@ -151,6 +150,7 @@ class DlibLandmarks:
         return np.mean(results, axis=0)
 
     def _predict(self, image: np.ndarray, matrix: np.ndarray, boxes: list, mirrored: bool) -> list[np.ndarray]:
+        import cv2
         if mirrored:  # the symmetric start boxes stay where they are
             matrix = np.array([[-1.0, 0.0, _CROP - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([matrix, [0, 0, 1]])
         crop = cv2.warpAffine(image, matrix, (_CROP, _CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from stages.faces.geometry import box_iou
@@ -31,6 +30,7 @@ class SceneCutDetector:
         self._previous: np.ndarray | None = None
 
     def histogram(self, image: np.ndarray) -> np.ndarray:
+        import cv2
         h, w = image.shape[:2]
         k = self.size / max(h, w)
         small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
@@ -40,6 +40,7 @@ class SceneCutDetector:
 
     def distance(self, image: np.ndarray) -> float:
         """Distance to the previous frame (0 for the first); remembers this frame."""
+        import cv2
         hist = self.histogram(image)
         previous, self._previous = self._previous, hist
         if previous is None:
@@ -122,7 +123,8 @@ class Tracker:
         return [t for t in self.tracks if t.misses == 0]
 
 
-_LK_PARAMS = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+# Lucas-Kanade settings; criteria = (TERM_CRITERIA_EPS | TERM_CRITERIA_COUNT, 20 iterations, 0.03 px)
+_LK_PARAMS = dict(winSize=(15, 15), maxLevel=3, criteria=(3, 20, 0.03))
 
 
 def propagate(previous: np.ndarray, current: np.ndarray, box: np.ndarray, seeds: np.ndarray | None) -> np.ndarray | None:
@@ -133,6 +135,7 @@ def propagate(previous: np.ndarray, current: np.ndarray, box: np.ndarray, seeds:
     Lucas-Kanade; only points that come back to where they started are trusted. None when the
     face cannot be followed (too few reliable points): the track is then dropped until detected.
     """
+    import cv2
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     if w < 4 or h < 4:

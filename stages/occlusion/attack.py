@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from stages.occlusion.occluders import Drawn, Placement, draw_placement, mutate
@@ -42,6 +41,7 @@ class CropSampler:
     """Cuts the ``size`` crop of ``matrix`` (frame -> crop) from the frame or from a region of it."""
 
     def __init__(self, matrix: np.ndarray, size: int) -> None:
+        import cv2
         inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
         # frame coordinates of every crop pixel, snapped to the 1/32 px grid remap interpolates on
@@ -52,6 +52,7 @@ class CropSampler:
 
     def cut(self, image: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
         """The crop from ``image``, which is the frame's region whose top-left pixel is ``origin``."""
+        import cv2
         maps = self._maps.get(origin)
         if maps is None:
             maps = ((self.x - origin[0]).astype(np.float32), (self.y - origin[1]).astype(np.float32))

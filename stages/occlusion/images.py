@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
@@ -40,6 +39,7 @@ class OccluderImage:
 
 def read_image(path: str, key: str = "occlude.image") -> np.ndarray:
     """Any image OpenCV reads, as uint8 BGR or BGRA; a one-line error for a missing or unreadable file."""
+    import cv2
     file = Path(path).expanduser()
     if not file.is_file():
         raise FacepipeError(f"{key} = {path!r}: file not found")
@@ -85,6 +85,7 @@ def key_backdrop(bgr: np.ndarray, tolerance: float, colour: tuple[int, int, int]
 
     ``tolerance`` is a distance in OpenCV's 8-bit Lab (about 2.5 units per CIE L* unit).
     """
+    import cv2
     lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     ring = _border(bgr.shape)
     if colour is None:

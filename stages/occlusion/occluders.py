@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from pipeline.frame import Face
@@ -126,6 +125,7 @@ def polygon_mask(polygon: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndar
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
+    import cv2
     hull = cv2.convexHull(np.asarray(points, np.float32))
     return hull.reshape(-1, 2).astype(np.float64)
 
@@ -323,6 +323,7 @@ def _cells(rect: tuple[float, float, float, float], region: Region) -> tuple[np.
 
 def _footprint(region: Region, rect: tuple[float, float, float, float], roi: tuple[int, int, int, int]) -> np.ndarray:
     """Float mask of the rectangle's image in the frame, over ``roi``."""
+    import cv2
     _, frame_pts = _cells(rect, region)
     x0, y0, x1, y1 = roi
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -354,6 +355,7 @@ def _warp_into(image: OccluderImage, window: tuple[float, float, float, float], 
                rect: tuple[float, float, float, float], roi: tuple[int, int, int, int],
                with_alpha: bool) -> tuple[np.ndarray, np.ndarray]:
     """Warp ``window`` of an image onto ``rect`` of the region, cell by cell: (content, alpha) over ``roi``."""
+    import cv2
     x0, y0, x1, y1 = roi
     shape = (y1 - y0, x1 - x0)
     content = np.zeros((*shape, 3), np.uint8)

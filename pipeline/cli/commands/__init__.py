@@ -1,3 +1,15 @@
-"""One module per `facepipe` subcommand; each has ``register(subparsers)`` and a ``main(args) -> int``."""
+"""One module per `facepipe` subcommand; each has ``register(subparsers)`` and a ``main(args) -> int``.
 
-COMMANDS: list[str] = ["convert", "live", "config", "doctor", "train", "extract", "attack"]
+``COMMANDS`` maps each name to the one line ``facepipe --help`` shows, so listing the commands
+imports none of them. A new command is a module here plus one line in the table.
+"""
+
+COMMANDS: dict[str, str] = {
+    "convert": "convert a video through the face pipeline",
+    "live": "real time: a camera or stream in; a window, stream, virtual camera or file out",
+    "config": "print the effective configuration as documented TOML",
+    "doctor": "show ffmpeg, encoders, torch device and model files",
+    "train": "train a face-swap model on two facesets",
+    "extract": "extract aligned face crops (a faceset) from videos and photos",
+    "attack": "occlusion attack: occlude faces until a fake detector calls them real",
+}

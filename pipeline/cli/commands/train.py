@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.cli.commands.common import add_config_options
 from pipeline.cli.settings import load_config
-from pipeline.errors import Cancelled, FacepipeError
+from pipeline.errors import Cancelled, FacepipeError, Stopped
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +77,9 @@ def main(args: argparse.Namespace) -> int:
         with log:
             final = trainer.run(cfg.iterations, on_step=log.step, on_save=log.saved,
                                 max_seconds=args.max_minutes * 60 if args.max_minutes else None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Stopped):
+            raise
         raise Cancelled(f"interrupted at iteration {trainer.iteration}; checkpoint saved in {out_dir} (continue with --resume)") from None
     held_a = faces_a.held if len(faces_a.held) else faces_a.train
     held_b = faces_b.held if len(faces_b.held) else faces_b.train
