@@ -1,10 +1,16 @@
 """Reading facesets written by ``facepipe extract`` into memory for training.
 
 The format itself (``DIR/faces/*.png`` BGRA crops plus ``DIR/alignments.json``) is defined and listed
-by ``pipeline.media.faceset``; this module only loads the crops. Crops are resized once to the model resolution and kept as uint8,
-so even thousands of faces fit in memory and a batch is just an index. The hold-out split takes the
-*last* frames of each clip, not random ones, so held-out faces are not near-duplicates of neighbouring
-training frames.
+by ``pipeline.media.faceset``; this module only loads the crops. Crops are resized once to the model
+resolution and kept as uint8, so even thousands of faces fit in memory and a batch is just an index.
+
+Held-out figures are only worth something when the held-out faces are not the training faces again:
+- Duplicates go first. The same footage extracted from two files (a re-encode, a cut of it) gives
+  crops that differ by compression noise; a crop within ``DEDUPE_PSNR`` (35 dB) of a kept crop of
+  another clip is dropped, so that footage counts once.
+- The hold-out is a contiguous block at the end of each clip with a gap of frames before it that is
+  used nowhere (``train.holdout_gap``), or whole clips (``train.holdout_by = "clip"``), never random
+  frames next to training ones; and no training crop lies within 35 dB of a held-out one.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ class Faceset:
     sources: list[str] = field(default_factory=list)  # faceset directories
     clips: dict[str, int] = field(default_factory=dict)  # video stem -> faces used
     align: dict = field(default_factory=dict)  # the faceset's alignment settings, for the model card
+    duplicates: int = 0  # crops dropped as within DEDUPE_PSNR of a crop of another clip
+    gap_faces: int = 0  # faces used neither for training nor held out: the gap, and look-alikes of held-out faces
+    split: str = "time"  # how the hold-out was chosen: "time" (block per clip) or "clip" (whole clips)
 
 
 def _read(path: Path, size: int) -> np.ndarray:
@@ -45,8 +54,65 @@ def _read(path: Path, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
-def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0) -> Faceset:
-    """Read every crop in ``dirs``; the last ``holdout`` fraction of each clip's frames is held out."""
+DEDUPE_PSNR = 35.0  # dB: crops closer than this count once (re-encodes and near-still frames)
+
+
+def _thumbs(pixels: np.ndarray) -> np.ndarray:
+    """8x8 block means (float64, flattened); the full pixels when the size does not divide by 8."""
+    n, h, w = pixels.shape[:3]
+    if h % 8 == 0 and w % 8 == 0:
+        return pixels.reshape(n, 8, h // 8, 8, w // 8, 3).mean(axis=(2, 4), dtype=np.float64).reshape(n, -1)
+    return pixels.reshape(n, -1).astype(np.float64)
+
+
+def within_psnr(a: np.ndarray, b: np.ndarray, min_psnr: float) -> np.ndarray:
+    """(len(a), len(b)) bool: crop pairs whose BGR pixels lie within ``min_psnr`` dB of each other.
+
+    Exact, and cheap for thousands of crops: the mean squared error of 8x8 block means never exceeds
+    the full one (Jensen), so only pairs whose thumbnails are that close are compared in full.
+    """
+    close = np.zeros((len(a), len(b)), bool)
+    if not len(a) or not len(b) or min_psnr <= 0:
+        return close
+    limit = 255.0**2 / 10 ** (min_psnr / 10)  # the largest MSE that still counts as "the same"
+    pa, pb = a[..., :3], b[..., :3]
+    ta, tb = _thumbs(pa), _thumbs(pb)
+    na, nb = (ta**2).sum(axis=1), (tb**2).sum(axis=1)
+    for start in range(0, len(a), 512):
+        mse = (na[start:start + 512, None] + nb[None, :] - 2 * ta[start:start + 512] @ tb.T) / ta.shape[1]
+        for i, j in zip(*np.nonzero(mse <= limit * 1.001 + 1e-6)):
+            i += start
+            close[i, j] = np.mean((pa[i].astype(np.float32) - pb[j].astype(np.float32)) ** 2) <= limit
+    return close
+
+
+def drop_duplicates(crops: np.ndarray, clips: list[str], min_psnr: float = DEDUPE_PSNR) -> np.ndarray:
+    """Indices of the crops to keep, in order: a crop is dropped when it lies within ``min_psnr`` dB
+    of a kept crop of *another* clip (the same footage in two files). Neighbouring frames of one clip
+    stay: they are real, if similar, training samples; the hold-out keeps them apart from held-out
+    faces instead. ``min_psnr`` <= 0 keeps everything.
+    """
+    close = within_psnr(crops, crops, min_psnr)
+    keep = np.ones(len(crops), bool)
+    for i in range(len(crops)):
+        if keep[i]:
+            for j in np.nonzero(close[i, i + 1:])[0] + i + 1:
+                if clips[j] != clips[i]:
+                    keep[j] = False
+    return np.nonzero(keep)[0]
+
+
+def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, gap: int = 0,
+                 by: str = "time", dedupe_psnr: float = DEDUPE_PSNR) -> Faceset:
+    """Read every crop in ``dirs``, drop duplicates by content, and split off held-out faces.
+
+    Duplicates: a crop within ``dedupe_psnr`` dB of a kept crop of another clip is dropped.
+    ``by="time"``: the last ``holdout`` fraction of each clip's faces is held out as one contiguous
+    block, and the ``gap`` frames before it are used nowhere, so no training frame sits next to a
+    held-out one. ``by="clip"``: whole clips (the last ones listed) are held out, about ``holdout`` of
+    the faces; needs two or more clips with faces left after de-duplication. Either way, a training
+    crop within ``dedupe_psnr`` dB of a held-out crop is left out too (counted in ``gap_faces``).
+    """
     by_clip: dict[str, list[tuple[int, Path]]] = {}
     align: dict = {}
     for d in dirs:
@@ -60,15 +126,53 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0) 
     total = sum(len(v) for v in by_clip.values())
     if total < 2:
         raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: needs at least 2 face crops, found {total}")
-    train: list[np.ndarray] = []
-    held: list[np.ndarray] = []
-    clips: dict[str, int] = {}
-    for key, items in by_clip.items():
-        items.sort()
-        n_held = int(round(len(items) * holdout)) if holdout > 0 else 0
-        n_held = min(n_held, len(items) - 1)
-        for j, (_, path) in enumerate(items):
-            (held if j >= len(items) - n_held else train).append(_read(path, resolution))
-        clips[key.split("::", 1)[1] or Path(key.split("::", 1)[0]).name] = len(items)
+    order = [(key, frame, path) for key, items in by_clip.items() for frame, path in sorted(items)]
+    crops = np.stack([_read(path, resolution) for _, _, path in order])
+    kept = drop_duplicates(crops, [key for key, _, _ in order], dedupe_psnr)
+    clips_kept: dict[str, list[tuple[int, int]]] = {}  # clip -> (frame, row in crops)
+    for row in kept:
+        key, frame, _ = order[row]
+        clips_kept.setdefault(key, []).append((frame, int(row)))
+    train_rows, held_rows, gap_faces = _split(clips_kept, holdout, gap, by)
+    if held_rows and dedupe_psnr > 0:  # a still face can outlast any gap: keep its look-alikes out of training
+        near = within_psnr(crops[train_rows], crops[held_rows], dedupe_psnr).any(axis=1)
+        train_rows = [row for row, close in zip(train_rows, near) if not close]
+        gap_faces += int(near.sum())
+    if not train_rows:
+        raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: no face left for training after the hold-out "
+                            f"(holdout {holdout}, gap {gap} frames); lower train.holdout or train.holdout_gap")
+    clips = {key.split("::", 1)[1] or Path(key.split("::", 1)[0]).name: len(items) for key, items in clips_kept.items()}
     empty = np.zeros((0, resolution, resolution, 4), np.uint8)
-    return Faceset(np.stack(train), np.stack(held) if held else empty, [str(d) for d in dirs], clips, align)
+    return Faceset(crops[train_rows], crops[held_rows] if held_rows else empty, [str(d) for d in dirs], clips, align,
+                   duplicates=len(order) - len(kept), gap_faces=gap_faces, split=by)
+
+
+def _split(clips: dict[str, list[tuple[int, int]]], holdout: float, gap: int, by: str) -> tuple[list[int], list[int], int]:
+    """Rows for training and for the hold-out, and how many faces the gap left out."""
+    if holdout <= 0:
+        return [row for items in clips.values() for _, row in items], [], 0
+    if by == "clip":
+        if len(clips) < 2:
+            raise FacepipeError(f"train.holdout_by = 'clip' needs two or more distinct clips per identity, "
+                                f"found {len(clips)}; use 'time'")
+        keys, held_keys, held_count = list(clips), [], 0
+        total = sum(len(v) for v in clips.values())
+        while len(keys) > 1 and held_count < holdout * total:
+            key = keys.pop()
+            held_keys.append(key)
+            held_count += len(clips[key])
+        return ([row for k in keys for _, row in clips[k]], [row for k in held_keys for _, row in clips[k]], 0)
+    train, held, skipped = [], [], 0
+    for items in clips.values():
+        n_held = min(int(round(len(items) * holdout)), len(items) - 1)
+        if n_held <= 0:
+            train += [row for _, row in items]
+            continue
+        first_held = items[len(items) - n_held][0]
+        for frame, row in items[:len(items) - n_held]:
+            if first_held - frame > gap:
+                train.append(row)
+            else:
+                skipped += 1
+        held += [row for _, row in items[len(items) - n_held:]]
+    return train, held, skipped

@@ -33,7 +33,13 @@ class TrainConfig:
     shift: float = option(0.05, "random shift range (fraction of the crop)", min=0.0, max=0.5)
     flip: float = option(0.5, "probability of a horizontal flip", min=0.0, max=1.0)
     jitter: float = option(0.08, "colour jitter amplitude (brightness, contrast, channel gain)", min=0.0, max=1.0)
-    holdout: float = option(0.0, "fraction of each clip's last frames kept out of training for the model card's figures", min=0.0, max=0.9)
+    holdout: float = option(0.0, "fraction of the faces kept out of training for the model card's figures", min=0.0, max=0.9)
+    holdout_by: str = option("time", "hold out a contiguous block at the end of each clip (time) or whole clips (clip)",
+                             choices=("time", "clip"))
+    holdout_gap: int = option(25, "time hold-out: frames before each held-out block used neither for training nor "
+                              "held out, so no training frame is a neighbour of a held-out one", unit="frames", min=0)
+    dedupe_psnr: float = option(35.0, "faces whose crops lie within this PSNR of an earlier one count once "
+                                "(the same footage in two files); 0 keeps all", unit="dB", min=0.0, max=100.0)
     preview_every: int = option(250, "iterations between preview grid and loss curve PNGs", min=1)
     save_every: int = option(500, "iterations between checkpoints", min=1)
     seed: int = option(0, "random seed for initialisation and sampling", min=0)

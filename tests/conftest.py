@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +14,38 @@ REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
 
 
+MISSING_MEDIA = f"real test media not found: {MEDIA} (clone with shared/ beside the repo)"
+
+
 def media(name: str) -> Path:
     path = MEDIA / name
     if not path.exists():
         pytest.skip(f"real test media not found: {path} (clone with shared/ beside the repo)")
     return path
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """No silent skips in CI: with ``CI`` set, a missing media folder fails the run with one line."""
+    if os.environ.get("CI") and not MEDIA.is_dir():
+        print(f"facepipe tests: {MISSING_MEDIA}; CI needs it", file=sys.stderr)
+        return 1
+    return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Locally a missing media folder skips the tests that need it; say so at the top of the run."""
+    if MEDIA.is_dir():
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"WARNING: {MISSING_MEDIA}: every test that needs it is skipped", yellow=True, bold=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MEDIA.is_dir():
+        return
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "real test media not found" in str(r.longrepr)]
+    terminalreporter.write_line(f"WARNING: {len(skipped)} tests skipped: {MISSING_MEDIA}", yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +82,16 @@ def read_frames(path: str | Path) -> list[np.ndarray]:
         return [frame.image for frame in source.frames()]
     finally:
         source.close()
+
+
+class WritesMarker:
+    """A pickle payload that creates ``path`` when unpickled: what a hostile model file would do.
+
+    Tests of loaders that refuse pickles put one inside and check the marker never appears.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return open, (str(self.path), "w")

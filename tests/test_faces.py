@@ -192,10 +192,14 @@ def test_mask_covers_the_face_and_not_the_corners(single_face: list[Frame]) -> N
 
 # --- tracking -------------------------------------------------------------------------------------
 
+MEAN_IOU, MIN_IOU = 0.95, 0.88  # tracked boxes (every=4) against the every-frame detector: measured 0.98, 0.93
+
+
 def test_detect_every_n_tracks_in_between() -> None:
     path = media("single_face.mp4")
     every = run_video(path, ["detect"], detect=DetectConfig(every=4))
-    full = run_video(path, ["detect"])
+    full = run_video(path, ["detect"], detect=DetectConfig(every=1))  # the reference detects every frame
+    assert all(f.faces[0].detected for f in full if f.faces)
     assert detection_rate(every) >= 0.97
     from stages.faces.geometry import box_iou
 
@@ -203,7 +207,7 @@ def test_detect_every_n_tracks_in_between() -> None:
                if a.faces and b.faces and not a.faces[0].detected]
     assert len(tracked) >= 40
     ious = [box_iou(a.box, b.box) for a, b in tracked]
-    assert np.mean(ious) >= 0.8 and min(ious) >= 0.6
+    assert np.mean(ious) >= MEAN_IOU and min(ious) >= MIN_IOU, (np.mean(ious), min(ious))
     assert len({a.track_id for a, _ in tracked}) == 1
 
 

@@ -22,6 +22,7 @@ from models.checkpoint import (
 )
 from models.generator import Generator, ModelSpec
 from pipeline.errors import FacepipeError
+from tests.conftest import WritesMarker
 
 SMALL = ModelSpec(resolution=64, width=8, latent=32)
 
@@ -76,15 +77,21 @@ def test_score_is_a_probability_per_crop(tmp_path: Path) -> None:
 
 
 def test_pickle_named_like_a_checkpoint_is_refused(tmp_path: Path) -> None:
+    control = tmp_path / "control"
+    pickle.loads(pickle.dumps(WritesMarker(control))).close()
+    assert control.exists(), "the payload must act when unpickled, or this test proves nothing"
+    model = tmp_path / "model"
+    model.mkdir()
     marker = tmp_path / "executed"
-    (tmp_path / WEIGHTS).write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    (model / WEIGHTS).write_bytes(pickle.dumps({"weights": [1, 2, 3], "payload": WritesMarker(marker)}))
     with pytest.raises(FacepipeError, match="pickle") as err:
-        load_model(tmp_path, "cpu")
+        load_model(model, "cpu")
     assert "\n" not in str(err.value)
-    torch.save({"w": torch.zeros(2)}, tmp_path / WEIGHTS)  # torch.save zip format
+    assert not marker.exists(), "loading the model unpickled it"
+    torch.save({"w": torch.zeros(2), "payload": WritesMarker(marker)}, model / WEIGHTS)  # torch.save zip format
     with pytest.raises(FacepipeError, match="pickle"):
-        load_model(tmp_path, "cpu")
-    assert not marker.exists()
+        load_model(model, "cpu")
+    assert not marker.exists(), "loading the model unpickled it"
 
 
 def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:

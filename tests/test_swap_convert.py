@@ -1,4 +1,10 @@
-"""`facepipe convert` with the default stages: the swap happens, only near faces, without flicker."""
+"""`facepipe convert` with the default stages: the swap happens, only near faces, without flicker.
+
+"Swapped" means the person changed: the output face's identity embedding (dlib, ``tests.identity_check``)
+is nearer the target identity than the source's. ``single_face.mp4`` is identity B, so these tests
+convert it ``b2a`` (A's decoder paints the woman onto the man); the default ``a2b`` on it would only
+be a reconstruction of B. ``UNSEEN`` is a clip no bundled model was trained on (see models/README.md).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,33 @@ from pipeline.frame import Face
 from stages.blend import apply_rct, lab_stats, shape_mask
 from pipeline.media.decode import probe
 from stages.swap import choose_faces
-from tests.conftest import media, psnr, read_frames, run_cli
+from tests.conftest import MEDIA, media, psnr, read_frames, run_cli
+from stages.faces.identity import identity_distance
+from tests.identity_check import frame_embeddings, reference
 
 MODEL = os.environ.get("FACEPIPE_TEST_MODEL", "")  # empty: the bundled model
+B2A = ("--set", "swap.direction='b2a'")  # single_face.mp4 is B: paint A onto it
+UNSEEN = "people/lp_d18_man_grey_hoodie_expressions.mp4"  # kept out of every bundled model's training
+# Mean absolute change inside the blend mask: B's decoder repainting B (a reconstruction) changes it
+# by 4-6 levels, a real swap by 16-30.
+SWAP_CHANGE = 10.0
+
+
+def assert_identity_changed(swapped: list[np.ndarray], source: list[np.ndarray], target: str,
+                            frames: list[int]) -> None:
+    """On each of ``frames`` the output face is nearer ``target`` (a/b) than the source face is, and
+    nearer ``target`` than the source's own identity."""
+    goal = reference(target, str(MEDIA))
+    out = frame_embeddings({i: swapped[i] for i in frames})
+    before = frame_embeddings({i: source[i] for i in frames})
+    assert len(out) >= 0.8 * len(frames), f"a face was found on only {len(out)}/{len(frames)} output frames"
+    for index, embedding in out.items():
+        to_target, to_source = identity_distance(embedding, goal), identity_distance(embedding, before[index])
+        assert to_target < to_source, (f"frame {index}: output is {to_target:.2f} from identity {target} but "
+                                       f"{to_source:.2f} from the source face: the person did not change")
+        assert to_target < identity_distance(before[index], goal) - 0.15, (
+            f"frame {index}: output only {to_target:.2f} from {target}, the source was "
+            f"{identity_distance(before[index], goal):.2f}")
 
 
 def convert(source: Path, output: Path, *extra: str) -> dict:
@@ -31,11 +61,11 @@ def convert(source: Path, output: Path, *extra: str) -> dict:
 
 @pytest.fixture(scope="module")
 def swapped_clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The man's clip swapped (default direction), with its blend masks, and a passthrough of it."""
+    """The man's clip (B) swapped to the woman (A), with its blend masks, and a passthrough of it."""
     folder = tmp_path_factory.mktemp("swap")
     source = media("single_face.mp4")
     masks = folder / "masks"
-    stats = convert(source, folder / "swapped.mp4", "--write-masks", masks)
+    stats = convert(source, folder / "swapped.mp4", "--write-masks", masks, *B2A)
     passthrough = folder / "plain.mp4"
     # the reference goes through the same BGR path with a stage that changes no pixel (a stage-less
     # --passthrough hands YUV straight through, which is a different, lossless-er route)
@@ -65,11 +95,31 @@ def test_far_from_faces_unchanged_and_faces_swapped(swapped_clip: dict) -> None:
         near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((31, 31), np.uint8))
         outside_scores.append(psnr(a, b, near == 0))
         inside = mask > 128
-        if np.abs(a.astype(np.int16) - b.astype(np.int16))[inside].mean() > 3.0:
+        if np.abs(a.astype(np.int16) - b.astype(np.int16))[inside].mean() > SWAP_CHANGE:
             changed += 1
     assert with_face >= 0.97 * len(plain), f"faces blended in {with_face}/{len(plain)} frames"
     assert min(outside_scores) >= 40.0, f"min PSNR outside the dilated mask {min(outside_scores):.1f} dB"
     assert changed >= 0.9 * with_face, f"face region changed in {changed}/{with_face} frames"
+    assert_identity_changed(swapped, plain, "a", list(range(0, len(plain), 12)))
+
+
+def test_unseen_person_is_swapped_and_the_rest_kept(tmp_path: Path) -> None:
+    """Generality: a man no bundled model saw becomes B (a2b), only inside the mask."""
+    source, masks = media(UNSEEN), tmp_path / "masks"
+    limit = ("--set", "decode.max_frames=24")
+    convert(source, tmp_path / "out.mp4", "--write-masks", masks, *limit)
+    result = run_cli("convert", source, "-o", tmp_path / "plain.mp4", "-q", *limit, "--set", "pipeline.stages=['detect']")
+    assert result.returncode == 0, result.stderr
+    swapped, plain = read_frames(tmp_path / "out.mp4"), read_frames(tmp_path / "plain.mp4")
+    assert len(swapped) == len(plain) == 24
+    for index in (0, 12, 23):
+        mask = cv2.imread(str(masks / f"{index:06d}.png"), cv2.IMREAD_GRAYSCALE)
+        inside = mask > 128
+        assert inside.sum() > 2000
+        assert np.abs(swapped[index].astype(np.int16) - plain[index].astype(np.int16))[inside].mean() > SWAP_CHANGE
+        near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((31, 31), np.uint8))
+        assert psnr(swapped[index], plain[index], near == 0) > 40.0
+    assert_identity_changed(swapped, plain, "b", [0, 12, 23])
 
 
 def test_flicker_reported_and_bounded(swapped_clip: dict) -> None:
@@ -146,7 +196,7 @@ def test_reinhard_transfer_moves_colour_statistics() -> None:
 @pytest.mark.parametrize("sets", [["blend.method='seamless'"], ["blend.color='hist'"], ["blend.color='none'", "blend.temporal=0.0"]])
 def test_blend_options_swap_the_face_and_keep_the_rest(tmp_path: Path, sets: list[str]) -> None:
     masks = tmp_path / "masks"
-    extra = ["--set", "decode.max_frames=12", "--write-masks", masks] + [x for s in sets for x in ("--set", s)]
+    extra = ["--set", "decode.max_frames=12", "--write-masks", masks, *B2A] + [x for s in sets for x in ("--set", s)]
     convert(media("single_face.mp4"), tmp_path / "out.mp4", *extra)
     run_cli("convert", media("single_face.mp4"), "-o", tmp_path / "plain.mp4", "-q", "--set", "decode.max_frames=12",
             "--set", "pipeline.stages=['detect']")
@@ -156,6 +206,7 @@ def test_blend_options_swap_the_face_and_keep_the_rest(tmp_path: Path, sets: lis
         mask = cv2.imread(str(masks / f"{index:06d}.png"), cv2.IMREAD_GRAYSCALE)
         inside = mask > 128
         assert inside.sum() > 500
-        assert np.abs(swapped[index].astype(np.int16) - plain[index].astype(np.int16))[inside].mean() > 3.0
+        assert np.abs(swapped[index].astype(np.int16) - plain[index].astype(np.int16))[inside].mean() > SWAP_CHANGE
         near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((31, 31), np.uint8))
         assert psnr(swapped[index], plain[index], near == 0) > 40.0
+    assert_identity_changed(swapped, plain, "a", [3, 9])

@@ -18,8 +18,8 @@ from models.train_config import TrainConfig
 from models.training import Trainer
 from pipeline.cli.main import main as cli
 from pipeline.errors import FacepipeError
+from tests.conftest import media
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 CLIPS_A = ["WolfgangLanger_Pexels.mp4"]
 CLIPS_B = ["single_face.mp4", "face_noface.mov", "noface_face.mov"]
 # Tiny and fast: a few dozen steps run in seconds on two cores.
@@ -29,13 +29,11 @@ TINY = TrainConfig(width=8, latent=32, disc_width=8, batch_size=8, lr_g=1e-3, lr
 
 @pytest.fixture(scope="module")
 def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if not all((MEDIA / c).is_file() for c in CLIPS_A + CLIPS_B):
-        pytest.skip(f"real media not found in {MEDIA}")
     from models.quickset import make_quick_faceset
 
     root = tmp_path_factory.mktemp("facesets")
-    a = make_quick_faceset([MEDIA / c for c in CLIPS_A], root / "a", count=16, size=64)
-    b = make_quick_faceset([MEDIA / c for c in CLIPS_B], root / "b", count=16, size=64)
+    a = make_quick_faceset([media(c) for c in CLIPS_A], root / "a", count=16, size=64)
+    b = make_quick_faceset([media(c) for c in CLIPS_B], root / "b", count=16, size=64)
     assert len(list((a / "faces").glob("*.png"))) >= 8 and len(list((b / "faces").glob("*.png"))) >= 8
     return a, b
 
@@ -100,15 +98,69 @@ def test_ctrl_c_saves_a_checkpoint(facesets: tuple[Path, Path], tmp_path: Path) 
     assert not list(out.glob("*.tmp.*"))
 
 
-def test_holdout_takes_the_last_frames_of_each_clip(tmp_path: Path) -> None:
-    faces = tmp_path / "faces"
-    faces.mkdir()
-    for clip in ("x", "y"):
-        for frame in range(10):
-            cv2.imwrite(str(faces / f"{clip}_{frame:06d}_0.png"), np.full((32, 32, 4), frame * 20, np.uint8))
-    fs = load_faceset([tmp_path], 16, holdout=0.2)
-    assert len(fs.train) == 16 and len(fs.held) == 4
-    assert sorted(int(v) for v in fs.held[:, 0, 0, 0]) == [160, 160, 180, 180]
+def _numbered_faceset(root: Path, clips: dict[str, int], seed: int = 0) -> Path:
+    """Distinct random crops (no two within 35 dB); pixel (0, 0) holds the frame number, (0, 1) the clip."""
+    faces = root / "faces"
+    faces.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for number, (clip, frames) in enumerate(clips.items()):
+        for frame in range(frames):
+            crop = rng.integers(0, 256, (32, 32, 4), dtype=np.uint8)
+            crop[0, 0, :3], crop[0, 1, :3] = frame, number
+            cv2.imwrite(str(faces / f"{clip}_{frame:06d}_0.png"), crop)
+    return root
+
+
+def test_holdout_is_a_block_at_the_end_of_each_clip_after_a_gap(tmp_path: Path) -> None:
+    root = _numbered_faceset(tmp_path, {"x": 20, "y": 20})
+    fs = load_faceset([root], 32, holdout=0.2, gap=5)
+    held = sorted((int(c[0, 1, 0]), int(c[0, 0, 0])) for c in fs.held)
+    train = sorted((int(c[0, 1, 0]), int(c[0, 0, 0])) for c in fs.train)
+    assert held == [(clip, frame) for clip in (0, 1) for frame in range(16, 20)]
+    assert train == [(clip, frame) for clip in (0, 1) for frame in range(0, 11)]  # 11..15: the gap
+    assert fs.gap_faces == 10 and fs.duplicates == 0 and fs.split == "time"
+
+
+def test_holdout_by_clip_keeps_whole_clips_out(tmp_path: Path) -> None:
+    root = _numbered_faceset(tmp_path, {"x": 12, "y": 6, "z": 6})
+    fs = load_faceset([root], 32, holdout=0.2, by="clip")
+    assert sorted({int(c[0, 1, 0]) for c in fs.held}) == [2] and len(fs.held) == 6
+    assert sorted({int(c[0, 1, 0]) for c in fs.train}) == [0, 1] and len(fs.train) == 18
+    with pytest.raises(FacepipeError, match="two or more distinct clips"):
+        load_faceset([_numbered_faceset(tmp_path / "one", {"x": 10})], 32, holdout=0.2, by="clip")
+
+
+def test_same_footage_in_two_files_counts_once(tmp_path: Path) -> None:
+    """A re-encode of a clip adds no faces, and nothing held out is within 35 dB of a training face."""
+    from tests.conftest import psnr
+
+    root = _numbered_faceset(tmp_path, {"x": 12, "y": 12}, seed=1)
+    faces = root / "faces"
+    for path in sorted(faces.glob("x_*.png")):  # "zcopy": x again with +-2 levels of noise (about 43 dB)
+        crop = cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.int16)
+        noise = np.random.default_rng(int(path.stem[2:8])).integers(-2, 3, crop.shape)
+        cv2.imwrite(str(faces / path.name.replace("x_", "zcopy_")), np.clip(crop + noise, 0, 255).astype(np.uint8))
+    fs = load_faceset([root], 32, holdout=0.25, gap=0)
+    assert fs.duplicates == 12 and "zcopy" not in fs.clips and len(fs.train) + len(fs.held) == 24
+    worst = max(psnr(a[..., :3], b[..., :3]) for a in fs.train for b in fs.held)
+    assert worst < 35.0
+    assert len(load_faceset([root], 32, dedupe_psnr=0).train) == 36  # 0 turns it off
+
+
+def test_a_still_face_is_not_on_both_sides_of_the_split(tmp_path: Path) -> None:
+    """Frames of a face that hardly moves stay alike longer than any gap: look-alikes leave training."""
+    root = _numbered_faceset(tmp_path, {"x": 10})
+    still = cv2.imread(str(root / "faces" / "x_000000_0.png"), cv2.IMREAD_UNCHANGED)
+    for frame in range(10):
+        crop = still.copy()
+        crop[0, 0, :3], crop[0, 1, :3] = frame, 1
+        cv2.imwrite(str(root / "faces" / f"still_{frame:06d}_0.png"), crop)
+    fs = load_faceset([root], 32, holdout=0.2, gap=0)
+    assert fs.duplicates == 1  # still's frame 0 is x's frame 0 but for two pixels: another clip, dropped
+    assert sorted(int(c[0, 1, 0]) for c in fs.held) == [0, 0, 1, 1]
+    # still's frames 1-7 look like its held 8-9, and so does x's frame 0 (still was made from it)
+    assert sorted(int(c[0, 0, 0]) for c in fs.train if c[0, 1, 0] == 0) == list(range(1, 8))
+    assert not [c for c in fs.train if c[0, 1, 0] == 1] and fs.gap_faces == 8
 
 
 def test_cli_trains_and_writes_checkpoint_card_and_pictures(facesets: tuple[Path, Path], tmp_path: Path) -> None:

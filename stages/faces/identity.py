@@ -14,14 +14,16 @@ from typing import Any
 import numpy as np
 
 SAME_PERSON = 0.6  # dlib's threshold for its embedding
+RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"  # shipped by face-recognition-models
 
 
 @functools.lru_cache(maxsize=1)
 def _recogniser() -> Any:
     import dlib
-    import face_recognition_models
 
-    return dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+    from stages.faces.landmarkers import dlib_model_path
+
+    return dlib.face_recognition_model_v1(str(dlib_model_path(RECOGNITION_FILE)))
 
 
 def face_embedding(image_bgr: np.ndarray, landmarks68: np.ndarray, jitter: int = 0) -> np.ndarray:

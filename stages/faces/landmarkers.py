@@ -54,15 +54,19 @@ _JITTER = [(0.0, 0.0), (-0.2, 0.0), (0.2, 0.0), (0.0, -0.05), (0.0, 0.05),
 _CROP = 256  # the canonical crop dlib sees; the start box is half of it
 
 
-def dlib_model_path() -> Path:
-    """The 68-point predictor file inside the installed ``face_recognition_models`` package."""
+def dlib_model_path(name: str = DLIB_FILE) -> Path:
+    """A dlib model file (default: the 68-point predictor) inside the installed ``face_recognition_models``.
+
+    Found by the package's location, not its ``pkg_resources`` helpers: setuptools no longer ships
+    ``pkg_resources``, so ``face_recognition_models.*_location()`` fail to import on a fresh install.
+    """
     spec = importlib.util.find_spec("face_recognition_models")
     folders = list(spec.submodule_search_locations or []) if spec else []
     for folder in folders:
-        path = Path(folder) / "models" / DLIB_FILE
+        path = Path(folder) / "models" / name
         if path.is_file():
             return path
-    raise FacepipeError(f"dlib landmark model {DLIB_FILE} not found: pip install face-recognition-models")
+    raise FacepipeError(f"dlib model {name} not found: pip install face-recognition-models")
 
 
 def fan_weights_path() -> Path:

@@ -60,10 +60,12 @@ def main(args: argparse.Namespace) -> int:
     console = Console(stderr=True, quiet=args.quiet)
     set_threads(cfg.threads)
     device = torch_device(config.pipeline.device)
-    faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout)
-    faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout)
-    console.print(f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out, "
-                  f"B {len(faces_b.train)} train + {len(faces_b.held)} held out; "
+    split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr}
+    faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout, **split)
+    faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout, **split)
+    console.print(f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out "
+                  f"({faces_a.duplicates} duplicates dropped), "
+                  f"B {len(faces_b.train)} train + {len(faces_b.held)} held out ({faces_b.duplicates} duplicates dropped); "
                   f"{cfg.resolution} px on {device} ({torch.get_num_threads()} threads)")
     trainer = Trainer(cfg, out_dir, faces_a, faces_b, device, resume=args.resume)
     if args.resume:
