@@ -208,6 +208,7 @@ class LandmarksStage(Stage):
     """Fills ``face.landmarks`` (smoothed) and ``face.extras['landmarks_raw']`` for every face."""
 
     name = "landmarks"
+    requires = ("detect",)
     Config = LandmarksConfig
     batch_size = 1
 

@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"pipeline.cli.commands.{name}").register(subparsers)
+    for sub in subparsers.choices.values():
+        sub.set_defaults(parser=sub)  # so that a stray argument is reported with that command's usage
     return parser
 
 
@@ -30,7 +32,11 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        owner = getattr(args, "parser", None) or parser
+        hint = getattr(args, "extra_hint", "")
+        owner.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({hint})" if hint else ""))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

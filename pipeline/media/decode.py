@@ -38,6 +38,10 @@ class DecodeConfig:
     threads: int = option(0, "ffmpeg decoder threads; 0 lets ffmpeg choose", min=0, max=64)
     start: float = option(0.0, "skip this many seconds of the source", unit="s", min=0.0)
     max_frames: int = option(0, "stop after this many frames; 0 = all", unit="frames", min=0)
+    size: str = option("", "scale frames to WIDTHxHEIGHT as they are decoded (-1 for one side keeps the aspect "
+                       "ratio, e.g. 1280x-1); empty = the source size")
+    fps: float = option(0.0, "resample to this frame rate as frames are decoded (frames dropped or repeated); "
+                        "0 = the source's own timing", unit="frames/s", min=0.0, max=1000.0)
 
 
 _STREAM = re.compile(r"Stream #\d+:(\d+)[^:]*: (Video|Audio|Subtitle|Data|Attachment): (.*)")
@@ -185,6 +189,23 @@ def probe(path: str | Path) -> VideoInfo:
                      variable_frame_rate=variable, damaged=damaged, color=color)
 
 
+def reshape_info(info: VideoInfo, config: DecodeConfig) -> VideoInfo:
+    """What the decoder will deliver once ``decode.size`` and ``decode.fps`` are applied."""
+    import dataclasses
+
+    from pipeline.media.shape import fit_size, parse_size
+
+    if config.size:
+        width, height = fit_size(info.width, info.height, parse_size(config.size), even=True)
+        info = dataclasses.replace(info, width=width, height=height)
+    if config.fps:
+        span = info.duration or (info.frame_count / info.fps if info.fps else 0.0)
+        count = max(1, int(round(span * config.fps)))
+        info = dataclasses.replace(info, fps=float(config.fps), frame_count=count,
+                                   timestamps=[n / config.fps for n in range(count)], variable_frame_rate=False)
+    return info
+
+
 class FileSource:
     """Frames of a video file, decoded by an ffmpeg child process into BGR arrays."""
 
@@ -204,7 +225,7 @@ class FileSource:
         self.warnings: list[str] = []
 
     def open(self) -> VideoInfo:
-        self.info = probe(self.path)
+        self.info = reshape_info(probe(self.path), self.config)
         return self.info
 
     def _command(self) -> list[str]:
@@ -214,6 +235,10 @@ class FileSource:
         if self.config.threads:
             input_args["threads"] = self.config.threads
         stream = ffmpeg.input(self.path, **input_args)
+        if self.config.fps:
+            stream = stream.filter("fps", fps=self.config.fps)
+        if self.config.size and self.info is not None:
+            stream = stream.filter("scale", self.info.width, self.info.height, flags="area+accurate_rnd")
         output = stream.output("pipe:", format="rawvideo", pix_fmt=self.pixel_format, map="0:v:0", fps_mode="passthrough",
                                an=None, sn=None, dn=None)
         return [ffmpeg_exe(), "-hide_banner", "-v", "error"] + output.get_args()
@@ -262,7 +287,7 @@ class FileSource:
         expected = self.info.frame_count
         if count == 0 and not stopped_early:
             raise FacepipeError(f"cannot decode any frame of {self.path}: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
-        if self.info.damaged or (not stopped_early and not self.config.start and expected and count < expected):
+        if self.info.damaged or (not stopped_early and not self.config.start and not self.config.fps and expected and count < expected):
             covered = f"{count / self.info.fps:.1f} s" if self.info.fps else f"{count} frames"
             self.warnings.append(f"{self.path} is truncated or damaged ({self.info.damaged or 'frames missing'}): "
                                  f"converted the {count} frames that decode ({covered} of {self.info.duration:.1f} s)")

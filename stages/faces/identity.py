@@ -9,19 +9,34 @@ frame and the face's 68 landmarks; it aligns a 150-px chip itself.
 from __future__ import annotations
 
 import functools
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.errors import FacepipeError
+
 SAME_PERSON = 0.6  # dlib's threshold for its embedding
+MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+
+
+def recognition_model_path() -> Path:
+    """The embedding network inside ``face_recognition_models``, found without importing it: its
+    ``__init__`` needs ``pkg_resources``, which new setuptools no longer ship."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    for folder in list(spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "models" / MODEL_FILE
+        if path.is_file():
+            return path
+    raise FacepipeError(f"dlib face-recognition model {MODEL_FILE} not found: pip install face-recognition-models")
 
 
 @functools.lru_cache(maxsize=1)
 def _recogniser() -> Any:
     import dlib
-    import face_recognition_models
 
-    return dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+    return dlib.face_recognition_model_v1(str(recognition_model_path()))
 
 
 def face_embedding(image_bgr: np.ndarray, landmarks68: np.ndarray, jitter: int = 0) -> np.ndarray:

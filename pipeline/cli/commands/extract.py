@@ -20,12 +20,11 @@ from pipeline.errors import FacepipeError
 if TYPE_CHECKING:
     from pipeline.media.faceset import FacesetWriter
 
-# Imported by main(), not here: `facepipe --help` should not load OpenCV and numpy.
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
+from pipeline.media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+# Everything else is imported by main(), not here: `facepipe --help` should not load OpenCV and numpy.
 
 EXTRACT_STAGES = ["detect", "landmarks", "align", "strip"]
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
-                  ".mts", ".m2ts", ".3gp", ".ogv"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
