@@ -27,6 +27,7 @@ class Face:
     swapped: np.ndarray | None = None  # generator output crop, BGR uint8
     swapped_mask: np.ndarray | None = None  # generator mask, float32 0..1
     selected: bool = True  # False: later stages leave this face alone (face choice)
+    embedding: np.ndarray | None = None  # (128,) float32 identity embedding, when something computed it
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -271,7 +271,7 @@ class FileSource:
             image = np.frombuffer(buffer, np.uint8).reshape(shape)
             source_index = index + offset
             pts = times[source_index] if source_index < len(times) else source_index / self.info.fps
-            yield Frame(index=index, pts=pts, image=image)
+            yield Frame(index=index, pts=pts, image=image, meta={"source_frame": source_index})
             index += 1
         self.frames_read = index
         self._finish(index, stopped_early=limit is not None and index >= limit)

@@ -111,11 +111,13 @@ class PhotoSink:
 
 
 class EveryNth:
-    """Passes on frames whose index is a multiple of ``n`` (``extract --every``)."""
+    """Passes on frames whose index is a multiple of ``n`` (``extract --every``) and whose source
+    frame is ``first`` or later (a resumed extract skips what it already did)."""
 
-    def __init__(self, source, n: int) -> None:
+    def __init__(self, source, n: int, first: int = 0) -> None:
         self.source = source
         self.n = max(1, int(n))
+        self.first = int(first)
         self.live = bool(getattr(source, "live", False))
 
     @property
@@ -131,7 +133,7 @@ class EveryNth:
 
     def frames(self) -> Iterator[Frame]:
         for frame in self.source.frames():
-            if frame.index % self.n == 0:
+            if frame.index % self.n == 0 and int(frame.meta.get("source_frame", frame.index)) >= self.first:
                 yield frame
 
     def close(self) -> None:
