@@ -4,7 +4,7 @@ Faces are embedded as they are written (:class:`EmbeddingSink`, in the writer's 
 costs about 0.2 s per face on a CPU, so a face track is embedded on its first face and every
 ``EMBED_EVERY``-th face after that; the faces in between take the track's latest embedding. When the
 extraction is complete, the embeddings of the whole faceset are clustered (average linkage, threshold
-``--identity-distance``) and each person's faces become ``OUT/person-NN`` (largest first), a faceset of
+``--identity-distance``), one face track at a time, and each person's faces become ``OUT/person-NN`` (largest first), a faceset of
 its own whose crops are hard links to the pooled ones in ``OUT/all`` (copies where links fail).
 People with fewer than ``MIN_FACES`` faces (stray detections, a passer-by) go to ``OUT/unsorted``.
 """
@@ -70,19 +70,33 @@ def _link(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def face_tracks(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Faces grouped by (source, track): the tracker already says these are one person, so a track
+    is clustered as one unit (its mean embedding). That keeps a person's occluded or turned frames
+    (a hand over the face) with the rest of their track instead of making a set of their own."""
+    tracks: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("embedding"):
+            tracks.setdefault((record["source"], int(record.get("track", -1))), []).append(record)
+    return list(tracks.values())
+
+
 def split_by_identity(out_dir: Path, threshold: float, min_faces: int = MIN_FACES) -> list[dict[str, Any]]:
     """Cluster the pooled faceset ``out_dir/all`` into ``out_dir/person-NN``; returns one row per set."""
     from stages.faces.identity import cluster_embeddings
 
     pooled = out_dir / POOLED
     data = read_alignments(pooled)
-    records = [r for r in data["faces"] if r.get("embedding")]
-    labels = cluster_embeddings(np.array([r["embedding"] for r in records], np.float32), threshold) if records else []
+    tracks = face_tracks(data["faces"])
+    centres = np.array([np.mean([r["embedding"] for r in faces], axis=0) for faces in tracks], np.float32)
+    labels = cluster_embeddings(centres, threshold) if len(tracks) else np.array([], np.int64)
+    sizes = np.bincount(labels, weights=[len(faces) for faces in tracks]) if len(tracks) else np.array([])
+    order = np.argsort(-sizes, kind="stable")  # number the people by face count, largest first
+    rank = np.argsort(order)
     groups: dict[str, list[dict[str, Any]]] = {}
-    counts = np.bincount(labels) if len(records) else np.array([], np.int64)
-    for record, label in zip(records, labels):
-        name = f"person-{label + 1:02d}" if counts[label] >= min_faces else "unsorted"
-        groups.setdefault(name, []).append(record)
+    for faces, label in zip(tracks, labels):
+        name = f"person-{rank[label] + 1:02d}" if sizes[label] >= min_faces else "unsorted"
+        groups.setdefault(name, []).extend(faces)
     _remove_previous(out_dir)
     rows = []
     for name in sorted(groups, key=lambda n: (n == "unsorted", n)):

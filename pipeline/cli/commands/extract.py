@@ -48,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--by-identity", action="store_true",
                         help="split the faces into one faceset per person (FACESET_DIR/person-01, ...; the pooled "
                              "set goes to FACESET_DIR/all), by dlib's face-recognition embedding")
-    parser.add_argument("--identity-distance", type=float, default=0.5, metavar="D",
+    parser.add_argument("--identity-distance", type=float, default=0.45, metavar="D",
                         help="with --by-identity: faces of one person lie within this average embedding distance "
-                             "(default 0.5; dlib calls 0.6 the same person)")
+                             "(default 0.45; dlib calls 0.6 the same person, but that merges people here)")
     parser.add_argument("--debug", metavar="DIR", help="also write every frame with boxes and landmarks drawn to DIR")
     parser.add_argument("--stats", metavar="JSON", help="write per-source counts and per-stage timings to this file")
     add_config_options(parser)
@@ -139,7 +139,7 @@ def main(args: argparse.Namespace) -> int:
     if args.stats:
         write_json_atomic(args.stats, {"output": args.output, "sources": [vars(s) for s in writer.summaries],
                                        "skipped": skipped, "runs": timings, "people": people})
-    if not args.quiet:
+    if not args.quiet and writer.summaries:
         _print_summary(writer, str(faceset_dir))
         if people is not None:
             _print_people(people, out_dir)
