@@ -274,3 +274,32 @@ def test_help_shows_every_new_option() -> None:
     doctor = run_cli("doctor", "--help").stdout
     for option in ("--config", "--set", "--quiet"):
         assert option in doctor
+
+
+# --- doctor -------------------------------------------------------------------------------------------
+def _has_nvidia_gpu() -> bool:
+    return Path("/dev/nvidia0").exists()
+
+
+def test_doctor_calls_an_encoder_usable_only_when_it_encodes() -> None:
+    from pipeline.cli.commands.doctor import _encoder_word
+    from pipeline.media.ffmpeg import encoder_check, video_encoders
+
+    assert _encoder_word("libx264") == "yes" and encoder_check("libx264") == ""
+    if "h264_nvenc" in video_encoders() and not _has_nvidia_gpu():
+        assert _encoder_word("h264_nvenc") == "listed, not usable"
+        assert encoder_check("h264_nvenc")  # ffmpeg's own reason
+    assert _encoder_word("no_such_encoder") == "no"
+
+
+def test_doctor_takes_config_set_and_quiet(tmp_path: Path) -> None:
+    quiet = run_cli("doctor", "-q")
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "", quiet.stdout + quiet.stderr
+    config = tmp_path / "my.toml"
+    config.write_text("[encode]\ncodec = 'libvpx-vp9'\n")
+    table = run_cli("doctor", "-c", config)
+    assert table.returncode == 0 and "libvpx-vp9: usable" in table.stdout
+    if not _has_nvidia_gpu():
+        cuda = run_cli("doctor", "-q", "--set", "pipeline.device='cuda'")
+        assert cuda.returncode == 1 and "problem:" in cuda.stdout and "cuda" in cuda.stdout
+    one_line_error(run_cli("doctor", "--set", "encode.crf=99"), "encode.crf")
