@@ -303,3 +303,28 @@ def test_doctor_takes_config_set_and_quiet(tmp_path: Path) -> None:
         cuda = run_cli("doctor", "-q", "--set", "pipeline.device='cuda'")
         assert cuda.returncode == 1 and "problem:" in cuda.stdout and "cuda" in cuda.stdout
     one_line_error(run_cli("doctor", "--set", "encode.crf=99"), "encode.crf")
+
+
+def test_ctrl_c_stops_a_folder_convert_and_leaves_only_whole_files(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(media("WolfgangLanger_Pexels.mp4"), folder / name)
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "convert", str(folder), "-o", str(out),
+                                "--passthrough", "-q", "--set", "encode.preset='veryslow'"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(out.glob(".*facepipe-partial*")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert not list(out.rglob("*.mp4")) and not list(out.rglob(".*facepipe-partial*"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli.trim import Position
-from pipeline.errors import FacepipeError
+from pipeline.errors import Cancelled, FacepipeError
 from pipeline.media.kinds import PHOTO_OUTPUTS, is_image, is_video
 
 VIDEO_OUTPUTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts"}
@@ -71,7 +71,10 @@ def convert_file_job(job: FileJob) -> dict[str, Any]:
     config = load_config(job.config_file, list(job.overrides))
     output = Path(job.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    stats, _ = run_video_file(job.input, output, config, label="convert", quiet=True, trim=(job.start, job.end))
+    try:
+        stats, _ = run_video_file(job.input, output, config, label="convert", quiet=True, trim=(job.start, job.end))
+    except Cancelled:
+        raise KeyboardInterrupt from None  # Ctrl-C stops the batch, not just this file
     stages = stats.extra.get("stages", {})
     return {"frames": stats.frames_out, "faces": stages.get("detect", {}).get("faces"),
             "faces_swapped": stages.get("swap", {}).get("faces_swapped"), "seconds": round(stats.wall_seconds, 2)}
