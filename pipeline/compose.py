@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from pipeline.config import Config
+from pipeline.errors import FacepipeError
 from pipeline.device import resolve_device
 from pipeline.registry import Registry
 from pipeline.stage import Stage, StageContext
@@ -14,6 +15,7 @@ from pipeline.videoinfo import VideoInfo
 def build_stages(config: Config, table: Registry, names: list[str], video: VideoInfo, warn: Callable[[str], None],
                  extras: dict[str, Any] | None = None) -> tuple[list[Stage], list[StageContext]]:
     """Instantiate the named stages of ``table`` with their config tables; contexts are opened by the runner."""
+    check_requirements(table, names)
     device = resolve_device(config.pipeline.device) if names else "cpu"  # torch import costs ~1 s
     extras = {"threads": config.pipeline.threads, **(extras or {})}
     stages: list[Stage] = []
@@ -26,3 +28,12 @@ def build_stages(config: Config, table: Registry, names: list[str], video: Video
         stages.append(stage)
         contexts.append(StageContext(video=video, config=section, device=device, warn=warn, extras=dict(extras)))
     return stages, contexts
+
+
+def check_requirements(table: Registry, names: list[str]) -> None:
+    """Refuse a stage list in which a stage comes without (or before) a stage it needs."""
+    for position, name in enumerate(names):
+        missing = [need for need in table.load(name).requires if need not in names[:position]]
+        if missing:
+            raise FacepipeError(f"pipeline.stages = {names}: stage {name!r} needs {' and '.join(map(repr, missing))} "
+                                f"earlier in the list; it would change nothing")

@@ -30,6 +30,9 @@ class Stage:
 
     name: ClassVar[str] = "stage"
     Config: ClassVar[type] = type(None)
+    # Stages that must run earlier in the same list (e.g. swap needs align's crops); checked when
+    # stages are composed, so a list that skips one fails in one line instead of doing nothing.
+    requires: ClassVar[tuple[str, ...]] = ()
     batch_size: int = 1
 
     def __init__(self, config: Any) -> None:

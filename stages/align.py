@@ -66,6 +66,7 @@ class AlignStage(Stage):
     """Aligns every face that has landmarks; faces without landmarks are left untouched."""
 
     name = "align"
+    requires = ("landmarks",)
     Config = AlignConfig
     batch_size = 1
 

@@ -120,6 +120,7 @@ def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray)
 
 class BlendStage(Stage):
     name = "blend"
+    requires = ("swap",)
     Config = BlendConfig
 
     def __init__(self, config: BlendConfig | None) -> None:

@@ -45,6 +45,7 @@ class LandmarksStage(Stage):
     """Fills ``face.landmarks`` (smoothed) and ``face.landmarks_raw`` for every face."""
 
     name = "landmarks"
+    requires = ("detect",)
     Config = LandmarksConfig
     batch_size = 1
 

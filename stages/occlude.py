@@ -77,6 +77,7 @@ class OccludeStage(Stage):
     """Occludes every selected face; see the module docstring."""
 
     name = "occlude"
+    requires = ("detect",)
     Config = OccludeConfig
     batch_size = 1
 

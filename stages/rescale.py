@@ -47,6 +47,7 @@ class RescaleStage(Stage):
     """Brings every aligned crop to ``rescale.size``."""
 
     name = "rescale"
+    requires = ("align",)
     Config = RescaleConfig
     batch_size = 1
 

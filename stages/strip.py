@@ -66,6 +66,7 @@ class StripStage(Stage):
     """Sets ``face.mask`` on every aligned face and strips the background as configured."""
 
     name = "strip"
+    requires = ("align",)
     Config = StripConfig
     batch_size = 1
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -13,7 +17,7 @@ from pipeline.media.faceset import ALIGNMENTS, FacesetWriter, read_alignments
 from pipeline.frame import Face, Frame
 from stages.faces.geometry import TEMPLATE_NAME, template_in_crop, transform
 from pipeline.videoinfo import VideoInfo
-from tests.conftest import media, run_cli
+from tests.conftest import REPO, media, run_cli
 
 RECORD_KEYS = {"file", "source", "frame", "track", "box", "score", "landmarks", "matrix"}
 
@@ -77,19 +81,75 @@ def _face(size: int = 64) -> Face:
     return face
 
 
-def test_interrupted_source_leaves_a_valid_alignments_file(tmp_path: Path) -> None:
+def test_interrupted_source_keeps_its_faces_and_resumes(tmp_path: Path) -> None:
     align = {"size": 64, "coverage": 0.7, "template": TEMPLATE_NAME}
-    info = VideoInfo(path="a.mp4", width=64, height=64, fps=25.0, frame_count=1, duration=0.04)
+    settings = {"every": 1}
     writer = FacesetWriter(tmp_path, align)
-    writer.open(info)
+    assert writer.plan("a.mp4", settings) == 0
+    writer.open(VideoInfo(path="a.mp4", width=64, height=64, fps=25.0, frame_count=1, duration=0.04))
     writer.write(Frame(index=0, pts=0.0, image=np.zeros((64, 64, 3), np.uint8), faces=[_face()]))
     writer.close(ok=True)
-    committed = (tmp_path / ALIGNMENTS).read_text()
 
-    writer.open(VideoInfo(path="b.mp4", width=64, height=64, fps=25.0, frame_count=1, duration=0.04))
+    assert writer.plan("b.mp4", settings) == 0
+    writer.open(VideoInfo(path="b.mp4", width=64, height=64, fps=25.0, frame_count=9, duration=0.36))
     writer.write(Frame(index=5, pts=0.2, image=np.zeros((64, 64, 3), np.uint8), faces=[_face()]))
+    writer.close(ok=False)  # e.g. Ctrl-C: what was written is kept, the source is marked incomplete
     assert (tmp_path / "faces" / "b_000005_3.png").exists()
-    writer.close(ok=False)  # e.g. Ctrl-C: this source is discarded
-    assert not (tmp_path / "faces" / "b_000005_3.png").exists()
-    assert (tmp_path / ALIGNMENTS).read_text() == committed
-    assert [r["file"] for r in json.loads(committed)["faces"]] == ["faces/a_000000_3.png"]
+    data = read_alignments(tmp_path)
+    assert [r["file"] for r in data["faces"]] == ["faces/a_000000_3.png", "faces/b_000005_3.png"]
+    assert data["sources"]["b.mp4"]["complete"] is False and data["sources"]["a.mp4"]["complete"] is True
+
+    again = FacesetWriter(tmp_path, align)
+    assert again.plan("a.mp4", settings) is None  # done: skipped
+    assert again.plan("b.mp4", settings) == 6  # resumed after the last frame that reached the writer
+    assert again.plan("a.mp4", {"every": 2}) == 0  # other settings: extracted again
+    again.open(VideoInfo(path="a.mp4", width=64, height=64, fps=25.0, frame_count=1, duration=0.04))
+    again.write(Frame(index=1, pts=0.04, image=np.zeros((64, 64, 3), np.uint8), faces=[_face()]))
+    again.close(ok=True)
+    files = [r["file"] for r in read_alignments(tmp_path)["faces"]]
+    assert files == ["faces/b_000005_3.png", "faces/a_000001_3.png"]
+    assert not (tmp_path / "faces" / "a_000000_3.png").exists()  # the replaced crop is gone
+
+
+def test_bad_input_leaves_no_empty_folder(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    out = tmp_path / "faceset"
+    result = run_cli("extract", text, "-o", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_ctrl_c_keeps_the_faces_and_a_rerun_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    clip = media("WolfgangLanger_Pexels.mp4")
+    common = ["--end", "90f", "--every", "2", "-q"]
+    whole = tmp_path / "whole"
+    assert run_cli("extract", clip, "-o", whole, *common).returncode == 0
+    expected = [(r["frame"], r["track"]) for r in read_alignments(whole)["faces"]]
+    assert len(expected) >= 30
+
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "extract", str(clip), "-o", str(out), *common],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(list((out / "faces").glob("*.png"))) < 8 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert "kept" in stderr and "resume" in stderr
+    kept = read_alignments(out)
+    assert 8 <= len(kept["faces"]) < len(expected)
+    assert sorted(p.name for p in (out / "faces").glob("*.png")) == sorted(Path(r["file"]).name for r in kept["faces"])
+    assert not list(out.rglob(".*facepipe-partial*"))
+
+    resumed = run_cli("extract", clip, "-o", out, *common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at frame" in resumed.stderr
+    frames = [(r["frame"], r["track"]) for r in read_alignments(out)["faces"]]
+    assert len(frames) == len(set(frames))  # nothing twice
+    assert sorted(f for f, _ in frames) == sorted(f for f, _ in expected)  # nothing lost
+    assert len(list((out / "faces").glob("*.png"))) == len(frames)
+
+    again = run_cli("extract", clip, "-o", out, *common[:-1])
+    assert again.returncode == 0 and "already extracted" in again.stderr

@@ -387,7 +387,7 @@ def test_attack_on_swapped_frames_fools_the_discriminator(tmp_path: Path, clip: 
 def test_bad_occluder_settings_are_one_line_errors(tmp_path: Path, sets: list[str], fragment: str) -> None:
     output = tmp_path / "out.mp4"
     args = [item for s in sets for item in ("--set", s)]
-    result = run_cli("convert", SAMPLE, "-o", output, "--set", 'pipeline.stages=["occlude"]', *args)
+    result = run_cli("convert", SAMPLE, "-o", output, "--set", 'pipeline.stages=["detect","occlude"]', *args)
     assert_one_line_error(result, output, fragment)
 
 

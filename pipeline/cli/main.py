@@ -32,6 +32,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             subparsers.add_parser(name, help=summary, add_help=False)
             continue
         importlib.import_module(f"pipeline.cli.commands.{name}").register(subparsers)
+    for sub in subparsers.choices.values():
+        sub.set_defaults(parser=sub)  # so that a stray argument is reported with that command's usage
     return parser
 
 
@@ -61,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         parser = build_parser(_first_command(argv))
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            owner = getattr(args, "parser", None) or parser
+            hint = getattr(args, "extra_hint", "")
+            owner.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({hint})" if hint else ""))
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

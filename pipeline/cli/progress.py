@@ -1,7 +1,9 @@
 """The rich progress bar (frames, fps, ETA) and warnings, both on stderr.
 
 The bar is shown only when stderr is a terminal and ``--quiet`` was not given, so logs and CI output
-stay clean.
+stay clean. Everything fits an 80-column terminal: the label is cut with an ellipsis before the bar,
+the count, the rate or the ETA lose a character, and log lines are packed from whole phrases
+(:func:`pack`) instead of being wrapped wherever the terminal ends.
 """
 
 from __future__ import annotations
@@ -13,12 +15,34 @@ from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 console = Console(stderr=True, highlight=False)
 
 
 def warn(message: str) -> None:
     console.print(f"[yellow]facepipe: warning:[/yellow] {message}", markup=True, soft_wrap=True)
+
+
+def pack(phrases: list[str], width: int = 80, indent: str = "  ") -> list[str]:
+    """Lines of at most ``width`` characters made of whole phrases (the first line unindented)."""
+    lines: list[str] = []
+    current = ""
+    for phrase in phrases:
+        candidate = f"{current}, {phrase}" if current else (indent if lines else "") + phrase
+        if current and len(candidate) > width:
+            lines.append(current + ",")
+            current = indent + phrase
+        else:
+            current = candidate
+    if current:
+        lines.append(current)
+    return lines
+
+
+def label_column(width: int = 28) -> TextColumn:
+    """The task label, cut with an ellipsis so the count and ETA always keep their room."""
+    return TextColumn("[bold]{task.description}", table_column=Column(max_width=width, no_wrap=True, overflow="ellipsis"))
 
 
 def wants_bar(quiet: bool) -> bool:
@@ -45,14 +69,18 @@ class FrameProgress:
     _started = time.monotonic()
 
 
+def frame_columns() -> tuple:
+    return (label_column(), BarColumn(bar_width=None, table_column=Column(min_width=8, ratio=1)),
+            MofNCompleteColumn(), TextColumn("{task.fields[fps]}", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn())
+
+
 @contextmanager
 def frame_progress(label: str, total: int | None, quiet: bool) -> Iterator[FrameProgress]:
     if not wants_bar(quiet):
         yield FrameProgress(None, None)
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[fps]}"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*frame_columns(), console=console, transient=False) as progress:
         task = progress.add_task(label, total=total or None, fps="")
         tracker = FrameProgress(progress, task)
         tracker._started = time.monotonic()

@@ -24,6 +24,8 @@ from pipeline.runner import RunStats, Runner
 from pipeline.stage import Stage, StageContext
 from pipeline.media.decode import FileSource
 from pipeline.media.encode import FileSink
+from pipeline.media.kinds import PHOTO_OUTPUTS, is_image
+from pipeline.cli.trim import Position, apply_trim
 
 
 def trim_info(info: VideoInfo, start: float, limit: int) -> VideoInfo:
@@ -41,16 +43,32 @@ def trim_info(info: VideoInfo, start: float, limit: int) -> VideoInfo:
 
 
 def run_video_file(input_path: str, output: Path, config: Config, *, label: str, quiet: bool,
-                   extras: dict[str, Any] | None = None, preview: bool = False) -> tuple[RunStats, list[Stage]]:
-    """Run ``config.pipeline.stages`` over ``input_path`` into ``output``; returns the stats and the stages."""
+                   extras: dict[str, Any] | None = None, preview: bool = False,
+                   trim: tuple[Position | None, Position | None] = (None, None)) -> tuple[RunStats, list[Stage]]:
+    """Run ``config.pipeline.stages`` over ``input_path`` into ``output``; returns the stats and the stages.
+
+    ``output`` may be a photo (.jpg, .png, .webp): a photo input is converted as a still (EXIF
+    orientation and colour profile kept), a video input gives its first frame (the one at ``--start``).
+    A run where no stage looks at pixels is one ffmpeg process (:func:`_transcode_directly`).
+    """
+    stage_names = list(config.pipeline.stages)
+    extras = {**(extras or {}), **reference_extras(config, stage_names, quiet)}
+    if is_image(input_path) and is_photo_output(output):
+        return run_photo_file(input_path, output, config, label=label, quiet=quiet, extras=extras)
     source = FileSource(input_path, config.decode)
     info = source.open()
-    start, limit = config.decode.start, config.decode.max_frames
+    source.config = apply_trim(source.config, info, *trim)
+    if is_photo_output(output):
+        from pipeline.media.images import PhotoSink
+
+        source.config = dataclasses.replace(source.config, max_frames=1)
+        return _run(source, info, PhotoSink(output), config, stage_names, extras, label, quiet, input_path)
+    start, limit = source.config.start, source.config.max_frames
     video = trim_info(info, start, limit)
     span = video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps if (limit and video.timestamps) else 0.0
-    if not config.pipeline.stages and not preview:
-        return _transcode_directly(input_path, output, config, video, info, span, label, quiet), []
-    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), video, warn, extras)
+    if not stage_names and not preview and not source.config.size and not source.config.fps:
+        return _transcode_directly(input_path, output, source.config, config, video, info, span, label, quiet), []
+    stages, contexts = build_stages(config, STAGES, stage_names, video, warn, extras)
     sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span,
                           pixel_format=source.pixel_format)
     if preview:
@@ -66,11 +84,11 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     return stats, stages
 
 
-def _transcode_directly(input_path: str, output: Path, config: Config, video: VideoInfo, info: VideoInfo,
-                        span: float, label: str, quiet: bool) -> RunStats:
+def _transcode_directly(input_path: str, output: Path, decode: Any, config: Config, video: VideoInfo,
+                        info: VideoInfo, span: float, label: str, quiet: bool) -> RunStats:
     """No stage looks at pixels: one ffmpeg decodes and encodes (no pipe, no re-stamping), which is
     as fast as the ffmpeg command line; the output has the same timing, audio, tags and safety."""
-    sink = FileSink(output, config.encode, audio_source=input_path, audio_start=config.decode.start,
+    sink = FileSink(output, config.encode, audio_source=input_path, audio_start=decode.start,
                     audio_duration=span, pixel_format="yuv420p")
     stats = RunStats()
     started = time.perf_counter()
@@ -79,12 +97,50 @@ def _transcode_directly(input_path: str, output: Path, config: Config, video: Vi
             stats.frames_out = stats.frames_in = count
             progress.update(stats)
 
-        sink.transcode(input_path, video, max_frames=config.decode.max_frames, on_frames=on_frames)
+        sink.transcode(input_path, video, max_frames=decode.max_frames, on_frames=on_frames)
     stats.frames_in = stats.frames_out = sink.frames_written
     stats.wall_seconds = time.perf_counter() - started
     expected = video.frame_count
-    if info.damaged or (not config.decode.start and not config.decode.max_frames and expected
+    if info.damaged or (not decode.start and not decode.max_frames and expected
                         and sink.frames_written < expected):
         warn(f"{input_path} is truncated or damaged ({info.damaged or 'frames missing'}): converted the "
              f"{sink.frames_written} frames that decode ({sink.frames_written / info.fps:.1f} s of {info.duration:.1f} s)")
     return stats
+
+
+def is_photo_output(output: str | Path) -> bool:
+    return Path(output).suffix.lower() in PHOTO_OUTPUTS
+
+
+def run_photo_file(input_path: str, output: Path, config: Config, *, label: str, quiet: bool,
+                   extras: dict[str, Any] | None = None) -> tuple[RunStats, list[Stage]]:
+    """One photo through the stages into one photo, upright, with its colour profile."""
+    from pipeline.media.images import ImageSource, PhotoSink, read_icc
+    from pipeline.media.shape import parse_size
+
+    size = parse_size(config.decode.size) if config.decode.size else None
+    source = ImageSource([Path(input_path)], input_path, size=size)
+    info = source.open()
+    sink = PhotoSink(output, icc_profile=read_icc(input_path))
+    return _run(source, info, sink, config, list(config.pipeline.stages), extras or {}, label, quiet, input_path)
+
+
+def _run(source: Any, info: VideoInfo, sink: Sink, config: Config, stage_names: list[str], extras: dict[str, Any],
+         label: str, quiet: bool, input_path: str) -> tuple[RunStats, list[Stage]]:
+    stages, contexts = build_stages(config, STAGES, stage_names, info, warn, extras)
+    with frame_progress(f"{label} {Path(input_path).name}", 1, quiet) as progress:
+        runner = Runner(source, stages, sink, queue_frames=config.pipeline.queue_frames, contexts=contexts,
+                        on_frame=progress.update)
+        stats = runner.run()
+    for message in getattr(source, "warnings", []):
+        warn(message)
+    return stats, stages
+
+
+def reference_extras(config: Config, stage_names: list[str], quiet: bool) -> dict[str, Any]:
+    """The reference person's embedding for ``swap.select = 'reference'`` (computed once per run)."""
+    if "swap" not in stage_names or config.section("swap").select != "reference" or not config.section("swap").reference:
+        return {}
+    from pipeline.cli.reference import reference_embedding
+
+    return {"reference_embedding": reference_embedding(config, config.section("swap").reference)}

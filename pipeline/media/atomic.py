@@ -80,16 +80,44 @@ def write_json(path: str | Path, data: Any, indent: int | None = 2) -> None:
     write_text(path, json.dumps(data, indent=indent, separators=separators) + "\n")
 
 
-def write_image(path: str | Path, image: "np.ndarray") -> bool:
-    """An image in the format its extension names (PNG, JPEG, WebP); False when OpenCV cannot encode it."""
+def write_image(path: str | Path, image: "np.ndarray", icc_profile: bytes | None = None) -> bool:
+    """An image in the format its extension names (PNG, JPEG, WebP); False when OpenCV cannot encode it.
+
+    With ``icc_profile`` (a photo's colour profile, which OpenCV cannot write) and Pillow installed,
+    a JPEG, PNG or WebP is encoded by Pillow with the profile embedded instead.
+    """
     import cv2
 
-    suffix = Path(path).suffix or ".png"
+    suffix = (Path(path).suffix or ".png").lower()
+    if icc_profile and suffix in (".jpg", ".jpeg", ".png", ".webp") and image.ndim == 3 and image.shape[2] == 3:
+        encoded = _encode_with_profile(image, suffix, icc_profile)
+        if encoded is not None:
+            write_bytes(path, encoded)
+            return True
     ok, buffer = cv2.imencode(suffix, image)
     if not ok:
         return False
     write_bytes(path, buffer.tobytes())
     return True
+
+
+def _encode_with_profile(image: np.ndarray, suffix: str, icc_profile: bytes) -> bytes | None:
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return None
+    options: dict[str, Any] = {"icc_profile": icc_profile}
+    if suffix in (".jpg", ".jpeg"):
+        options.update(format="JPEG", quality=95, subsampling=0)
+    elif suffix == ".webp":
+        options.update(format="WEBP", quality=95)
+    else:
+        options.update(format="PNG")
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image[:, :, ::-1])).save(out, **options)
+    return out.getvalue()
 
 
 def remove_open_temporaries() -> None:

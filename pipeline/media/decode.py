@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
-from pipeline.media.colour import video_colour
+from pipeline.media.colour import SWS_FLAGS, video_colour
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
 from pipeline.frame import Frame
 from pipeline.videoinfo import AudioStream, VideoInfo
@@ -39,6 +39,10 @@ class DecodeConfig:
     threads: int = option(0, "ffmpeg decoder threads; 0 lets ffmpeg choose", min=0, max=64)
     start: float = option(0.0, "skip this many seconds of the source", unit="s", min=0.0)
     max_frames: int = option(0, "stop after this many frames; 0 = all", unit="frames", min=0)
+    size: str = option("", "scale frames to WIDTHxHEIGHT as they are decoded (-1 for one side keeps the aspect "
+                       "ratio, e.g. 1280x-1); empty = the source size")
+    fps: float = option(0.0, "resample to this frame rate as frames are decoded (frames dropped or repeated); "
+                        "0 = the source's own timing", unit="frames/s", min=0.0, max=1000.0)
 
 
 _STREAM = re.compile(r"Stream #\d+:(\d+)[^:]*: (Video|Audio|Subtitle|Data|Attachment): (.*)")
@@ -186,6 +190,23 @@ def probe(path: str | Path) -> VideoInfo:
                      variable_frame_rate=variable, damaged=damaged, color=color)
 
 
+def reshape_info(info: VideoInfo, config: DecodeConfig) -> VideoInfo:
+    """What the decoder will deliver once ``decode.size`` and ``decode.fps`` are applied."""
+    import dataclasses
+
+    from pipeline.media.shape import fit_size, parse_size
+
+    if config.size:
+        width, height = fit_size(info.width, info.height, parse_size(config.size), even=True)
+        info = dataclasses.replace(info, width=width, height=height)
+    if config.fps:
+        span = info.duration or (info.frame_count / info.fps if info.fps else 0.0)
+        count = max(1, int(round(span * config.fps)))
+        info = dataclasses.replace(info, fps=float(config.fps), frame_count=count,
+                                   timestamps=[n / config.fps for n in range(count)], variable_frame_rate=False)
+    return info
+
+
 class FileSource:
     """Frames of a video file, decoded by an ffmpeg child process into BGR arrays."""
 
@@ -205,7 +226,7 @@ class FileSource:
         self.warnings: list[str] = []
 
     def open(self) -> VideoInfo:
-        self.info = probe(self.path)
+        self.info = reshape_info(probe(self.path), self.config)
         return self.info
 
     def _command(self) -> list[str]:
@@ -215,12 +236,24 @@ class FileSource:
         if self.config.threads:
             input_args["threads"] = self.config.threads
         stream = ffmpeg.input(self.path, **input_args)
-        filters = {}
+        filters = []
+        if self.config.fps:
+            filters.append(f"fps={self.config.fps}")
         if self.pixel_format != "yuv420p" and self.info is not None:  # BGR with the source's own matrix and range
             colour = video_colour(self.info)
-            filters["vf"] = colour.to_bgr_filter()
+            if self.config.size:  # one scaler resizes and converts
+                filters.append(f"scale={self.info.width}:{self.info.height}:in_color_matrix={colour.matrix}:"
+                               f"in_range={colour.range}:flags=area+{SWS_FLAGS}")
+            else:
+                filters.append(colour.to_bgr_filter())
+        elif self.config.size and self.info is not None:
+            filters.append(f"scale={self.info.width}:{self.info.height}:flags=area+accurate_rnd")
+        if filters:
+            filter_args = {"vf": ",".join(filters)}
+        else:
+            filter_args = {}
         output = stream.output("pipe:", format="rawvideo", pix_fmt=self.pixel_format, map="0:v:0", fps_mode="passthrough",
-                               an=None, sn=None, dn=None, **filters)
+                               an=None, sn=None, dn=None, **filter_args)
         return [ffmpeg_exe(), "-hide_banner", "-v", "error"] + output.get_args()
 
     def frames(self) -> Iterator[Frame]:
@@ -251,7 +284,7 @@ class FileSource:
             image = np.frombuffer(buffer, np.uint8).reshape(shape)
             source_index = index + offset
             pts = times[source_index] if source_index < len(times) else source_index / self.info.fps
-            yield Frame(index=index, pts=pts, image=image)
+            yield Frame(index=index, pts=pts, image=image, meta={"source_frame": source_index})
             index += 1
         self.frames_read = index
         self._finish(index, stopped_early=limit is not None and index >= limit)
@@ -267,7 +300,7 @@ class FileSource:
         expected = self.info.frame_count
         if count == 0 and not stopped_early:
             raise FacepipeError(f"cannot decode any frame of {self.path}: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
-        if self.info.damaged or (not stopped_early and not self.config.start and expected and count < expected):
+        if self.info.damaged or (not stopped_early and not self.config.start and not self.config.fps and expected and count < expected):
             covered = f"{count / self.info.fps:.1f} s" if self.info.fps else f"{count} frames"
             self.warnings.append(f"{self.path} is truncated or damaged ({self.info.damaged or 'frames missing'}): "
                                  f"converted the {count} frames that decode ({covered} of {self.info.duration:.1f} s)")

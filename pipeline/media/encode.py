@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import ffmpeg
 import numpy as np
@@ -64,11 +64,14 @@ _VIDEO_CODECS = {
 }
 
 
-def check_output_path(output: str | Path, inputs: list[str], overwrite: bool) -> Path:
-    """Refuse, before any work, an output that would fail or would destroy something the user has."""
+def check_output_path(output: str | Path, inputs: list[str], overwrite: bool, extra_suffixes: Iterable[str] = ()) -> Path:
+    """Refuse, before any work, an output that would fail or would destroy something the user has.
+
+    ``extra_suffixes``: other outputs the caller can write (photos for ``convert``)."""
     path = Path(output)
-    if path.suffix.lower() not in _COPYABLE_AUDIO:
-        raise FacepipeError(f"output {path}: unknown container {path.suffix or '(no extension)'}; use one of {', '.join(_COPYABLE_AUDIO)}")
+    known = [*_COPYABLE_AUDIO, *sorted(extra_suffixes)]
+    if path.suffix.lower() not in known:
+        raise FacepipeError(f"output {path}: unknown format {path.suffix or '(no extension)'}; use one of {', '.join(known)}")
     for source in inputs:
         same_file = os.path.exists(source) and path.exists() and os.path.samefile(source, path)
         if same_file or Path(source).resolve() == path.resolve():

@@ -9,16 +9,20 @@ Each face record: file, source, frame, track, box [x0, y0, x1, y1], score, landm
 frame pixels) and matrix (2 x 3, frame -> crop). ``align`` holds size, coverage and the template
 name from ``stages.faces.geometry``, so a consumer can re-align new frames exactly like these crops.
 
-The writer is a runner ``Sink``. ``close(ok=True)`` commits one source: its records replace any
-earlier records of the same source and alignments.json is rewritten through a temporary file and
-a rename, so an interrupted extract never leaves a half-written file. ``close(ok=False)`` deletes
-the PNGs of the interrupted source and leaves alignments.json as it was.
+``sources`` (optional; readers ignore it) maps each source to the settings it was extracted with,
+the next frame to do and whether it is complete, so that ``extract`` resumes. A record may carry
+``embedding`` (128 floats, dlib's identity embedding) when the faceset was split by identity.
+
+The writer is a runner ``Sink``. Every file goes through ``pipeline.media.atomic``: a crop or
+alignments.json is whole or absent. alignments.json is rewritten every few seconds and when a
+source ends, successfully or not, so an interrupted extract keeps what it wrote.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import FacepipeError
-from pipeline.media.atomic import write_json
+from pipeline.media.atomic import write_image, write_json
 from pipeline.frame import Face, Frame
 from pipeline.videoinfo import VideoInfo
 
@@ -59,7 +63,7 @@ def crop_with_alpha(face: Face) -> np.ndarray:
 
 def face_record(face: Face, file: str, source: str, frame: int) -> dict[str, Any]:
     """One entry of ``alignments.json``."""
-    return {
+    record = {
         "file": file,
         "source": source,
         "frame": int(frame),
@@ -69,6 +73,9 @@ def face_record(face: Face, file: str, source: str, frame: int) -> dict[str, Any
         "landmarks": [[round(float(x), 3), round(float(y), 3)] for x, y in np.asarray(face.landmarks)],
         "matrix": [[float(v) for v in row] for row in np.asarray(face.matrix)],
     }
+    if face.embedding is not None:
+        record["embedding"] = [round(float(v), 5) for v in np.asarray(face.embedding)]
+    return record
 
 
 def read_alignments(directory: str | Path) -> dict[str, Any]:
@@ -145,27 +152,40 @@ def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
 
 
 class FacesetWriter:
-    """Runner sink writing faces of one or more sources into a faceset directory."""
+    """Runner sink writing faces of one or more sources into a faceset directory, resumably.
+
+    Each source's state is kept in ``alignments.json`` beside its records (``"sources"``): the
+    settings it was extracted with, the next source frame to do and whether it is complete. So:
+    - an interrupted source (Ctrl-C, a crash, or a kill between two periodic commits) keeps every
+      face committed so far, with a valid alignments file;
+    - :meth:`plan` tells a re-run to skip a complete source extracted with the same settings, to
+      resume an incomplete one from its next frame, or to start again when the settings changed
+      (its old crops are then deleted when the new ones are committed);
+    - the directory is created at the first face, so a bad input leaves no empty folder.
+    """
+
+    COMMIT_SECONDS = 10.0  # longest work a hard kill can lose
 
     def __init__(self, directory: str | Path, align: dict[str, Any], debug_dir: str | Path | None = None) -> None:
         self.directory = Path(directory)
         self.align = dict(align)
         self.debug_dir = Path(debug_dir) if debug_dir else None
         self.summaries: list[SourceSummary] = []
-        self._records: list[dict[str, Any]] = []
-        self._files: list[Path] = []
         self._summary: SourceSummary | None = None
         self._source = ""
         self._stems: dict[str, str] = {}  # source -> file stem, unique within the faceset
-        (self.directory / FACES_DIR).mkdir(parents=True, exist_ok=True)
-        if self.debug_dir:
-            self.debug_dir.mkdir(parents=True, exist_ok=True)
-        self._existing = self._load_existing()
+        self._records: dict[str, list[dict[str, Any]]] = {}  # source -> its face records, in order
+        self._state: dict[str, dict[str, Any]] = {}  # source -> {"settings", "next_frame", "complete"}
+        self._settings: dict[str, Any] = {}  # settings of the sources of the current run
+        self._fresh: set[str] = set()  # sources whose old records this run replaces
+        self._stale: set[str] = set()  # files of replaced records, deleted at the next commit
+        self._last_commit = time.monotonic()
+        self._load_existing()
 
-    def _load_existing(self) -> list[dict[str, Any]]:
+    def _load_existing(self) -> None:
         """Records already in the faceset (kept unless re-extracted); must share the alignment."""
         if not (self.directory / ALIGNMENTS).exists():
-            return []
+            return
         data = read_alignments(self.directory)
         if data.get("align") != self.align:
             raise FacepipeError(f"{self.directory} holds faces aligned with {data.get('align')}, not {self.align}; "
@@ -173,7 +193,27 @@ class FacesetWriter:
         for record in data["faces"]:
             stem = Path(record["file"]).name.rsplit("_", 2)[0]
             self._stems.setdefault(record["source"], stem)
-        return list(data["faces"])
+            self._records.setdefault(record["source"], []).append(record)
+        state = data.get("sources")
+        if isinstance(state, dict):
+            self._state = {str(k): dict(v) for k, v in state.items() if isinstance(v, dict)}
+
+    @property
+    def faces(self) -> list[dict[str, Any]]:
+        return [record for records in self._records.values() for record in records]
+
+    def plan(self, source: str, settings: dict[str, Any]) -> int | None:
+        """None: ``source`` is already complete with these settings (skip it); else the source frame to start at."""
+        settings = json.loads(json.dumps(settings))  # as it will read back (tuples become lists)
+        self._settings[source] = settings
+        state = self._state.get(source)
+        if state is not None and state.get("settings") == settings:
+            if state.get("complete"):
+                return None
+            return int(state.get("next_frame", 0))
+        if source in self._records or state is not None:
+            self._fresh.add(source)  # its records are replaced once this run writes the source
+        return 0
 
     def _stem_for(self, source: str) -> str:
         if source in self._stems:
@@ -185,15 +225,28 @@ class FacesetWriter:
         self._stems[source] = stem
         return stem
 
+    def _begin(self, source: str) -> None:
+        """First frame of ``source`` in this run: forget replaced records, note where it stands."""
+        if source in self._fresh:
+            self._fresh.discard(source)
+            self._stale.update(r["file"] for r in self._records.pop(source, []))
+        self._records.setdefault(source, [])
+        state = self._state.setdefault(source, {})
+        state.update(settings=self._settings.get(source, state.get("settings", {})), complete=False)
+        state.setdefault("next_frame", 0)
+
     # --- Sink protocol ---------------------------------------------------------------------------
     def open(self, info: VideoInfo) -> None:
         self._source = str(info.path)
-        self._records, self._files = [], []
         self._summary = SourceSummary(self._source)
+        self._touched: list[str] = []
 
     def write(self, frame: Frame) -> None:
         source = str(frame.meta.get("source", self._source))
         number = int(frame.meta.get("source_frame", frame.index))
+        if source not in self._touched:
+            self._touched.append(source)
+            self._begin(source)
         stem = self._stem_for(source)
         assert self._summary is not None
         self._summary.frames += 1
@@ -203,36 +256,43 @@ class FacesetWriter:
                 continue
             name = f"{FACES_DIR}/{stem}_{number:06d}_{max(face.track_id, 0)}.png"
             path = self.directory / name
-            if not cv2.imwrite(str(path), crop_with_alpha(face)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not write_image(path, crop_with_alpha(face)):
                 raise FacepipeError(f"cannot write {path}")
-            self._files.append(path)
-            self._records.append(face_record(face, name, source, number))
+            self._stale.discard(name)
+            self._records[source].append(face_record(face, name, source, number))
             written += 1
         self._summary.faces += written
         if not written:
             self._summary.frames_without_face += 1
+        state = self._state[source]
+        state["next_frame"] = number + 1
+        if frame.meta.get("source") is not None and source != self._source:
+            state["complete"] = True  # a photo: one frame is all of it
         if self.debug_dir is not None:
-            cv2.imwrite(str(self.debug_dir / f"{stem}_{number:06d}.jpg"), draw_faces(frame.image, frame.faces))
+            self.debug_dir.mkdir(parents=True, exist_ok=True)
+            write_image(self.debug_dir / f"{stem}_{number:06d}.jpg", draw_faces(frame.image, frame.faces))
+        if time.monotonic() - self._last_commit > self.COMMIT_SECONDS:
+            self._commit()
 
     def close(self, ok: bool) -> None:
-        if not ok:
-            for path in self._files:
-                path.unlink(missing_ok=True)
-            # A re-extract may have overwritten (and now deleted) files of earlier records.
-            deleted = {path.relative_to(self.directory).as_posix() for path in self._files}
-            if any(r["file"] in deleted for r in self._existing):
-                self._existing = [r for r in self._existing if r["file"] not in deleted]
-                self._commit(self._existing)
-            self._records, self._files = [], []
-            return
-        sources = {r["source"] for r in self._records} | {self._source}
-        kept = [r for r in self._existing if r["source"] not in sources]
-        self._existing = kept + self._records
-        self._commit(self._existing)
+        if ok and self._source in self._state and self._source in self._touched:
+            self._state[self._source]["complete"] = True
+        if ok and self._source not in self._touched and self._source in self._settings:
+            self._begin(self._source)  # a video without a single face is complete too
+            self._state[self._source]["complete"] = True
+        self._commit()
         if self._summary is not None:
             self.summaries.append(self._summary)
-        self._records, self._files = [], []
 
-    def _commit(self, records: list[dict[str, Any]]) -> None:
-        data = {"version": FACESET_VERSION, "align": self.align, "faces": records}
+    def _commit(self) -> None:
+        self._last_commit = time.monotonic()
+        if not self._state and not self._records:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = {"version": FACESET_VERSION, "align": self.align, "faces": self.faces, "sources": self._state}
         write_json(self.directory / ALIGNMENTS, data, indent=None)
+        live = {r["file"] for r in self.faces}
+        for name in self._stale - live:
+            (self.directory / name).unlink(missing_ok=True)
+        self._stale.clear()

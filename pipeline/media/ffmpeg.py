@@ -54,6 +54,29 @@ def video_encoders() -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=None)
+def encoder_check(name: str) -> str:
+    """"" when ``name`` really encodes here, else ffmpeg's one-line reason.
+
+    ``ffmpeg -encoders`` lists what the build was compiled with, not what works: a build with NVENC
+    lists ``h264_nvenc`` on a machine without an NVIDIA GPU. One tiny frame through the encoder into
+    the null muxer (well under a second for software encoders) tells the difference.
+    """
+    if name not in video_encoders():
+        return "not in this ffmpeg build"
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi",
+               "-i", "color=c=gray:size=256x256:rate=25:duration=0.04", "-frames:v", "1", "-pix_fmt", "yuv420p",
+               "-c:v", name, "-f", "null", "-"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=30)
+    except subprocess.TimeoutExpired:
+        return "a one-frame test encode did not finish in 30 s"
+    if result.returncode == 0:
+        return ""
+    lines = [line.strip() for line in result.stderr.strip().splitlines() if line.strip()]
+    return lines[0] if lines else f"ffmpeg exit {result.returncode}"
+
+
 def widen_pipe(stream: object, size: int = 1 << 20) -> None:
     """Ask the kernel for a bigger pipe buffer (Linux; 64 KiB by default): a video frame then crosses in
     a few writes instead of dozens, which saves context switches between us and the ffmpeg child."""

@@ -46,3 +46,21 @@ def identity_distance(a: np.ndarray, b: np.ndarray) -> float:
 def mean_embedding(embeddings: list[np.ndarray]) -> np.ndarray:
     """The centre of several embeddings of one person (a steadier reference than any single frame)."""
     return np.mean(np.stack(embeddings), axis=0).astype(np.float32)
+
+
+def cluster_embeddings(embeddings: np.ndarray, threshold: float) -> np.ndarray:
+    """A person label per embedding (0 = the most frequent person), by average-linkage clustering.
+
+    Why average linkage (scikit-learn's AgglomerativeClustering) rather than dlib's chinese whispers
+    or single linkage: two people are merged only when their faces are close *on average*, so a few
+    ambiguous frames (motion blur, a profile) cannot chain two people into one.
+    """
+    vectors = np.asarray(embeddings, np.float32)
+    if len(vectors) < 2:
+        return np.zeros(len(vectors), np.int64)
+    from sklearn.cluster import AgglomerativeClustering
+
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, linkage="average",
+                                     metric="euclidean").fit_predict(vectors)
+    order = np.argsort(-np.bincount(labels), kind="stable")  # renumber by size, largest first
+    return np.argsort(order)[labels]

@@ -51,7 +51,10 @@ def main(args: argparse.Namespace) -> int:
     if not sinks:
         raise FacepipeError("say where the output goes: --window, --stream URL, --virtual-camera and/or --record FILE")
     info = source.open()
-    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), info, warn)
+    from pipeline.cli.video_job import reference_extras
+
+    extras = reference_extras(config, list(config.pipeline.stages), args.quiet)
+    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), info, warn, extras)
     sink = LatencyMeter(FanOut(sinks))
     if not args.quiet:
         console.print(f"live: {args.source} {info.width}x{info.height} at {info.fps:.0f} fps; Ctrl-C stops")

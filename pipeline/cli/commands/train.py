@@ -63,10 +63,9 @@ def main(args: argparse.Namespace) -> int:
     split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr}
     faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout, **split)
     faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout, **split)
-    console.print(f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out "
-                  f"({faces_a.duplicates} duplicates dropped), "
-                  f"B {len(faces_b.train)} train + {len(faces_b.held)} held out ({faces_b.duplicates} duplicates dropped); "
-                  f"{cfg.resolution} px on {device} ({torch.get_num_threads()} threads)")
+    say(console, [f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out ({faces_a.duplicates} duplicates dropped)",
+                  f"B {len(faces_b.train)} train + {len(faces_b.held)} held out ({faces_b.duplicates} duplicates dropped)",
+                  f"{cfg.resolution} px on {device} ({torch.get_num_threads()} threads)"])
     trainer = Trainer(cfg, out_dir, faces_a, faces_b, device, resume=args.resume)
     if args.resume:
         console.print(f"resuming at iteration {trainer.iteration}")
@@ -87,10 +86,22 @@ def main(args: argparse.Namespace) -> int:
     figures["split"] = "held-out" if len(faces_a.held) and len(faces_b.held) else "training (no hold-out configured)"
     trainer.save(final, evaluation=figures)
     rate = trainer.iteration / trainer.wall_seconds if trainer.wall_seconds else 0.0
-    console.print(f"saved {out_dir} at iteration {trainer.iteration} ({rate:.2f} it/s); "
-                  f"A->A L1 {figures.get('a2a', {}).get('l1')}, B->B L1 {figures.get('b2b', {}).get('l1')}, "
-                  f"discriminator accuracy {figures.get('discriminator_accuracy')} ({figures['split']})")
+    say(console, [f"saved {out_dir}", f"iteration {trainer.iteration} ({rate:.2f} it/s)",
+                  f"A->A L1 {figures.get('a2a', {}).get('l1')}", f"B->B L1 {figures.get('b2b', {}).get('l1')}",
+                  f"discriminator accuracy {figures.get('discriminator_accuracy')}", f"on {figures['split']}"])
     return 0
+
+
+def say(console, phrases: list[str]) -> None:
+    """A message of several phrases, packed into lines that fit 80 columns (never cut mid-phrase)."""
+    from pipeline.cli.progress import pack
+
+    for line in pack(phrases, min(80, console.width)):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def _losses(losses: dict[str, float]) -> list[str]:
+    return [f"{k} {v:.4f}" for k, v in losses.items()]
 
 
 class _Log:
@@ -106,10 +117,26 @@ class _Log:
         self.progress = None
         if self.tty:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.table import Column
+            from rich.text import Text
 
-            self.progress = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} it/s"),
-                                     TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=console)
-            self.task = self.progress.add_task("train", total=total, completed=start, rate="-", losses="")
+            class TrainProgress(Progress):
+                """The bar on one line, the losses below it packed to the terminal's width."""
+
+                losses: list[str] = []
+
+                def get_renderables(self):
+                    yield self.make_tasks_table(self.tasks)
+                    if self.losses:
+                        from pipeline.cli.progress import pack
+
+                        yield Text("\n".join(pack(self.losses, min(80, self.console.width))), no_wrap=True,
+                                   overflow="ellipsis")
+
+            self.progress = TrainProgress(TextColumn("train"), BarColumn(bar_width=None, table_column=Column(min_width=8, ratio=1)),
+                                          MofNCompleteColumn(), TextColumn("{task.fields[rate]} it/s", table_column=Column(no_wrap=True)),
+                                          TimeRemainingColumn(), console=console)
+            self.task = self.progress.add_task("train", total=total, completed=start, rate="-")
 
     def __enter__(self) -> "_Log":
         if self.progress:
@@ -124,12 +151,17 @@ class _Log:
         # Average the seconds per step, then invert: averaging rates would overstate the speed.
         self.step_seconds = 0.95 * self.step_seconds + 0.05 * seconds if self.step_seconds else seconds
         self.rate = 1.0 / max(self.step_seconds, 1e-6)
-        text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
         if self.progress:
-            self.progress.update(self.task, completed=iteration, rate=f"{self.rate:.2f}", losses=text)
+            self.progress.losses = _losses(losses)
+            self.progress.update(self.task, completed=iteration, rate=f"{self.rate:.2f}")
         elif not self.console.quiet and (time.monotonic() - self.last_line > 30 or iteration == self.total):
             self.last_line = time.monotonic()
-            print(f"iteration {iteration}/{self.total} {self.rate:.2f} it/s {text}", file=sys.stderr, flush=True)
+            left = (self.total - iteration) / self.rate if self.rate else 0.0
+            phrases = [f"iteration {iteration}/{self.total}", f"{self.rate:.2f} it/s", f"{left / 60:.0f} min left",
+                       *_losses(losses)]
+            from pipeline.cli.progress import pack
+
+            print("\n".join(pack(phrases)), file=sys.stderr, flush=True)
 
     def saved(self, iteration: int) -> None:
         if not self.progress and not self.console.quiet:
