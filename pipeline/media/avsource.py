@@ -62,7 +62,7 @@ class StreamSource:
         if not is_file(self.spec):
             # a small probe: the default 5 s probe delays the first frame by 5 s; not fflags=nobuffer,
             # which loses frames
-            options = {"probesize": "500000", "analyzeduration": "0"}
+            options = {"probesize": "500000", "analyzeduration": "0", "rw_timeout": str(int(cfg.stall_timeout * 1e6))}
             kwargs["timeout"] = (cfg.open_timeout, cfg.stall_timeout)
         elif not os.access(self.spec, os.R_OK):
             raise FacepipeError(f"cannot read {self.spec}")
