@@ -52,8 +52,13 @@ class AudioWriter:
     """Writes one subscriber's PCM into an encoder's pipe, never ahead of that encoder's video.
 
     ``advance(t)`` is called by the video side after writing the frame for source time ``t``; a thread
-    releases the sound up to ``t`` (plus one frame, so the muxer is never starved).
+    releases the sound up to ``t + LEAD``. The lead covers the AAC encoder's look-ahead (two 1024-sample
+    frames) and ffmpeg's scheduler, which stops reading an input that runs more than 100 ms ahead of the
+    others: with no lead the two inputs wait for each other for ever. Sync does not depend on it (it
+    comes from the sample count), only how much sound the muxer holds.
     """
+
+    LEAD = 0.3
 
     def __init__(self, feed: AudioFeed, pipe: BinaryIO, frame_seconds: float) -> None:
         self._box = feed.subscribe()
@@ -80,7 +85,7 @@ class AudioWriter:
         self._thread.join(timeout)
 
     def _limit(self) -> int:
-        limit_time = self._finish_at if self._finish_at is not None else self._video_time + self._frame_seconds
+        limit_time = self._finish_at if self._finish_at is not None else self._video_time + self.LEAD
         return int(round(limit_time * RATE))
 
     def _drain_box(self) -> None:

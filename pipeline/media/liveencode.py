@@ -94,8 +94,6 @@ class LiveEncoder:
                 self.frames_repeated += 1
         self._send(image)
         self._last = image
-        if self._audio_writer is not None:
-            self._audio_writer.advance(self.frames_written / self._fps)
 
     def _send(self, image: np.ndarray) -> None:
         process = self._process
@@ -106,6 +104,8 @@ class LiveEncoder:
             process.wait()
             raise FacepipeError(f"{self.describe()} stopped: {last_error_line(self._stderr) or 'ffmpeg exited'}") from None
         self.frames_written += 1
+        if self._audio_writer is not None:  # per picture, repeats included: ffmpeg waits for sound to match
+            self._audio_writer.advance(self.frames_written / self._fps)
 
     def describe(self) -> str:
         return self.target

@@ -109,7 +109,16 @@ def main(args: argparse.Namespace) -> int:
     monitor = LiveMonitor(runner.stats, meter, show=not args.quiet and sys.stderr.isatty())
     holder["monitor"] = monitor
     # Ctrl-C and SIGTERM are the normal ways to end a live session: stop reading, flush, keep the recording
-    previous = {sig: signal.signal(sig, lambda *_: source.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # (a second signal interrupts at once, should the graceful stop hang)
+    signals_seen: list[int] = []
+
+    def on_signal(number: int, _frame: Any) -> None:
+        signals_seen.append(number)
+        if len(signals_seen) > 1:
+            raise KeyboardInterrupt
+        source.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with monitor:
             stats = runner.run()
