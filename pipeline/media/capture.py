@@ -40,6 +40,8 @@ class CaptureConfig:
     reconnect: bool = option(False, "reopen a stream that stalls or ends, with back-off (--reconnect)")
     reconnect_for: float = option(60.0, "give up reconnecting after this long", unit="s", min=1.0, max=86400.0)
     realtime: bool = option(True, "pace a file source at its own frame rate so it stands in for a camera (--realtime)")
+    max_in_flight: int = option(2, "frames between the source and the outputs at once; each extra frame adds one "
+                                "slowest-stage time of latency, 1 gives no overlap between stages", unit="frames", min=1, max=16)
     duration: float = option(0.0, "stop after this many seconds; 0 = until the source ends or Ctrl-C", unit="s", min=0.0)
 
 

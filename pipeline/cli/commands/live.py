@@ -104,8 +104,8 @@ def main(args: argparse.Namespace) -> int:
         served = [f"  browser: {sink.url}" for sink in sinks if hasattr(sink, "url")]
         console.print(f"live: {args.source} {info.width}x{info.height} at {info.fps:.2f} fps, {sound}; "
                       f"Ctrl-C stops" + "".join(served))
-    # one frame per hop: a queued frame is latency; the runner drops at the source instead
-    runner = Runner(source, stages, meter, queue_frames=1, contexts=contexts)
+    # a queued frame is latency: at most capture.max_in_flight frames in the stages; the runner drops at the source
+    runner = Runner(source, stages, meter, queue_frames=1, contexts=contexts, max_in_flight=config.capture.max_in_flight)
     monitor = LiveMonitor(runner.stats, meter, show=not args.quiet and sys.stderr.isatty())
     holder["monitor"] = monitor
     # Ctrl-C and SIGTERM are the normal ways to end a live session: stop reading, flush, keep the recording
