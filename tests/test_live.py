@@ -356,3 +356,27 @@ def test_every_output_option_has_a_table_entry() -> None:
     assert set(SINK_OPTIONS) == set(SINKS)
     for name in SINKS:
         assert callable(SINKS.load(name))
+
+
+def test_stream_output_carries_sound(tmp_path: Path, ffmpeg_bin: str, sync_clip: tuple[Path, list[float]]) -> None:
+    from pipeline.cli.livestatus import status_line
+
+    clip, _ = sync_clip
+    port = free_port()
+    received = tmp_path / "received.ts"
+    listener = subprocess.Popen([ffmpeg_bin, "-v", "error", "-y", "-i", f"tcp://127.0.0.1:{port}?listen=1", "-c", "copy",
+                                 str(received)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        stats = tmp_path / "s.json"
+        result = live(clip, "--passthrough", "--stream", f"tcp://127.0.0.1:{port}", "--duration", "4", "--stats", stats, "-q")
+        listener.wait(timeout=30)
+    finally:
+        listener.kill()
+    assert result.returncode == 0, result.stderr
+    found = streams(received)
+    assert found["video"][0] >= 100 and "audio" in found
+    # the status line shows what the issue asks for, from the run's own figures
+    line = status_line(json.loads(stats.read_text())["series"][-1])
+    for word in ("in ", "out ", "dropped", "p50", "p95", "slowest"):
+        assert word in line
