@@ -69,7 +69,7 @@ class StreamSource:
         try:
             container = av.open(self.spec, options=options, **kwargs)
         except (av.FFmpegError, OSError) as exc:
-            what = "file" if is_file(self.spec) else "stream"
+            what = "stream" if "://" in self.spec else "file"
             raise FacepipeError(f"cannot open {what} {self.spec}: {_reason(exc)}") from None
         if not container.streams.video:
             container.close()

@@ -95,8 +95,10 @@ def _found(cameras: list[Camera]) -> str:
 
 
 def is_camera(spec: str) -> bool:
-    """A camera index or name rather than a URL or a file."""
-    return "://" not in spec and not Path(spec).exists()
+    """A camera index or name rather than a URL or a file (a missing ``clip.mp4`` is a missing file, not a camera)."""
+    if spec.isdigit():
+        return True
+    return "://" not in spec and not Path(spec).exists() and not Path(spec).suffix and "/" not in spec
 
 
 @contextlib.contextmanager
