@@ -13,7 +13,6 @@ the video latency measured frame by frame, and the muxer never holds more than o
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from typing import BinaryIO
@@ -48,100 +47,49 @@ class AudioFeed:
                 pass  # that output is not consuming; never block the source
 
 
-class AudioWriter:
-    """Writes one subscriber's PCM into an encoder's pipe, never ahead of that encoder's video.
+class AudioCursor:
+    """One output's read position in the sound: :meth:`take` returns the samples from where it stopped up
+    to a source time, silence where none came (a reconnect), overlaps trimmed. Called by the output's
+    own thread after each picture, with that picture's time plus a small lead, so the sound is held back
+    by exactly the video latency and the muxer never waits for it."""
 
-    ``advance(t)`` is called by the video side after writing the frame for source time ``t``; a thread
-    releases the sound up to ``t + LEAD``. The lead covers the AAC encoder's look-ahead (two 1024-sample
-    frames) and ffmpeg's scheduler, which stops reading an input that runs more than 100 ms ahead of the
-    others: with no lead the two inputs wait for each other for ever. Sync does not depend on it (it
-    comes from the sample count), only how much sound the muxer holds.
-    """
+    LEAD = 0.1  # seconds of sound given ahead of the picture (the AAC encoder looks ahead 2x1024 samples)
 
-    LEAD = 0.3
-
-    def __init__(self, feed: AudioFeed, pipe: BinaryIO, frame_seconds: float) -> None:
+    def __init__(self, feed: AudioFeed) -> None:
         self._box = feed.subscribe()
-        self._pipe = pipe
-        self._frame_seconds = frame_seconds
-        self._written = 0  # samples written
-        self._video_time = 0.0
-        self._finish_at: float | None = None
-        self._cond = threading.Condition()
+        self.position = 0  # samples handed out
         self._pending: list[tuple[int, np.ndarray]] = []
-        self._thread = threading.Thread(target=self._run, name="audio-writer", daemon=True)
-        self._thread.start()
 
-    def advance(self, video_time: float) -> None:
-        with self._cond:
-            self._video_time = max(self._video_time, video_time)
-            self._cond.notify()
-
-    def finish(self, end_time: float, timeout: float = 5.0) -> None:
-        """Write the sound up to ``end_time`` (silence where none came), then close the pipe."""
-        with self._cond:
-            self._finish_at = end_time
-            self._cond.notify()
-        self._thread.join(timeout)
-
-    def _limit(self) -> int:
-        limit_time = self._finish_at if self._finish_at is not None else self._video_time + self.LEAD
-        return int(round(limit_time * RATE))
-
-    def _drain_box(self) -> None:
+    def take(self, until: float) -> np.ndarray:
         while True:
             try:
                 at, pcm = self._box.get_nowait()
             except queue.Empty:
-                return
+                break
             self._pending.append((int(round(at * RATE)), pcm))
-
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    self._cond.wait(timeout=0.02)
-                    limit = self._limit()
-                    finishing = self._finish_at is not None
-                self._drain_box()
-                self._write_until(limit)
-                if finishing:
-                    if self._written < limit:
-                        self._write(np.zeros((limit - self._written, CHANNELS), np.int16))
-                    return
-        except (BrokenPipeError, OSError, ValueError):
-            return  # the encoder went away; the video side reports why
-        finally:
-            try:
-                self._pipe.close()
-            except OSError:
-                pass
-
-    def _write_until(self, limit: int) -> None:
+        limit = int(round(until * RATE))
+        out: list[np.ndarray] = []
         keep: list[tuple[int, np.ndarray]] = []
         for start, pcm in self._pending:
             end = start + len(pcm)
-            if end <= self._written:
-                continue  # wholly before what is written (or before the first frame)
+            if end <= self.position:
+                continue  # wholly before what is handed out (or before the first picture)
             if start >= limit:
                 keep.append((start, pcm))
                 continue
-            if start > self._written:
-                self._write(np.zeros((start - self._written, CHANNELS), np.int16))  # a gap: silence
-            first = self._written - start
-            last = min(len(pcm), limit - start)
-            self._write(pcm[first:last])
-            if start + last < end:
+            if start > self.position:
+                out.append(np.zeros((start - self.position, CHANNELS), np.int16))  # a gap: silence
+                self.position = start
+            first, last = self.position - start, min(len(pcm), limit - start)
+            out.append(pcm[first:last])
+            self.position = start + last
+            if last < len(pcm):
                 keep.append((start + last, pcm[last:]))
         self._pending = keep
+        return np.concatenate(out) if out else np.zeros((0, CHANNELS), np.int16)
 
-    def _write(self, pcm: np.ndarray) -> None:
-        if len(pcm):
-            self._pipe.write(np.ascontiguousarray(pcm, dtype=np.int16).tobytes())
-            self._written += len(pcm)
-
-
-def audio_pipe() -> tuple[int, BinaryIO]:
-    """A pipe for an ffmpeg child's second input: (read fd to pass as ``pipe:N``, writable file)."""
-    read_fd, write_fd = os.pipe()
-    return read_fd, os.fdopen(write_fd, "wb", buffering=0)
+    def silence_until(self, until: float) -> np.ndarray:
+        """Silence from the position to ``until`` (the end of the output), after :meth:`take`."""
+        missing = int(round(until * RATE)) - self.position
+        self.position += max(0, missing)
+        return np.zeros((max(0, missing), CHANNELS), np.int16)

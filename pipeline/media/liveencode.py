@@ -1,13 +1,13 @@
 """Live outputs that encode: a recording (``--record FILE``) and a network stream (``--stream URL``).
 
-Both run one ffmpeg child: the pictures on its stdin (raw BGR), the sound, when the source has any,
-on a second pipe (16-bit PCM, 48 kHz stereo). Timing is by construction, not by wall clock:
+Both run one ffmpeg child fed through its stdin with NUT (a container with a timestamp on every
+packet), muxed here by PyAV: raw BGR pictures stamped with their source time, and, when the source has
+sound, 16-bit PCM stamped by sample count. Timing is by construction, not by wall clock:
 
-- the video is constant-rate: frame ``n`` is source time ``n / fps``; when frames were dropped to keep
-  up (or a stream was away while reconnecting), the last picture is repeated, so the timeline keeps
-  the source's length;
-- the sound is released to ffmpeg only as far as the video written so far (:class:`AudioWriter`),
-  i.e. delayed by the measured video latency, so lips and sound line up in the output.
+- the video is variable-rate: a picture keeps its source time, so frames dropped to keep up (or the
+  time a stream was away while reconnecting) leave the timeline intact without costing an encode;
+- the sound is handed to the muxer only as far as the picture just written (plus ``AudioCursor.LEAD``),
+  i.e. delayed by the measured video latency, and lines up with the pictures by sample count.
 
 A stream is encoded latency-first (x264 ``ultrafast``/``zerolatency``, a keyframe a second, no
 B-frames), muxed as MPEG-TS for udp/tcp/srt, FLV for rtmp, RTSP for rtsp. A recording uses the
@@ -17,40 +17,44 @@ kept, valid, when the source ends, stalls or the user stops.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import av
 import numpy as np
 
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
 from pipeline.media.atomic import AtomicFile
-from pipeline.media.audio import CHANNELS, RATE, AudioFeed, AudioWriter, audio_pipe
+from pipeline.media.audio import CHANNELS, RATE, AudioCursor, AudioFeed
 from pipeline.media.encode import BT709_TAGS, EncodeConfig, _muxer, check_output_path
-from pipeline.media.sinkcontext import SinkContext
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
+from pipeline.media.sinkcontext import SinkContext
 from pipeline.videoinfo import VideoInfo
 
-MAX_FILL_SECONDS = 600.0  # never repeat a picture for longer than this (a clock jump, not a gap)
+TIME_BASE = Fraction(1, 90000)
 
 
 class LiveEncoder:
-    """Shared by the recording and the stream: constant-rate video, sound held back to the video."""
+    """Shared by the recording and the stream: pictures at their source times, sound held back to them."""
 
     def __init__(self, target: str, source: object = None, with_audio: bool = True) -> None:
         self.target = target
         self.source = source  # its ``audio`` feed is known once it is open
         self.with_audio = with_audio
         self.audio: AudioFeed | None = None
-        self.frames_written = 0  # pictures ffmpeg received, repeats included
-        self.frames_repeated = 0
+        self.frames_written = 0
         self._process: subprocess.Popen | None = None
-        self._audio_writer: AudioWriter | None = None
         self._stderr = tempfile.TemporaryFile()
-        self._fps = 30.0
-        self._last: np.ndarray | None = None
+        self._mux: Any = None
+        self._video: Any = None
+        self._sound: Any = None
+        self._cursor: AudioCursor | None = None
+        self._last_pts = -1
+        self._end = 0.0
 
     # subclasses say where and how
     def output_args(self, info: VideoInfo) -> list[str]:
@@ -60,52 +64,54 @@ class LiveEncoder:
         return ["-c:a", "aac", "-b:a", "128k"]
 
     def open(self, info: VideoInfo) -> None:
-        self._fps = info.fps
         self.audio = getattr(self.source, "audio", None) if self.with_audio else None
-        command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-                   "-thread_queue_size", "64", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{info.width}x{info.height}",
-                   "-framerate", f"{info.fps:.6f}", "-i", "pipe:0"]
-        read_fd, pipe = (audio_pipe() if self.audio is not None else (-1, None))
-        if pipe is not None:
-            command += ["-thread_queue_size", "64", "-f", "s16le", "-ar", str(RATE), "-ac", str(CHANNELS), "-i", f"pipe:{read_fd}",
-                        "-map", "0:v", "-map", "1:a", *self.audio_args()]
+        command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "nut", "-i", "pipe:0", "-map", "0:v"]
+        if self.audio is not None:
+            command += ["-map", "0:a", *self.audio_args()]
         vf = "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
-        command += ["-vf", vf, *[arg for key, value in BT709_TAGS.items() for arg in (f"-{key}", value)],
+        command += ["-vf", vf, "-fps_mode", "passthrough", *[arg for key, value in BT709_TAGS.items() for arg in (f"-{key}", value)],
                     *self.output_args(info)]
-        try:
-            self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                             start_new_session=True, pass_fds=(read_fd,) if pipe is not None else ())
-        finally:
-            if pipe is not None:
-                os.close(read_fd)
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                         start_new_session=True)
         widen_pipe(self._process.stdin)
-        if pipe is not None and self.audio is not None:
-            self._audio_writer = AudioWriter(self.audio, pipe, 1.0 / info.fps)
+        self._mux = av.open(self._process.stdin, mode="w", format="nut")
+        self._video = self._mux.add_stream("rawvideo", rate=Fraction(info.fps).limit_denominator(1001))
+        self._video.width, self._video.height, self._video.pix_fmt = info.width, info.height, "bgr24"
+        self._video.time_base = TIME_BASE
+        if self.audio is not None:
+            self._sound = self._mux.add_stream("pcm_s16le", rate=RATE, layout="stereo")
+            self._sound.time_base = Fraction(1, RATE)
+            self._cursor = AudioCursor(self.audio)
 
     def write(self, frame: Frame) -> None:
-        target = int(round(frame.pts * self._fps))
-        if target < self.frames_written:
-            return  # two pictures for one slot (clock jitter): keep the timeline
-        missing = min(target - self.frames_written, int(MAX_FILL_SECONDS * self._fps))
-        image = np.ascontiguousarray(frame.image)
-        if self._last is not None:
-            for _ in range(missing):
-                self._send(self._last)
-                self.frames_repeated += 1
-        self._send(image)
-        self._last = image
-
-    def _send(self, image: np.ndarray) -> None:
-        process = self._process
-        assert process is not None and process.stdin is not None, "open() first"
-        try:
-            process.stdin.write(memoryview(image).cast("B"))
-        except (BrokenPipeError, OSError):
-            process.wait()
-            raise FacepipeError(f"{self.describe()} stopped: {last_error_line(self._stderr) or 'ffmpeg exited'}") from None
+        pts = int(round(frame.pts / TIME_BASE))
+        if pts <= self._last_pts:
+            return  # two pictures for one instant (clock jitter): keep the timeline monotonic
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image), format="bgr24")
+        picture.pts, picture.time_base = pts, TIME_BASE
+        self._mux_packets(self._video.encode(picture))
+        self._last_pts = pts
+        self._end = frame.pts
         self.frames_written += 1
-        if self._audio_writer is not None:  # per picture, repeats included: ffmpeg waits for sound to match
-            self._audio_writer.advance(self.frames_written / self._fps)
+        if self._cursor is not None:
+            self._write_sound(self._cursor.take(frame.pts + AudioCursor.LEAD))
+
+    def _write_sound(self, pcm: np.ndarray) -> None:
+        if not len(pcm) or self._cursor is None:
+            return
+        chunk = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="stereo")
+        chunk.sample_rate = RATE
+        chunk.pts, chunk.time_base = self._cursor.position - len(pcm), Fraction(1, RATE)
+        self._mux_packets(self._sound.encode(chunk))
+
+    def _mux_packets(self, packets: Any) -> None:
+        try:
+            for packet in packets:
+                self._mux.mux(packet)
+        except (BrokenPipeError, OSError, av.FFmpegError, ValueError):
+            if self._process is not None:
+                self._process.wait()
+            raise FacepipeError(f"{self.describe()} stopped: {last_error_line(self._stderr) or 'ffmpeg exited'}") from None
 
     def describe(self) -> str:
         return self.target
@@ -115,15 +121,24 @@ class LiveEncoder:
         process, self._process = self._process, None
         if process is None:
             return False
-        writer, self._audio_writer = self._audio_writer, None
         if not ok:
             process.kill()
             process.wait()
-            if writer is not None:
-                writer.finish(0.0, timeout=1)
+            try:
+                self._mux.close()
+            except Exception:  # noqa: BLE001 - the pipe is gone; nothing to keep
+                pass
             return False
-        if writer is not None:
-            writer.finish(self.frames_written / self._fps)
+        try:
+            end = self._end + 1.0 / float(self._video.average_rate or 30)
+            if self._cursor is not None:  # the sound to the end of the last picture
+                self._write_sound(self._cursor.take(end))
+                self._write_sound(self._cursor.silence_until(end))
+                self._mux_packets(self._sound.encode(None))
+            self._mux_packets(self._video.encode(None))
+            self._mux.close()
+        except (BrokenPipeError, OSError):
+            pass  # ffmpeg's exit status says what happened
         try:
             process.stdin.close()  # type: ignore[union-attr]
         except OSError:
