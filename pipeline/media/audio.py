@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import BinaryIO
 
 import numpy as np
 

@@ -29,7 +29,7 @@ import numpy as np
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
 from pipeline.media.atomic import AtomicFile
-from pipeline.media.audio import CHANNELS, RATE, AudioCursor, AudioFeed
+from pipeline.media.audio import RATE, AudioCursor, AudioFeed
 from pipeline.media.encode import BT709_TAGS, EncodeConfig, _muxer, check_output_path
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
 from pipeline.media.sinkcontext import SinkContext
