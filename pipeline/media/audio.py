@@ -3,12 +3,11 @@
 A live source publishes 16-bit stereo PCM chunks stamped with their source time (seconds on the same
 clock as ``frame.pts``). Every output that carries sound subscribes and gets its own cursor.
 
-How sound stays in sync: an output's video is constant-rate (frame ``n`` stands for source time
-``n / fps``; frames dropped to keep up are filled by repeating the last one), and its sound is a
-continuous sample stream (sample ``k`` stands for ``k / rate``). A chunk is released to the encoder only
-once the video written to that output has reached the chunk's time, so the sound is delayed by exactly
-the video latency measured frame by frame, and the muxer never holds more than one frame of it. Gaps
-(a reconnect) become silence; overlaps are trimmed.
+How sound stays in sync: an output's pictures keep their source times and its sound is a continuous
+sample stream stamped by sample count (sample ``k`` is source time ``k / rate``). A chunk is handed to
+the muxer only once the picture written to that output has reached the chunk's time (plus a small
+lead), so the sound is delayed by exactly the video latency measured frame by frame, and the muxer
+never holds more than that lead of it. Gaps (a reconnect) become silence; overlaps are trimmed.
 """
 
 from __future__ import annotations
