@@ -12,7 +12,7 @@ consuming it, and a listener accepts one client), and it had the lowest steady l
   latency figure.
 - A stream that delivers nothing for ``capture.stall_timeout`` seconds is ended cleanly (what was
   recorded is kept); with ``capture.reconnect`` it is reopened with back-off, and the time it was away
-  is kept in the timeline (outputs repeat the last frame and play silence), so sound stays in sync.
+  is kept in the timeline (a recording holds the last picture and plays silence), so sound stays in sync.
 """
 
 from __future__ import annotations
