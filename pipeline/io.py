@@ -7,7 +7,6 @@ corpus batch driver plug in here without touching any stage.
 
 from __future__ import annotations
 
-import time
 from typing import Iterator, Protocol
 
 from pipeline.frame import Frame
@@ -35,27 +34,6 @@ class Sink(Protocol):
     def write(self, frame: Frame) -> None: ...
 
     def close(self, ok: bool) -> None: ...
-
-
-class LatencyMeter:
-    """Wraps a sink and records each frame's capture-to-output latency (live sources stamp
-    ``frame.meta['captured_at']`` with ``time.monotonic()``)."""
-
-    def __init__(self, inner: Sink) -> None:
-        self.inner = inner
-        self.latencies: list[float] = []
-
-    def open(self, info: VideoInfo) -> None:
-        self.inner.open(info)
-
-    def write(self, frame: Frame) -> None:
-        self.inner.write(frame)
-        captured = frame.meta.get("captured_at")
-        if captured is not None:
-            self.latencies.append(time.monotonic() - captured)
-
-    def close(self, ok: bool) -> None:
-        self.inner.close(ok)
 
 
 class FanOut:

@@ -72,9 +72,14 @@ class Runner:
 
     def __init__(self, source: Source, stages: list[Stage], sink: Sink, *, queue_frames: int = 16,
                  contexts: list[StageContext] | None = None,
-                 on_frame: Callable[[RunStats], None] | None = None) -> None:
+                 on_frame: Callable[[RunStats], None] | None = None, max_in_flight: int = 0) -> None:
         self.source, self.stages, self.sink = source, stages, sink
         self.queue_frames = queue_frames
+        # live only: at most this many frames between the source and the sink (0 = no limit). Every
+        # frame in flight waits behind the others at the slowest stage, so latency grows by one
+        # slowest-stage time per frame admitted; newer frames replace the one waiting at the entrance.
+        self.max_in_flight = max_in_flight
+        self._in_flight: set[int] = set()  # indices of the admitted frames not yet written
         self.contexts = contexts
         self.on_frame = on_frame
         self.stats = RunStats()
@@ -122,7 +127,9 @@ class Runner:
                     break
                 timing.frames += 1
                 self.stats.frames_in += 1
-                if live:
+                if live and self.max_in_flight:
+                    self._admit(out, frame)
+                elif live:
                     self._put_dropping_oldest(out, frame)
                 else:
                     self._put(out, frame)
@@ -131,6 +138,30 @@ class Runner:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             self._fail(exc)
+
+    def _admit(self, hop: queue.Queue, frame: Frame) -> None:
+        """Let ``frame`` in if fewer than ``max_in_flight`` frames are in the stages; else it replaces
+        the frame still waiting at the entrance, or, when every frame in flight is already being
+        worked on, it is dropped."""
+        with self._lock:
+            if len(self._in_flight) < self.max_in_flight:
+                self._in_flight.add(frame.index)
+                admit = True
+            else:
+                admit = False
+        if admit:
+            self._put_dropping_oldest(hop, frame)
+            return
+        try:
+            waiting = hop.get_nowait()
+        except queue.Empty:
+            self.stats.frames_dropped += 1  # the new frame: all in flight are being worked on
+            return
+        self.stats.frames_dropped += 1  # the one that waited: the newer frame takes its place
+        with self._lock:
+            self._in_flight.discard(waiting.index)
+            self._in_flight.add(frame.index)
+        self._put_dropping_oldest(hop, frame)
 
     def _put_dropping_oldest(self, hop: queue.Queue, frame: Frame) -> None:
         while True:
@@ -186,6 +217,9 @@ class Runner:
                 timing.seconds += time.perf_counter() - started
                 timing.frames += 1
                 self.stats.frames_out += 1
+                if self.max_in_flight:  # this frame and any a stage held back are out
+                    with self._lock:
+                        self._in_flight = {index for index in self._in_flight if index > item.index}
                 if self.on_frame is not None:
                     self.on_frame(self.stats)
         except _Stop:

@@ -1,22 +1,44 @@
-"""Live outputs: a window, a network stream, a virtual camera, and a fan-out to several at once.
+"""Live outputs that show pictures on this machine: a window and a virtual camera.
 
-Each is a Sink (``open(info)``, ``write(frame)``, ``close(ok)``). A stream is encoded by an ffmpeg
-child with x264 ``ultrafast``/``zerolatency`` (the latency-first settings), muxed as MPEG-TS for
-udp/tcp/srt URLs, FLV for rtmp, RTSP for rtsp. The virtual camera uses ``pyvirtualcam`` when it is
-installed (it needs v4l2loopback on Linux, OBS's camera on Windows/macOS); without it the error says so.
+The window is OpenCV's (Qt here). OpenCV aborts the whole process inside Qt when there is no display
+(exit 134: the recording is lost), so :func:`check_display` decides before anything opens: on Linux,
+no ``DISPLAY``/``WAYLAND_DISPLAY`` is a one-line error, and a display that is set is probed in a child
+process first, which can crash without taking the session with it.
+
+The virtual camera uses ``pyvirtualcam`` (optional: ``pip install facepipe[virtualcam]``). It needs the
+v4l2loopback kernel module on Linux, OBS's virtual camera on Windows and macOS; ``backend`` picks a
+pyvirtualcam backend by name (the tests register a fake one, these machines have no v4l2loopback).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from typing import Any, Callable
 
-import numpy as np
-
 from pipeline.errors import FacepipeError
-from pipeline.media.ffmpeg import ffmpeg_exe
 from pipeline.frame import Frame
+from pipeline.media.sinkcontext import SinkContext
 from pipeline.videoinfo import VideoInfo
+
+_PROBE = "import cv2; cv2.namedWindow('facepipe-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+
+
+def check_display() -> None:
+    """Raise a one-line error when a window cannot open here; never lets OpenCV abort the process."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise FacepipeError("--window needs a display and none is set (DISPLAY/WAYLAND_DISPLAY); "
+                            "watch in a browser with --serve 127.0.0.1:8080, or use --record/--stream")
+    if sys.platform.startswith("linux"):
+        try:
+            probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, timeout=20)
+        except subprocess.TimeoutExpired:
+            raise FacepipeError("--window: the display did not answer within 20 s; use --serve or --record") from None
+        if probe.returncode != 0:
+            shown = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+            raise FacepipeError(f"--window: cannot open a window on display {shown}; "
+                                "watch in a browser with --serve 127.0.0.1:8080, or use --record/--stream")
 
 
 class WindowSink:
@@ -28,13 +50,12 @@ class WindowSink:
 
     def open(self, info: VideoInfo) -> None:
         import cv2
-        try:
-            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
-        except cv2.error:
-            raise FacepipeError("cannot open a window here (no display); use --stream or --record") from None
+
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
 
     def write(self, frame: Frame) -> None:
         import cv2
+
         cv2.imshow(self.title, frame.image)
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
@@ -43,77 +64,49 @@ class WindowSink:
 
     def close(self, ok: bool) -> None:
         import cv2
+
         try:
             cv2.destroyWindow(self.title)
         except cv2.error:
             pass
 
 
-def _stream_format(url: str) -> str:
-    scheme = url.split(":", 1)[0].lower()
-    return {"rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}.get(scheme, "mpegts")
-
-
-class StreamSink:
-    """Encodes frames for a live network stream (low latency: no B-frames, a keyframe every second)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._process: subprocess.Popen | None = None
-
-    def open(self, info: VideoInfo) -> None:
-        gop = max(1, int(round(info.fps)))
-        command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
-                   "-s", f"{info.width}x{info.height}", "-framerate", f"{info.fps:.3f}", "-i", "pipe:",
-                   "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
-                   "-tune", "zerolatency", "-g", str(gop), "-f", _stream_format(self.url), self.url]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-
-    def write(self, frame: Frame) -> None:
-        process = self._process
-        assert process is not None and process.stdin is not None
-        try:
-            process.stdin.write(memoryview(np.ascontiguousarray(frame.image)).cast("B"))
-        except (BrokenPipeError, OSError):
-            error = process.stderr.read().decode(errors="replace").strip().splitlines() if process.stderr else []
-            raise FacepipeError(f"stream {self.url} stopped: {error[-1] if error else 'ffmpeg exited'}") from None
-
-    def close(self, ok: bool) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        try:
-            process.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 class VirtualCameraSink:
     """Sends frames to a virtual webcam (pyvirtualcam), for video-call apps."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str | None = None, device: str | None = None) -> None:
+        self.backend = backend
+        self.device = device
         self._camera: Any = None
+        self.frames_sent = 0
 
     def open(self, info: VideoInfo) -> None:
         try:
             import pyvirtualcam
         except ImportError:
-            raise FacepipeError("--virtual-camera needs `pip install pyvirtualcam` (and v4l2loopback on Linux)") from None
+            raise FacepipeError("--virtual-camera needs `pip install pyvirtualcam` (and v4l2loopback on Linux, "
+                                "OBS's virtual camera on Windows/macOS)") from None
         try:
             self._camera = pyvirtualcam.Camera(width=info.width, height=info.height, fps=info.fps,
-                                               fmt=pyvirtualcam.PixelFormat.BGR)
-        except RuntimeError as exc:
-            raise FacepipeError(f"cannot open a virtual camera: {exc}") from None
+                                               fmt=pyvirtualcam.PixelFormat.BGR, backend=self.backend, device=self.device)
+        except (RuntimeError, ValueError) as exc:
+            hint = " (Linux needs the v4l2loopback module: modprobe v4l2loopback)" if sys.platform.startswith("linux") else ""
+            raise FacepipeError(f"cannot open a virtual camera: {str(exc).splitlines()[0]}{hint}") from None
 
     def write(self, frame: Frame) -> None:
         self._camera.send(frame.image)
+        self.frames_sent += 1
 
     def close(self, ok: bool) -> None:
         if self._camera is not None:
             self._camera.close()
             self._camera = None
+
+
+def window_sink(value: Any, context: SinkContext) -> WindowSink:
+    check_display()
+    return WindowSink(on_quit=context.on_quit)
+
+
+def virtual_camera_sink(value: Any, context: SinkContext) -> VirtualCameraSink:
+    return VirtualCameraSink()

@@ -1,79 +1,157 @@
-"""``facepipe live SOURCE``: a camera or stream through the face stages, out to a window, a stream,
-a virtual camera and/or a recording, in real time (frames are dropped, never queued, when behind)."""
+"""``facepipe live SOURCE``: a camera, a stream or a file through the face stages, in real time, out to a
+recording, a stream, a browser, a window and/or a virtual camera.
+
+Frames are dropped, never queued, when compute falls behind: each hop holds at most one frame. Sound
+(streams and files) is carried by ``--record`` and ``--stream``, held back by the video latency. The
+figures (fps in/out, drops, latency p50/p95, the slowest stage) are shown on a status line twice a
+second, served to the browser page, and written with a per-second series by ``--stats``.
+
+How a session ends: the source ends (exit 0), Ctrl-C/SIGTERM/q (exit 0), or the stream stalls for
+``capture.stall_timeout`` s (exit 1 unless ``--reconnect`` brings it back). In every case the
+recording made so far is finalised and valid.
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
-import statistics
+import sys
+from typing import Any
 
 from pipeline.cli.commands.common import add_config_options, write_json_atomic
-from pipeline.compose import build_stages
-from stages import STAGES
+from pipeline.cli.livestatus import LatencyMeter, LiveMonitor, status_line, summary
+from pipeline.cli.progress import console, warn
 from pipeline.cli.settings import load_config
 from pipeline.errors import FacepipeError
-from pipeline.io import FanOut, LatencyMeter, Sink
-from pipeline.cli.progress import console, warn
-from pipeline.runner import Runner
-from pipeline.media.capture import LiveSource
-from pipeline.media.display import StreamSink, VirtualCameraSink, WindowSink
-from pipeline.media.encode import FileSink, check_output_path
+from pipeline.io import FanOut, Sink
+from pipeline.media.sinkcontext import SinkContext
+from pipeline.media.sinks import SINK_OPTIONS, SINKS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("live", help="real-time: camera index or stream URL in; window/stream/virtual camera out",
-                                   description="Process a live source in real time. SOURCE is a camera index (0) or a "
-                                               "URL (udp://, tcp://, rtsp://, http://...).")
-    parser.add_argument("source", help="camera index or stream URL")
-    parser.add_argument("--window", action="store_true", help="show the output in a window (q or Esc quits)")
-    parser.add_argument("--stream", metavar="URL", help="send the output as a live stream (udp://, tcp://, rtmp://, rtsp://)")
-    parser.add_argument("--virtual-camera", action="store_true", help="send the output to a virtual webcam (pyvirtualcam)")
-    parser.add_argument("--record", metavar="FILE", help="also record the output to a video file")
+    parser = subparsers.add_parser(
+        "live", help="real-time: camera, stream URL or file in; recording/stream/browser/window/virtual camera out",
+        description="Process a live source in real time. SOURCE is a camera index (0) or name (see --list-cameras), "
+                    "a URL (udp://, tcp://, rtsp://, http://...) or a video file (paced at its own frame rate).")
+    parser.add_argument("source", nargs="?", help="camera index or name, stream URL, or video file")
+    parser.add_argument("--list-cameras", action="store_true", help="list the cameras by index and name, then exit")
+    for name, (metavar, text) in SINK_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if metavar is None:
+            parser.add_argument(flag, dest=name, action="store_true", help=text)
+        else:
+            parser.add_argument(flag, dest=name, metavar=metavar, help=text)
     parser.add_argument("--passthrough", action="store_true", help="run no face stages")
-    parser.add_argument("--stats", metavar="JSON", help="write timings, dropped frames and latency to this file")
+    parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                        help="pace a file source at its frame rate (default: on; --no-realtime reads as fast as it decodes)")
+    parser.add_argument("--reconnect", action="store_true", help="reopen a stream that stalls or ends, with back-off")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+    parser.add_argument("--stats", metavar="JSON", help="write the figures, per-stage timings and a per-second series here")
     parser.add_argument("--overwrite", "-y", action="store_true", help="replace the --record file if it exists")
     add_config_options(parser)
     parser.set_defaults(func=main)
 
 
+def _list_cameras() -> int:
+    from pipeline.media.capture import list_cameras
+
+    cameras = list_cameras()
+    if not cameras:
+        print("no cameras found")
+    for camera in cameras:
+        print(f"{camera.index}\t{camera.name}")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
-    config = load_config(args.config, list(args.set) + (["pipeline.stages=[]"] if args.passthrough else []))
-    source = LiveSource(args.source, config.capture)
-    sinks: list[Sink] = []
-    if args.record:
-        sinks.append(FileSink(check_output_path(args.record, [args.source], args.overwrite), config.encode))
-    if args.window:
-        sinks.append(WindowSink(on_quit=source.stop))
-    if args.stream:
-        sinks.append(StreamSink(args.stream))
-    if args.virtual_camera:
-        sinks.append(VirtualCameraSink())
-    if not sinks:
-        raise FacepipeError("say where the output goes: --window, --stream URL, --virtual-camera and/or --record FILE")
-    info = source.open()
+    if args.list_cameras:
+        return _list_cameras()
+    if not args.source:
+        raise FacepipeError("give a SOURCE (camera index or name, stream URL or file), or --list-cameras")
+    overrides = list(args.set) + (["pipeline.stages=[]"] if args.passthrough else [])
+    if args.realtime is not None:
+        overrides.append(f"capture.realtime={'true' if args.realtime else 'false'}")
+    if args.reconnect:
+        overrides.append("capture.reconnect=true")
+    if args.duration is not None:
+        overrides.append(f"capture.duration={args.duration}")
+    config = load_config(args.config, overrides)
+    chosen = [name for name in SINKS if getattr(args, name, None)]
+    if not chosen:
+        raise FacepipeError("say where the output goes: " + ", ".join("--" + n.replace("_", "-") for n in SINK_OPTIONS))
+
+    from pipeline.compose import build_stages
+    from pipeline.media.sources import open_live_source
+    from pipeline.runner import Runner
+    from stages import STAGES
+
+    source: Any = open_live_source(args.source, config.capture)
+    holder: dict[str, LiveMonitor] = {}
+    context = SinkContext(config=config, source=source, source_spec=args.source, overwrite=args.overwrite,
+                          on_quit=source.stop, stats=lambda: holder["monitor"].snapshot() if "monitor" in holder else {})
+    # every output is built (and checked) before the source opens: a bad path, no display or a taken
+    # port is an error before a camera or a stream is touched
+    sinks: list[Sink] = [SINKS.load(name)(getattr(args, name), context) for name in chosen]
+    try:
+        info = source.open()
+    except BaseException:
+        _discard(sinks)
+        raise
     from pipeline.cli.video_job import reference_extras
 
     extras = reference_extras(config, list(config.pipeline.stages), args.quiet)
     stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), info, warn, extras)
-    sink = LatencyMeter(FanOut(sinks))
+    meter = LatencyMeter(FanOut(sinks))
     if not args.quiet:
-        console.print(f"live: {args.source} {info.width}x{info.height} at {info.fps:.0f} fps; Ctrl-C stops")
-    # one frame per hop: a queued frame is latency; the runner drops at the source instead
-    runner = Runner(source, stages, sink, queue_frames=1, contexts=contexts)
-    # Ctrl-C is the normal way to end a live session: stop reading, flush what is queued, keep the recording
-    previous = signal.signal(signal.SIGINT, lambda *_: source.stop())
+        sound = "with sound" if getattr(source, "audio", None) is not None else "no sound"
+        served = [f"  browser: {sink.url}" for sink in sinks if hasattr(sink, "url")]
+        console.print(f"live: {args.source} {info.width}x{info.height} at {info.fps:.2f} fps, {sound}; "
+                      f"Ctrl-C stops" + "".join(served))
+    # a queued frame is latency: at most capture.max_in_flight frames in the stages; the runner drops at the source
+    runner = Runner(source, stages, meter, queue_frames=1, contexts=contexts, max_in_flight=config.capture.max_in_flight)
+    monitor = LiveMonitor(runner.stats, meter, show=not args.quiet and sys.stderr.isatty())
+    holder["monitor"] = monitor
+    # Ctrl-C and SIGTERM are the normal ways to end a live session: stop reading, flush, keep the recording
+    # (a second signal interrupts at once, should the graceful stop hang)
+    signals_seen: list[int] = []
+
+    def on_signal(number: int, _frame: Any) -> None:
+        signals_seen.append(number)
+        if len(signals_seen) > 1:
+            raise KeyboardInterrupt
+        source.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stats = runner.run()
+        with monitor:
+            stats = runner.run()
     finally:
-        signal.signal(signal.SIGINT, previous)
-    latency = sorted(sink.latencies)
-    summary = {"frames_in": stats.frames_in, "frames_out": stats.frames_out, "frames_dropped": stats.frames_dropped,
-               "fps": round(stats.fps, 2),
-               "latency_ms_median": round(1000 * statistics.median(latency), 1) if latency else None,
-               "latency_ms_p95": round(1000 * latency[int(0.95 * (len(latency) - 1))], 1) if latency else None}
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    figures = summary(stats, meter, monitor)
+    figures["ended_by"] = getattr(source, "ended_by", "") or "end"
+    figures["reconnects"] = getattr(source, "reconnects", 0)
     if args.stats:
-        write_json_atomic(args.stats, {**stats.as_dict(), **summary})
+        write_json_atomic(args.stats, {**stats.as_dict(), **figures, "series": monitor.series})
     if not args.quiet:
-        console.print(f"live: {summary['frames_out']} frames shown, {summary['frames_dropped']} dropped, "
-                      f"{summary['fps']} fps, median latency {summary['latency_ms_median']} ms")
+        if monitor.latest:
+            console.print(status_line(monitor.latest))
+        console.print(f"live: {figures['frames_out']} frames out, {figures['frames_dropped']} dropped "
+                      f"({figures['dropped_pct']}%), {figures['fps']} fps, latency p50 {figures['latency_ms_median']} ms "
+                      f"p95 {figures['latency_ms_p95']} ms")
+    if figures["ended_by"] == "stall":
+        reason = getattr(source, "error", "") or "no data"
+        kept = " the recording so far is kept;" if args.record else ""
+        console.print(f"facepipe: error: the source stalled ({reason}; nothing for {config.capture.stall_timeout:g} s);"
+                      f"{kept} --reconnect retries", soft_wrap=True)
+        return 1
     return 0
+
+
+def _discard(sinks: list[Sink]) -> None:
+    """Outputs built but never opened: release what their factories took (a bound port, a temporary name)."""
+    for sink in sinks:
+        try:
+            sink.close(False)
+        except Exception:  # noqa: BLE001 - the open error is the one to report
+            pass
