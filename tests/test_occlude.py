@@ -345,7 +345,7 @@ def test_attack_on_swapped_frames_fools_the_discriminator(tmp_path: Path) -> Non
             "--set", f"occlude.image={json.dumps(str(media(SOURCE)))}", "--set", "occlude.level=4",
             "--set", f"occlude.budget={budget}", "--set", "encode.crf=0", "--set", "encode.pix_fmt='yuv444p'",
             # the bundled D_B already rates clean A->B swaps below 0.5 fake (about 0.34): ask for more
-            "--set", "occlude.threshold=0.25"]
+            "--set", "occlude.threshold=0.25", "--set", "occlude.classifier='discriminator'"]
     if model:
         args += ["--set", f"swap.model={json.dumps(model)}"]
     result = run_cli(*args)

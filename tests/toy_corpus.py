@@ -34,18 +34,22 @@ def _ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *args], check=True)
 
 
-def _encode(src: Path, dst: Path, compression: str, filters: str, seconds: float, start: float = 0.5) -> None:
+def _encode(src: Path, dst: Path, compression: str, filters: str, seconds: float, start: float = 0.5,
+            scale: bool = True) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    vf = f"scale=320:-2,{filters}" if filters else "scale=320:-2"
+    vf = ",".join(f for f in ("scale=320:-2" if scale else "", filters) if f) or "null"
     crf = CRF[compression]
     codec = ["-c:v", "libx264rgb", "-crf", "0"] if crf is None else ["-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p"]
     _ffmpeg("-ss", str(start), "-t", str(seconds), "-i", str(src), "-an", "-vf", vf, *codec, "-preset", "veryfast", str(dst))
 
 
-def _swap(src: Path, dst: Path) -> None:
+def _swap(src: Path, dst: Path, compression: str) -> None:
+    """The bundled GAN swap, encoded like the real videos of that compression (no codec confound)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    crf = CRF[compression] or 0
     subprocess.run([sys.executable, "-m", "pipeline.cli.main", "convert", str(src), "-o", str(dst), "-q", "-y",
-                    "--set", 'swap.direction="a2b"'], check=True, cwd=REPO, capture_output=True)
+                    "--set", 'swap.direction="a2b"', "--set", f"encode.crf={crf}", "--set", 'encode.preset="veryfast"'],
+                   check=True, cwd=REPO, capture_output=True)
 
 
 def build(root: Path, splits: dict[str, int], compressions: tuple[str, ...] = ("c23",), seconds: float = 1.0,
@@ -69,13 +73,19 @@ def build(root: Path, splits: dict[str, int], compressions: tuple[str, ...] = ("
                     variants = [("", [])] + ([(f"perturbed/{name}/", [name]) for name in perturb or {}]
                                              if split == perturb_split and comp == compressions[0] else [])
                     for prefix, plist in variants:
-                        extra = ",".join(f for f in [variant_filters, *(perturb or {}).get(plist[0], "").split(";")] if f) if plist else variant_filters
+                        pfilter = (perturb or {}).get(plist[0], "") if plist else ""
                         dst = root / f"{prefix}{rel}"
                         if label == "fake" and method == "swap":
-                            real = root / f"{prefix}original_sequences/youtube/{comp}/videos/{tid}.mp4"
-                            _swap(real, dst)
+                            clean = root / rel
+                            if not clean.exists():  # swap a lossless cut, so fakes are compressed as often as reals
+                                raw = root / "cache" / "raw" / f"{tid}.mkv"
+                                if not raw.exists():
+                                    _encode(clip, raw, "c0", "", seconds)
+                                _swap(raw, clean, comp)
+                            if plist:  # perturb the finished fake, as the corpus does
+                                _encode(clean, dst, comp, pfilter, seconds, start=0.0, scale=False)
                         else:
-                            _encode(clip, dst, comp, extra, seconds)
+                            _encode(clip, dst, comp, ",".join(f for f in (variant_filters, pfilter) if f), seconds)
                         manifest.append({"path": f"{prefix}{rel}", "label": label, "method": method.title() if label == "fake" else None,
                                          "target_video": tid, "source_video": sid if label == "fake" else None,
                                          "target_identity": clip.stem, "split": split, "compression": comp,

@@ -58,6 +58,13 @@ def _config(args: argparse.Namespace, extra: list[str] | None = None) -> Any:
     return load_config(args.config, list(args.set) + ["pipeline.stages=[]"] + (extra or []))
 
 
+def _threads(config: Any) -> None:
+    if config.detector.threads:
+        import torch
+
+        torch.set_num_threads(config.detector.threads)
+
+
 def _cache(args: argparse.Namespace) -> Path:
     return Path(args.cache) if args.cache else Path(args.corpus) / "cache" / "detector"
 
@@ -120,6 +127,7 @@ def main_eval(args: argparse.Namespace) -> int:
     from pipeline.media.atomic import write_image, write_text
 
     config = _config(args)
+    _threads(config)
     detector = open_detector(args.detector)
     out = Path(args.output) if args.output else Path(args.detector)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,6 +162,7 @@ def main_score(args: argparse.Namespace) -> int:
     overlay = check_output_path(args.output, [args.video], args.overwrite) if args.output else None
     if args.json and Path(args.json).resolve().parent.is_dir() is False:
         raise FacepipeError(f"--json folder does not exist: {Path(args.json).resolve().parent}")
+    _threads(config)
     detector = open_detector(args.detector)
     with frame_progress(f"score {Path(args.video).name}", None, args.quiet) as progress:
         result = score_video(args.video, detector, config, overlay, warn, on_frame=progress.update)
