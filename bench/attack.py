@@ -1,7 +1,7 @@
 """The occlusion attack against a deepfake detector, and the hardened detector, on a corpus's test split.
 
 Usage: python bench/attack.py CORPUS_DIR DET_DIR [--hardened DET_DIR] [--compression c23] [--frames 4]
-       [--budgets 16,64,256] [--levels 1,2,3,4,5] [--kinds block,noise,object] [--attack-kind block]
+       [--budgets 16,64,256] [--levels 1,2,3,4,5] [--kinds block,noise,object] [--attack-kinds block,noise]
        [--attack-level 3] [--threads 2] [--json FILE] [--markdown FILE]
 
 Prints one table per detector: clean frame AUC; AUC with a random occluder of each kind and level
@@ -38,13 +38,13 @@ def fmt(v: object, pct: bool = False) -> str:
 
 
 def markdown(name: str, t: dict) -> str:
-    lines = [f"**{name}** ({t['faces']} faces, {t['fake_faces']} fake; attack: {t['attack_kind']} level {t['attack_level']})", "",
+    lines = [f"**{name}** ({t['faces']} faces, {t['fake_faces']} fake; attack occluders at level {t['attack_level']})", "",
              "| row | AUC | success | mean queries | occluded share of face box |", "|---|---|---|---|---|",
              f"| clean | {fmt(t['clean_auc'])} | | | |"]
     for r in t["random"]:
         lines.append(f"| random {r['kind']} L{r['level']} | {fmt(r['auc'])} | | | {fmt(r['area'], True)} |")
     for r in t["attack"]:
-        lines.append(f"| attack, budget {r['budget']} | {fmt(r['auc'])} | {fmt(r['success'], True)} ({r['fooled']}/{r['attacked']}) "
+        lines.append(f"| attack {r['kind']}, budget {r['budget']} | {fmt(r['auc'])} | {fmt(r['success'], True)} ({r['fooled']}/{r['attacked']}) "
                      f"| {fmt(r['queries'])} | {fmt(r['area'], True)} |")
     return "\n".join(lines) + "\n"
 
@@ -59,7 +59,7 @@ def main() -> int:
     parser.add_argument("--budgets", default="16,64,256")
     parser.add_argument("--levels", default="1,2,3,4,5")
     parser.add_argument("--kinds", default="block,noise,object")
-    parser.add_argument("--attack-kind", default="block")
+    parser.add_argument("--attack-kinds", default="block,noise", help="occluder kinds the attack searches with")
     parser.add_argument("--attack-level", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json")
@@ -74,7 +74,7 @@ def main() -> int:
     for name, folder in [("detector", args.detector)] + ([("hardened", args.hardened)] if args.hardened else []):
         detector = open_detector(folder)
         table = attack_table(str(Path(folder)), detector.fake_probability, crops, [int(b) for b in args.budgets.split(",")],
-                             args.kinds.split(","), [int(x) for x in args.levels.split(",")], args.attack_kind,
+                             args.kinds.split(","), [int(x) for x in args.levels.split(",")], args.attack_kinds.split(","),
                              args.attack_level, log=lambda m: print(m, file=sys.stderr))
         results[name] = {"path": str(folder), "architecture": detector.architecture, **table}
         text += markdown(f"{name} ({detector.architecture}, {folder})", table) + "\n"

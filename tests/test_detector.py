@@ -239,3 +239,40 @@ def test_attack_always_prints_a_summary_line(trained: Path, tmp_path: Path) -> N
     result = run_cli("attack", media("no_face.mp4"), "-q", "-o", tmp_path / "c.mp4", "--set", "decode.max_frames=3",
                      "--set", f"occlude.classifier={json.dumps(str(trained))}")
     assert result.returncode == 0 and "attack summary: 0 faces seen" in result.stdout
+
+
+# -- pure parts ----------------------------------------------------------------------------------------
+
+
+def test_figures_auc_eer_accuracy() -> None:
+    from pipeline.detection.metrics import figures
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    perfect = figures(labels, np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9]))
+    assert perfect["auc"] == 1.0 and perfect["eer"] == 0.0 and perfect["accuracy"] == 1.0
+    # one real above one fake: 15 of 16 pairs ordered; one error per class at the EER threshold
+    swapped = figures(labels, np.array([0.1, 0.2, 0.3, 0.65, 0.6, 0.7, 0.8, 0.9]))
+    assert swapped["auc"] == pytest.approx(15 / 16) and swapped["eer"] == pytest.approx(0.25)
+    assert figures(np.array([1, 1]), np.array([0.2, 0.9]))["auc"] is None  # one class: no AUC, not 0.5
+
+
+def test_manifest_fields_and_perturbations(tmp_path: Path) -> None:
+    from pipeline.detection.corpus import read_corpus
+    from pipeline.detection.evaluate import slices
+
+    rows = [{"path": "a.mp4", "label": "real", "split": "test", "compression": "c23", "perturbation": []},
+            {"path": "b.mp4", "label": "fake", "method": "Warp", "split": "test", "compression": "c23", "perturbation": []},
+            {"path": "p/a.mp4", "label": "real", "split": "test", "compression": "c23",
+             "perturbation": [{"type": "GB", "level": 3}, {"type": "CS", "level": 1}]},
+            {"path": "p/b.mp4", "label": "fake", "method": "Warp", "split": "test", "compression": "c23",
+             "perturbation": ["GB:3", "CS:1"]},
+            {"path": "x.mp4", "label": "fake", "split": "test", "error": "decode failed"}]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    videos = read_corpus(tmp_path)
+    assert [v.perturbation for v in videos] == ["clean", "clean", "GB_3+CS_1", "GB_3+CS_1"]
+    assert [v.method for v in videos] == ["real", "Warp", "real", "Warp"]
+    groups = slices(videos)
+    assert groups["method"]["Warp"] == [0, 1] and groups["perturbation"]["GB_3+CS_1"] == [2, 3]
+    (tmp_path / "manifest.jsonl").write_text('{"path": "a.mp4", "label": "maybe"}\n')
+    with pytest.raises(FacepipeError, match="neither 'real' nor 'fake'"):
+        read_corpus(tmp_path)

@@ -27,6 +27,8 @@ IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 @dataclass
 class AttackRow:
+    kind: str
+    level: int
     budget: int
     auc: float | None
     success: float | None
@@ -59,18 +61,18 @@ def attack_fakes(classifier: str, crops: CropSet, budget: int, kind: str = "bloc
     stage.open(StageContext(video=None, config=stage.config, device="cpu", warn=lambda message: None))  # type: ignore[arg-type]
     attacked = crops.images.copy()
     for i in np.nonzero(crops.labels == 1)[0]:
-        frame = Frame(index=int(i), pts=0.0, image=attacked[i].copy())
         face = Face(box=crops.crop_boxes[i], landmarks=crops.crop_landmarks[i], track_id=int(i), matrix=IDENTITY,
                     crop=attacked[i])
-        stage.occlude_face(frame, face, 0)
+        frame = Frame(index=int(i), pts=0.0, image=attacked[i].copy(), faces=[face])
+        stage.process([frame])
         attacked[i] = frame.image
     totals = stage.summary()
-    return AttackRow(budget, None, totals.get("success_rate"), int(totals.get("attacked") or 0), int(totals.get("fooled") or 0),
+    return AttackRow(kind, level, budget, None, totals.get("success_rate"), int(totals.get("attacked") or 0), int(totals.get("fooled") or 0),
                      totals.get("queries_mean"), totals.get("mean_area")), attacked
 
 
 def attack_table(classifier: str, score: Callable[[np.ndarray], np.ndarray], crops: CropSet, budgets: list[int],
-                 kinds: list[str], levels: list[int], attack_kind: str, attack_level: int,
+                 kinds: list[str], levels: list[int], attack_kinds: list[str], attack_level: int,
                  log: Callable[[str], None] = print) -> dict[str, Any]:
     clean = figures(crops.labels, score(crops.images))["auc"]
     log(f"clean AUC {clean}")
@@ -81,10 +83,11 @@ def attack_table(classifier: str, score: Callable[[np.ndarray], np.ndarray], cro
             random_rows.append({"kind": kind, "level": level, "auc": auc, "area": round(area, 4)})
             log(f"random {kind} L{level}: AUC {auc} ({area:.1%} of the face box)")
     attack_rows = []
-    for budget in budgets:
-        row, attacked = attack_fakes(classifier, crops, budget, attack_kind, attack_level)
-        row.auc = figures(crops.labels, score(attacked))["auc"]
-        attack_rows.append(row.__dict__)
-        log(f"attack budget {budget}: AUC {row.auc}, success {row.success}, queries {row.queries}, area {row.area}")
-    return {"clean_auc": clean, "random": random_rows, "attack": attack_rows, "attack_kind": attack_kind,
+    for kind in attack_kinds:
+        for budget in budgets:
+            row, attacked = attack_fakes(classifier, crops, budget, kind, attack_level)
+            row.auc = figures(crops.labels, score(attacked))["auc"]
+            attack_rows.append(row.__dict__)
+            log(f"attack {kind} budget {budget}: AUC {row.auc}, success {row.success}, queries {row.queries}, area {row.area}")
+    return {"clean_auc": clean, "random": random_rows, "attack": attack_rows, "attack_kinds": attack_kinds,
             "attack_level": attack_level, "faces": int(len(crops)), "fake_faces": int(crops.labels.sum())}
