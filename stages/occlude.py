@@ -2,7 +2,8 @@
 
 ``mode = "random"`` draws one occluder per selected face (``patch``, ``block``, ``noise`` or
 ``object``) in the region asked for, at the level asked for. ``mode = "attack"`` searches placements
-per face until a fake-face classifier (the swap model's discriminator, or a TorchScript file) gives
+per face until a fake-face classifier (the bundled deepfake detector by default, a detector folder, the swap
+model's discriminator, or a TorchScript file) gives
 P(fake) below ``threshold`` or ``budget`` queries are spent, and keeps the best placement found.
 
 Reproducible bit for bit: each face draws from its own generator seeded by (seed, frame index, track
@@ -53,8 +54,9 @@ class OccludeConfig:
     grey: int = option(128, "grey level of blocks, and the mean of the noise", min=0, max=255)
     noise_sigma: float = option(64.0, "standard deviation of the noise", unit="levels", min=0.0, max=255.0)
     block_size: int = option(8, "side of the grey blocks", unit="px", min=1, max=256)
-    classifier: str = option("discriminator", "attack: discriminator (the swap model's, for `identity`) or a TorchScript "
-                             "file mapping (N,3,S,S) RGB [0,1] crops to P(fake)")
+    classifier: str = option("detector", "attack: detector (the bundled deepfake detector), a detector folder made by "
+                             "`facepipe detector train`, discriminator (the swap model's, for `identity`), or a "
+                             "TorchScript file mapping (N,3,S,S) RGB [0,1] crops to P(fake)")
     model: str = option("", "swap model whose discriminator is attacked; empty = swap.model under `facepipe attack --swap`, "
                         "else the bundled model")
     identity: str = option("auto", "whose discriminator: a, b, or auto (the swap direction's target; b without swap)",

@@ -1,6 +1,10 @@
 """Fake-face classifiers for the occlusion attack, all reduced to one call: crops -> P(fake).
 
-Two kinds:
+Three kinds:
+
+* ``detector`` (the default): the bundled deepfake detector (``models/detectors/bundled``), or a detector
+  folder made by ``facepipe detector train``: its TorchScript export ``detector.ts``, which takes any
+  crop size and returns P(fake).
 
 * ``discriminator``: the swap model's PatchGAN for one identity (``SwapModel.score`` gives
   P(real photo of that person)); the fake probability is ``1 - score``.
@@ -121,9 +125,21 @@ def load_torchscript(path: Path, device: str) -> Any:
 
 def load_classifier(spec: str, *, model: str, identity: str, device: str, size: int = 0,
                     output: str = "probability") -> FakeClassifier:
-    """``discriminator`` (of ``model``, empty = the bundled swap model) or a TorchScript file path."""
+    """``detector`` (the bundled one), a detector folder, ``discriminator`` (of ``model``, empty = the
+    bundled swap model) or a TorchScript file path."""
     if spec == "discriminator":
         from models.checkpoint import BUNDLED_MODEL_DIR
 
         return DiscriminatorClassifier(model or BUNDLED_MODEL_DIR, identity, device)
+    if spec == "detector" or Path(spec).is_dir():
+        from models.detectors.checkpoint import BUNDLED_DETECTOR_DIR, SCRIPT
+
+        folder = BUNDLED_DETECTOR_DIR if spec == "detector" else Path(spec)
+        if not (folder / SCRIPT).is_file():
+            where = "the bundled detector is missing" if spec == "detector" else "not a detector folder"
+            raise FacepipeError(f"occlude.classifier = {spec!r}: {where} (no {folder / SCRIPT}); "
+                                "train one with `facepipe detector train` or use occlude.classifier = 'discriminator'")
+        classifier = TorchScriptClassifier(folder / SCRIPT, device, size, "probability")
+        classifier.name = "detector:bundled" if spec == "detector" else f"detector:{folder.name}"
+        return classifier
     return TorchScriptClassifier(spec, device, size, output)

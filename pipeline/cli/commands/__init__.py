@@ -12,4 +12,5 @@ COMMANDS: dict[str, str] = {
     "train": "train a face-swap model on two facesets",
     "extract": "extract aligned face crops (a faceset) from videos and photos",
     "attack": "occlusion attack: occlude faces until a fake detector calls them real",
+    "detector": "deepfake detector: train on a corpus, evaluate, score videos",
 }

@@ -2,8 +2,10 @@
 
 Runs decode -> detect -> landmarks -> align -> (swap -> blend with ``--swap``) -> occlude in attack
 mode -> encode, then writes a JSON report: success rate, fake scores before and after, queries and
-occluded area. The ``[occlude]`` table configures the occluder, the classifier and the budget; with
-``--swap`` the discriminator defaults to the swap model's, for the identity it paints.
+occluded area. It always prints one line of counts (faces seen, already judged real, fooled, not
+fooled within the budget), and says so when the classifier calls every face real already. The ``[occlude]`` table configures the occluder, the classifier and the budget; with
+``--swap`` and ``occlude.classifier = "discriminator"`` the discriminator is the swap model's, for the
+identity it paints. The default classifier is the bundled deepfake detector.
 """
 
 from __future__ import annotations
@@ -79,17 +81,38 @@ def main(args: argparse.Namespace) -> int:
     _check_report_path(args.report, output)
     _check_report_path(args.sidecar, output)
     stats, stages = run_video_file(args.input, output, config, label="attack", quiet=args.quiet)
-    summary = next((stage.summary() for stage in stages if stage.name == "occlude"), {})
-    if not summary.get("faces"):
-        warn(f"no face found in {args.input}; nothing was attacked")
+    occluder = next((stage for stage in stages if stage.name == "occlude"), None)
+    summary = occluder.summary() if occluder is not None else {}
+    classifier = getattr(getattr(occluder, "classifier", None), "name", config.occlude.classifier)
     if args.report:
         occlude = dataclasses.asdict(config.occlude)
         write_json_atomic(args.report, {"input": args.input, "output": str(output), "sidecar": args.sidecar,
                                         "masks_dir": args.write_masks, "swap": bool(args.swap), "occlude": occlude,
-                                        "attack": summary, "stats": stats.as_dict()})
+                                        "classifier": classifier, "attack": summary, "stats": stats.as_dict()})
+    # Always said, even with --quiet: what the attack did, in counts (on stdout, for scripts too).
+    print(counts_line(summary, classifier, config.occlude.budget, config.occlude.threshold))
+    if not summary.get("faces"):
+        warn(f"no face found in {args.input}; nothing was attacked")
+    elif summary.get("scored") and summary.get("already_real") == summary.get("scored"):
+        warn(f"{classifier} already calls every face real (P(fake) < {config.occlude.threshold}); the attack had nothing "
+             "to do. Attack a classifier that detects these faces (occlude.classifier), or raise occlude.threshold")
     if not args.quiet:
         console.print(describe(summary, output, stats.frames_out, stats.wall_seconds))
     return 0
+
+
+def counts_line(summary: dict[str, Any], classifier: str, budget: int, threshold: float) -> str:
+    """faces seen, already judged real, fooled, not fooled within the budget: one line."""
+    faces = int(summary.get("faces") or 0)
+    real = int(summary.get("already_real") or 0)
+    fooled = int(summary.get("fooled") or 0)
+    attacked = int(summary.get("attacked") or 0)
+    skipped = int(summary.get("skipped") or 0)
+    line = (f"attack summary: {faces} faces seen, {real} already judged real, {fooled} fooled, "
+            f"{attacked - fooled} not fooled within {budget} queries")
+    if skipped:
+        line += f", {skipped} skipped (no alignment)"
+    return line + f" (classifier {classifier}, threshold {threshold})"
 
 
 def describe(summary: dict[str, Any], output: Path, frames: int, seconds: float) -> str:

@@ -1,0 +1,83 @@
+"""Speed of the deepfake detectors: classifier faces/s, and `facepipe detector score` end to end.
+
+Usage: python bench/detector.py [--threads 2] [--batch 64] [--clip PATH] [--detector DET_DIR]
+
+Classifier: aligned 256x256 crops -> P(fake), the work `detector score` adds per face (median of 5
+runs at ``--batch``; torch at ``--threads``). End to end: `detector score` on a clip (decode, detect,
+landmarks, align, classify), in frames/s, next to the ffmpeg-only transcode of the same clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from models.detectors import DETECTORS  # noqa: E402
+from models.detectors.checkpoint import Detector, build  # noqa: E402
+from pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def classifier_rate(architecture: str, batch: int, threads: int) -> tuple[float, float]:
+    """(faces/s by the wall clock, faces/s if the process had its ``threads`` cores to itself: from CPU time)."""
+    detector = Detector(build(architecture).eval(), {"architecture": architecture})
+    crops = np.random.default_rng(0).integers(0, 256, (batch, 256, 256, 3), dtype=np.uint8)
+    detector.fake_probability(crops, batch)
+    walls, cpus = [], []
+    for _ in range(5):
+        start, cpu = time.perf_counter(), time.process_time()
+        detector.fake_probability(crops, batch)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return batch / statistics.median(walls), batch / (statistics.median(cpus) / threads)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--clip", default=str(REPO.parent / "shared" / "media" / "single_face.mp4"))
+    parser.add_argument("--detector", help="detector folder for the end-to-end run (default: the bundled one)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"classifier on 256x256 crops, torch threads {args.threads}, batch {args.batch}:")
+    print(f"  (load average {os.getloadavg()[0]:.1f}; 'CPU-time' = batch / (CPU seconds / threads): the rate on "
+          f"{args.threads} cores of its own)")
+    for name in DETECTORS:
+        wall, cpu = classifier_rate(name, args.batch, args.threads)
+        print(f"  {name:15s} {wall:7.1f} faces/s wall clock, {cpu:7.1f} faces/s by CPU time")
+    frames = int(subprocess.run([sys.executable, "-c", f"from pipeline.media.decode import probe; print(probe({args.clip!r}).frame_count)"],
+                                capture_output=True, text=True, cwd=REPO).stdout.strip() or 0)
+    start = time.perf_counter()
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", args.clip, "-c:v", "libx264", "-preset", "veryfast", "-f", "null", "-"],
+                   check=True)
+    transcode = time.perf_counter() - start
+    command = [sys.executable, "-m", "pipeline.cli.main", "detector", "score", args.clip, "-q",
+               "--set", f"detector.threads={args.threads}"] + (["--detector", args.detector] if args.detector else [])
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    score = time.perf_counter() - start
+    if result.returncode:
+        print(result.stderr.strip())
+        return 1
+    print(f"detector score {Path(args.clip).name} ({frames} frames): {score:.2f} s = {frames / score:.1f} frames/s "
+          f"(process start included); ffmpeg-only transcode {transcode:.2f} s = {frames / transcode:.1f} frames/s; "
+          f"ratio {score / transcode:.1f}x")
+    print(f"  {result.stdout.strip()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

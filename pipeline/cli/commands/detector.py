@@ -1,0 +1,179 @@
+"""``facepipe detector train|eval|score``: a real/fake face classifier trained on our corpora.
+
+The work lives in ``pipeline.detection``; this module parses arguments, shows rich progress and
+prints tables. Torch is imported only inside the subcommands, so ``facepipe --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pipeline.cli.commands.common import add_config_options, write_json_atomic
+from pipeline.errors import FacepipeError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "detector", help="deepfake detector: train on a corpus, evaluate, score a video",
+        description="Train a real/fake face classifier (meso4, mesoinception4, xceptionmini) on the aligned faces of a "
+                    "corpus made by `facepipe corpus build`, evaluate it on the corpus's test split, or score a video.")
+    sub = parser.add_subparsers(dest="detector_command", metavar="SUBCOMMAND", required=True)
+
+    train = sub.add_parser("train", help="train a detector on a corpus's train split (validated on val)")
+    train.add_argument("corpus", metavar="CORPUS_DIR", help="corpus folder with manifest.jsonl")
+    train.add_argument("-o", "--output", required=True, metavar="DET_DIR", help="detector folder (created)")
+    train.add_argument("--architecture", "-a", help="network (overrides detector.architecture)")
+    train.add_argument("--occlusion-augment", action="store_true",
+                       help="also draw the occlusion stage's occluders over training faces (hardens against the attack)")
+    train.add_argument("--cache", metavar="DIR", help="face-crop cache (default CORPUS_DIR/cache/detector)")
+    train.add_argument("--overwrite", action="store_true", help="replace a detector already in DET_DIR")
+    add_config_options(train)
+    train.set_defaults(func=main_train)
+
+    evaluate = sub.add_parser("eval", help="AUC/EER/accuracy on the test split, by method, compression, perturbation")
+    evaluate.add_argument("detector", metavar="DET_DIR", help="detector folder (made by `detector train`)")
+    evaluate.add_argument("corpus", metavar="CORPUS_DIR", help="corpus folder with manifest.jsonl")
+    evaluate.add_argument("-o", "--output", metavar="DIR", help="where eval.json, roc.png, robustness.md go (default DET_DIR)")
+    evaluate.add_argument("--cache", metavar="DIR", help="face-crop cache (default CORPUS_DIR/cache/detector)")
+    add_config_options(evaluate)
+    evaluate.set_defaults(func=main_eval)
+
+    score = sub.add_parser("score", help="P(fake) of a video, per frame and per face")
+    score.add_argument("video", metavar="VIDEO", help="video file")
+    score.add_argument("--detector", metavar="DET_DIR", help="detector folder (default: the bundled detector)")
+    score.add_argument("--json", metavar="FILE", help="write per-frame, per-face scores as JSON")
+    score.add_argument("-o", "--output", metavar="OVERLAY", help="write the video with faces boxed and coloured by P(fake)")
+    score.add_argument("--overwrite", "-y", action="store_true", help="replace the overlay video if it exists")
+    add_config_options(score)
+    score.set_defaults(func=main_score)
+
+
+def _config(args: argparse.Namespace, extra: list[str] | None = None) -> Any:
+    from pipeline.cli.settings import load_config
+
+    return load_config(args.config, list(args.set) + ["pipeline.stages=[]"] + (extra or []))
+
+
+def _threads(config: Any) -> None:
+    if config.detector.threads:
+        import torch
+
+        torch.set_num_threads(config.detector.threads)
+
+
+def _cache(args: argparse.Namespace) -> Path:
+    return Path(args.cache) if args.cache else Path(args.corpus) / "cache" / "detector"
+
+
+@contextmanager
+def task_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich bar per named task (crops, steps); nothing when quiet or not on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from pipeline.cli.progress import console, wants_bar
+
+    if not wants_bar(quiet):
+        yield lambda what, done, total: None
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def update(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = progress.add_task(what, total=total)
+            progress.update(tasks[what], completed=done, total=total)
+
+        yield update
+
+
+def main_train(args: argparse.Namespace) -> int:
+    from pipeline.cli.progress import console
+
+    extra = [f'detector.architecture="{args.architecture}"'] if args.architecture else []
+    config = _config(args, extra)
+    out = Path(args.output)
+    from models.detectors.checkpoint import WEIGHTS
+
+    if out.exists() and not out.is_dir():
+        raise FacepipeError(f"{out} exists and is not a folder")
+    if (out / WEIGHTS).exists() and not args.overwrite:
+        raise FacepipeError(f"{out} already holds a detector; use --overwrite to replace it")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from pipeline.detection.train import CURVES, train_detector
+
+    log = (lambda message: None) if args.quiet else (lambda message: console.print(message, highlight=False))
+    with task_progress(args.quiet) as progress:
+        card = train_detector(Path(args.corpus), out, config, occlusion_augment=args.occlusion_augment,
+                              cache_dir=_cache(args), progress=progress, log=log)
+    figs = card["figures"]
+    val = f"val AUC {figs['val_auc']:.4f}, EER {figs['val_eer']:.4f}" if figs.get("val_auc") is not None else "no val split"
+    print(f"wrote {out}: {card['training']['architecture']} on {card['data']['train_crops']} crops "
+          f"({card['data']['train_real']} real, {card['data']['train_fake']} fake), best epoch {figs['best_epoch']}, {val}; "
+          f"curves {out / CURVES}")
+    return 0
+
+
+def main_eval(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from models.detectors.checkpoint import open_detector
+    from pipeline.cli.progress import console
+    from pipeline.detection.evaluate import EVAL_JSON, ROC_PNG, TABLE_MD, evaluate, markdown, roc_png, table_rows
+    from pipeline.media.atomic import write_image, write_text
+
+    config = _config(args)
+    _threads(config)
+    detector = open_detector(args.detector)
+    out = Path(args.output) if args.output else Path(args.detector)
+    out.mkdir(parents=True, exist_ok=True)
+    with task_progress(args.quiet) as progress:
+        report, crops, probs = evaluate(detector, Path(args.corpus), config, _cache(args), progress)
+    report["detector"] = str(Path(args.detector).resolve())
+    write_json_atomic(out / EVAL_JSON, report)
+    write_image(out / ROC_PNG, roc_png(crops.videos, crops, probs, f"{detector.architecture} on {Path(args.corpus).name} (test)"))
+    write_text(out / TABLE_MD, markdown(report))
+    table = Table(title=f"{detector.architecture} on {args.corpus}, test split", title_justify="left")
+    for column in ("group", "slice", "videos r/f", "frame AUC", "video AUC", "frame acc", "frame EER"):
+        table.add_column(column, justify="left" if column in ("group", "slice") else "right")
+    for row in table_rows(report):
+        table.add_row(*row)
+    if not args.quiet:
+        console.print(table)
+    overall = report["slices"]["overall"]["all"]
+    print(f"test: frame AUC {_f(overall['frame']['auc'])}, video AUC {_f(overall['video']['auc'])}, "
+          f"EER {_f(overall['frame']['eer'])}; wrote {out / EVAL_JSON}, {out / ROC_PNG}, {out / TABLE_MD}")
+    return 0
+
+
+def main_score(args: argparse.Namespace) -> int:
+    from models.detectors.checkpoint import open_detector
+    from pipeline.cli.progress import frame_progress, warn
+    from pipeline.detection.score import score_video, verdict
+    from pipeline.media.encode import check_output_path
+
+    config = _config(args)
+    if not Path(args.video).is_file():
+        raise FacepipeError(f"input not found: {args.video}")
+    overlay = check_output_path(args.output, [args.video], args.overwrite) if args.output else None
+    if args.json and Path(args.json).resolve().parent.is_dir() is False:
+        raise FacepipeError(f"--json folder does not exist: {Path(args.json).resolve().parent}")
+    _threads(config)
+    detector = open_detector(args.detector)
+    with frame_progress(f"score {Path(args.video).name}", None, args.quiet) as progress:
+        result = score_video(args.video, detector, config, overlay, warn, on_frame=progress.update)
+    if args.json:
+        write_json_atomic(args.json, result.as_json())
+    if result.p_fake is None:
+        raise FacepipeError(f"{args.video}: no face found in {len(result.frames)} frames; P(fake) is undefined (no face)")
+    print(f"{args.video}: P(fake) {result.p_fake:.4f} ({verdict(result.p_fake, config.detector.threshold)}), "
+          f"{result.faces} faces in {len(result.frames)} frames, detector {result.detector}")
+    return 0
+
+
+def _f(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -1,0 +1,278 @@
+"""`facepipe detector`: architectures, checkpoints, training/eval/score end to end on a toy corpus.
+
+The toy corpus (``tests.toy_corpus``) is real footage from ``shared/media/people``: real = 1 s of a
+clip, fake = the same clip blurred and washed out -- obviously separable, so a detector trained for
+a few seconds must separate its identity-disjoint test split (AUC > 0.9); a broken data path, label
+flip or export would not. The AUC targets on real fakes are measured on the demo corpus by
+``bench/attack.py`` and ``facepipe detector eval``, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pipeline.errors import FacepipeError
+from tests.conftest import media, read_frames, run_cli
+from tests.toy_corpus import PEOPLE, build
+
+FAST = ["--set", "detector.flip=0", "--set", "detector.jpeg=0", "--set", "detector.blur=0", "--set", "detector.noise=0",
+        "--set", "detector.colour=0"]
+
+
+def one_line_error(result: subprocess.CompletedProcess, fragment: str) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "warning" not in line]
+    assert len(lines) == 1 and lines[0].startswith("facepipe: error: "), result.stderr
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not PEOPLE.is_dir():
+        pytest.skip(f"real test media not found: {PEOPLE}")
+    return build(tmp_path_factory.mktemp("corpus"), {"train": 3, "val": 1, "test": 2}, ("c23",), 1.0,
+                 perturb={"CC_3": "eq=contrast=0.6"})
+
+
+@pytest.fixture(scope="module")
+def trained(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("det") / "meso4"
+    result = run_cli("detector", "train", corpus, "-o", out, "-a", "meso4", "-q", "--set", "detector.frames_per_video=4",
+                     "--set", "detector.epochs=8", "--set", "detector.batch_size=16", *FAST, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and "val AUC" in result.stdout
+    return out
+
+
+# -- architectures ---------------------------------------------------------------------------------
+
+
+def test_meso4_is_the_paper_layout() -> None:
+    from models.detectors.meso4 import Meso4
+
+    net = Meso4()
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    pools = [m for m in net.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    dense = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert [c.kernel_size[0] for c in convs] == [3, 5, 5, 5]
+    assert [c.out_channels for c in convs] == [8, 8, 16, 16]
+    assert [n.num_features for n in norms] == [8, 8, 16, 16] and len({id(n) for n in norms}) == 4  # one BN per layer
+    assert [p.kernel_size for p in pools] == [2, 2, 2, 4]
+    assert [(d.in_features, d.out_features) for d in dense] == [(1024, 16), (16, 1)]
+    assert [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
+    assert [m.negative_slope for m in net.modules() if isinstance(m, torch.nn.LeakyReLU)] == [0.1]
+    assert 27_000 <= sum(p.numel() for p in net.parameters()) <= 29_000
+    assert net.eval()(torch.rand(2, 3, 256, 256)).shape == (2,)
+
+
+@pytest.mark.parametrize("architecture", ["meso4", "mesoinception4", "xceptionmini"])
+def test_export_is_what_occlude_classifier_loads(architecture: str, tmp_path: Path) -> None:
+    from models.detectors.checkpoint import SCRIPT, build as build_net, load_detector, save_detector, Detector
+    from stages.occlusion.classifier import TorchScriptClassifier, load_classifier
+
+    torch.manual_seed(1)
+    net = build_net(architecture)
+    with torch.no_grad():  # non-trivial BN statistics, so eval mode matters
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    save_detector(net, architecture, tmp_path, {"note": "test"})
+    loaded, card = load_detector(tmp_path, architecture)
+    assert card["architecture"] == architecture and card["files"]["torchscript"] == SCRIPT
+    size = net.INPUT_SIZE
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (3, size, size, 3), dtype=np.uint8)
+    direct = Detector(loaded, card).fake_probability(crops)
+    scripted = TorchScriptClassifier(tmp_path / SCRIPT, "cpu").fake_probability(crops)
+    assert direct.shape == scripted.shape == (3,)
+    np.testing.assert_allclose(direct, scripted, atol=1e-4)
+    via_stage = load_classifier(str(tmp_path), model="", identity="b", device="cpu")
+    other = rng.integers(0, 256, (2, 200, 200, 3), dtype=np.uint8)  # any crop size: the export resizes
+    p = via_stage.fake_probability(other)
+    assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+
+
+def test_detector_files_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from models.detectors.checkpoint import WEIGHTS, build as build_net, load_detector, save_detector
+
+    pickled = tmp_path / "pickle" / WEIGHTS
+    pickled.parent.mkdir()
+    torch.save({"w": torch.zeros(2)}, pickled)
+    with pytest.raises(FacepipeError, match="pickle"):
+        load_detector(pickled.parent)
+    wrong = tmp_path / "wrong"
+    save_detector(build_net("meso4"), "meso4", wrong, {})
+    tensors = {k: v for k, v in build_net("xceptionmini").state_dict().items()}
+    save_file({k: v.float().contiguous() for k, v in tensors.items()}, str(wrong / WEIGHTS),
+              metadata={"architecture": "meso4", "format": "facepipe-detector"})
+    (wrong / "detector.json").unlink()
+    with pytest.raises(FacepipeError, match="do not fit architecture meso4"):
+        load_detector(wrong)
+    swap = tmp_path / "swap"
+    swap.mkdir()
+    save_file({"g.x": torch.zeros(1)}, str(swap / WEIGHTS), metadata={"architecture": "facepipe-swap-v1"})
+    with pytest.raises(FacepipeError, match="is not a detector"):
+        load_detector(swap)
+    result = run_cli("detector", "score", media("single_face.mp4"), "--detector", pickled.parent)
+    one_line_error(result, "pickle")
+
+
+# -- corpus refusals ---------------------------------------------------------------------------------
+
+
+def _copy_manifest(corpus: Path, tmp: Path, keep) -> Path:  # noqa: ANN001
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
+    rows = [dict(r, path=str(corpus / r["path"])) for r in rows if keep(r)]
+    tmp.mkdir()
+    (tmp / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp
+
+
+def test_bad_corpora_are_one_line_errors(corpus: Path, tmp_path: Path) -> None:
+    real_only = _copy_manifest(corpus, tmp_path / "real", lambda r: r["label"] == "real")
+    one_line_error(run_cli("detector", "train", real_only, "-o", tmp_path / "d1"), "only real videos")
+    one_line_error(run_cli("detector", "train", tmp_path / "missing", "-o", tmp_path / "d2"), "corpus not found")
+    assert not (tmp_path / "d1").exists() and not (tmp_path / "d2").exists()
+
+
+def test_eval_without_test_split_is_one_line_error(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    no_test = _copy_manifest(corpus, tmp_path / "notest", lambda r: r["split"] != "test")
+    one_line_error(run_cli("detector", "eval", trained, no_test), "no 'test' split")
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+
+def test_trained_detector_separates_the_toy_test_split(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    card = json.loads((trained / "detector.json").read_text())
+    assert card["architecture"] == "meso4" and card["data"]["train_real"] > 0 and card["data"]["train_fake"] > 0
+    assert set(card["splits"]["train"]).isdisjoint(card["splits"]["val"])
+    assert cv2.imread(str(trained / "curves.png")) is not None
+    result = run_cli("detector", "eval", trained, corpus, "-o", tmp_path, "-q", "--set", "detector.eval_frames=4")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "eval.json").read_text())
+    overall = report["slices"]["overall"]["all"]
+    assert overall["video"]["real"] == 2 and overall["video"]["fake"] == 2  # the two test identities
+    assert overall["frame"]["auc"] > 0.9 and overall["video"]["auc"] > 0.9, overall
+    assert set(report["slices"]["method"]) == {"Blur"} and "CC_3" in report["slices"]["perturbation"]
+    assert 0.0 <= overall["frame"]["eer"] <= 0.5
+    roc = cv2.imread(str(tmp_path / "roc.png"))
+    assert roc is not None and roc.std() > 10
+    assert "| CC_3 | perturbation |" in (tmp_path / "robustness.md").read_text()
+
+
+def test_score_gives_one_entry_per_frame_and_an_overlay(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    fake = next((corpus / "manipulated_sequences" / "Blur" / "c23" / "videos").glob("*.mp4"))
+    out_json, overlay = tmp_path / "s.json", tmp_path / "s.mp4"
+    result = run_cli("detector", "score", fake, "--detector", trained, "--json", out_json, "-o", overlay, "-q")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out_json.read_text())
+    frames = read_frames(fake)
+    assert [f["index"] for f in data["frames"]] == list(range(len(frames)))
+    per_frame = [max(face["p_fake"] for face in f["faces"]) for f in data["frames"] if f["faces"]]
+    assert len(per_frame) >= len(frames) - 2
+    assert data["video"]["p_fake"] == pytest.approx(np.mean(per_frame), abs=1e-3)
+    assert f"P(fake) {data['video']['p_fake']:.4f}" in result.stdout
+    drawn = read_frames(overlay)
+    assert len(drawn) == len(frames)
+    first = data["frames"][0]["faces"][0]
+    x0, y0, x1, y1 = (int(v) for v in first["box"])
+    colour = np.array([0, 255 * min(1, 2 * (1 - first["p_fake"])), 255 * min(1, 2 * first["p_fake"])])
+    edge = drawn[0][y0 + 5:y1 - 5, x0].astype(float)  # the box's left side, in the score's colour
+    assert np.abs(edge.mean(axis=0) - colour).max() < 40, (edge.mean(axis=0), colour)
+
+
+def test_score_of_a_video_without_faces_says_no_face(trained: Path, tmp_path: Path) -> None:
+    out_json = tmp_path / "n.json"
+    result = run_cli("detector", "score", media("no_face.mp4"), "--detector", trained, "--json", out_json, "-q")
+    one_line_error(result, "no face")
+    data = json.loads(out_json.read_text())
+    assert data["video"]["p_fake"] is None and data["video"]["verdict"] == "no face"
+    assert "0.5" not in result.stdout
+
+
+def test_occlusion_augment_draws_the_stage_occluders_inside_the_face(corpus: Path) -> None:
+    from pipeline.cli.settings import load_config
+    from pipeline.detection.augment import CropOccluder
+    from pipeline.detection.crops import video_crops
+
+    clip = next((corpus / "original_sequences" / "youtube" / "c23" / "videos").glob("*.mp4"))
+    crops = video_crops(clip, load_config(), 2, 0, "x", None)
+    occluder = CropOccluder()
+    rng = np.random.default_rng(0)
+    for kind in ("block", "noise", "object"):
+        image, area = occluder(crops.images[0], crops.crop_boxes[0], crops.crop_landmarks[0], rng, kind=kind, level=3)
+        changed = np.any(image != crops.images[0], axis=2)
+        ys, xs = np.nonzero(changed)
+        x0, y0, x1, y1 = crops.crop_boxes[0]
+        assert 0.03 < area < 0.6 and changed.any(), (kind, area)
+        assert xs.min() >= x0 - 1 and xs.max() <= x1 + 1 and ys.min() >= max(0, y0 - 1) and ys.max() <= y1 + 1
+
+
+# -- the attack against the detector -------------------------------------------------------------------
+
+
+def test_attack_always_prints_a_summary_line(trained: Path, tmp_path: Path) -> None:
+    base = ["attack", media("single_face.mp4"), "-q", "--set", "decode.max_frames=3", "--set", "occlude.budget=8",
+            "--set", f"occlude.classifier={json.dumps(str(trained))}"]
+    result = run_cli(*base, "-o", tmp_path / "a.mp4", "--set", "occlude.threshold=0.0")
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("attack summary: 3 faces seen, 0 already judged real, 0 fooled, 3 not fooled within 8 queries")
+    result = run_cli(*base, "-o", tmp_path / "b.mp4", "--set", "occlude.threshold=1.0")
+    assert result.returncode == 0, result.stderr
+    assert "3 faces seen, 3 already judged real" in result.stdout
+    assert "already calls every face real" in result.stderr
+    result = run_cli("attack", media("no_face.mp4"), "-q", "-o", tmp_path / "c.mp4", "--set", "decode.max_frames=3",
+                     "--set", f"occlude.classifier={json.dumps(str(trained))}")
+    assert result.returncode == 0 and "attack summary: 0 faces seen" in result.stdout
+
+
+# -- pure parts ----------------------------------------------------------------------------------------
+
+
+def test_figures_auc_eer_accuracy() -> None:
+    from pipeline.detection.metrics import figures
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    perfect = figures(labels, np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9]))
+    assert perfect["auc"] == 1.0 and perfect["eer"] == 0.0 and perfect["accuracy"] == 1.0
+    # one real above one fake: 15 of 16 pairs ordered; one error per class at the EER threshold
+    swapped = figures(labels, np.array([0.1, 0.2, 0.3, 0.65, 0.6, 0.7, 0.8, 0.9]))
+    assert swapped["auc"] == pytest.approx(15 / 16) and swapped["eer"] == pytest.approx(0.25)
+    assert figures(np.array([1, 1]), np.array([0.2, 0.9]))["auc"] is None  # one class: no AUC, not 0.5
+
+
+def test_manifest_fields_and_perturbations(tmp_path: Path) -> None:
+    from pipeline.detection.corpus import read_corpus
+    from pipeline.detection.evaluate import slices
+
+    rows = [{"path": "a.mp4", "label": "real", "split": "test", "compression": "c23", "perturbation": []},
+            {"path": "b.mp4", "label": "fake", "method": "Warp", "split": "test", "compression": "c23", "perturbation": []},
+            {"path": "p/a.mp4", "label": "real", "split": "test", "compression": "c23",
+             "perturbation": [{"type": "GB", "level": 3}, {"type": "CS", "level": 1}]},
+            {"path": "p/b.mp4", "label": "fake", "method": "Warp", "split": "test", "compression": "c23",
+             "perturbation": ["GB:3", "CS:1"]},
+            {"path": "x.mp4", "label": "fake", "split": "test", "error": "decode failed"}]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    videos = read_corpus(tmp_path)
+    assert [v.perturbation for v in videos] == ["clean", "clean", "GB_3+CS_1", "GB_3+CS_1"]
+    assert [v.method for v in videos] == ["real", "Warp", "real", "Warp"]
+    groups = slices(videos)
+    assert groups["method"]["Warp"] == [0, 1] and groups["perturbation"]["GB_3+CS_1"] == [2, 3]
+    (tmp_path / "manifest.jsonl").write_text('{"path": "a.mp4", "label": "maybe"}\n')
+    with pytest.raises(FacepipeError, match="neither 'real' nor 'fake'"):
+        read_corpus(tmp_path)
