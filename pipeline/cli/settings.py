@@ -1,6 +1,6 @@
 """The application's configuration schema: which ``[table]`` of ``pipeline.toml`` belongs to whom.
 
-The run-wide tables (pipeline, decode, encode, capture, train) are listed here; each stage's table is
+The run-wide tables (pipeline, decode, encode, capture, train, corpus) are listed here; each stage's table is
 its own ``Stage.Config``, read from the stage table (``stages.STAGES``), so a new stage needs no
 line here. The order is the order of ``pipeline.toml``.
 """
@@ -19,12 +19,14 @@ REPO_DEFAULTS = Path(__file__).resolve().parents[2] / "pipeline.toml"
 def section_types() -> dict[str, type]:
     """Every config table's dataclass. Importing a stage module is cheap: stages load heavy libraries in ``open``."""
     from models.train_config import TrainConfig
+    from pipeline.corpus.config import CorpusConfig
     from pipeline.media.capture import CaptureConfig
     from pipeline.media.decode import DecodeConfig
     from pipeline.media.encode import EncodeConfig
 
     sections: dict[str, type] = {"pipeline": PipelineConfig, "decode": DecodeConfig, "encode": EncodeConfig,
-                                 "capture": CaptureConfig, "train": TrainConfig}
+                                 "capture": CaptureConfig, "train": TrainConfig,
+                                 "corpus": CorpusConfig}
     for name in STAGES:
         sections[name] = STAGES.load(name).Config
     return sections
