@@ -38,7 +38,7 @@ def find_videos(folder: str | Path, identities_csv: str | Path | None = None) ->
     videos = []
     for number, path in enumerate(files):
         identity = mapping.get(path.name) or mapping.get(path.stem) or path.stem
-        videos.append(Video(f"{number:03d}", str(path.resolve()), identity))
+        videos.append(Video(f"{number:03d}", str(path.absolute()), identity))
     if len({v.identity for v in videos}) < 2:
         raise FacepipeError(f"{root}: a corpus needs videos of at least 2 identities, found "
                             f"{len({v.identity for v in videos})} ({len(videos)} videos)")
