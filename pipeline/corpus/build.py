@@ -12,6 +12,7 @@ Order of work (each step skips what an earlier run finished):
 
 from __future__ import annotations
 
+import time
 import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -84,10 +85,17 @@ class Build:
 
     # -- steps ------------------------------------------------------------------------------------
     def run(self) -> BuildResult:
-        import time
-
         self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.state().mkdir(exist_ok=True)
+        lock = _lock(self.layout.state() / "lock")
+        try:
+            return self._run()
+        finally:
+            lock.close()
+
+    def _run(self) -> BuildResult:
         self._check_plan()
+        _remove_leftovers(self.layout.root)
         started = time.perf_counter()
         engine = open_engine(self.options.workers, self.options.scheduler, self.options.engine)
         self.engine_seconds = time.perf_counter() - started
@@ -228,6 +236,27 @@ class Build:
         for _, job in jobs:
             job["files"] = [p for b in job["branches"] for p in [*b["files"].values(), *([b["mask"]] if b["mask"] else [])]]
         return jobs
+
+
+def _lock(path: Path) -> Any:
+    """One build per corpus folder at a time (a second would race on the same files)."""
+    import fcntl
+
+    handle = open(path, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise FacepipeError(f"{path.parent.parent}: another `corpus build` is running on this folder") from None
+    return handle
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temporaries of a killed run (kill -9 leaves them; nothing else writes here while we hold the lock)."""
+    for path in root.rglob("*.facepipe-partial*"):
+        path.unlink(missing_ok=True)
+    for path in (root / ".facepipe" / "tmp").glob("*"):
+        path.unlink(missing_ok=True)
 
 
 def _run_job(job: dict[str, Any]) -> list[dict[str, Any]]:

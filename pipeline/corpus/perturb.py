@@ -14,6 +14,7 @@ CVPR 2020), re-implemented here from their description:
 | VC   | 30 32 35 38 40             | x264 re-encode at that CRF (done as an encode/decode round trip) |
 
 A *variant* is an ordered list of (type, level): ``CS:3`` or a mix ``CS:3+GB:2``, applied in that order.
+VC is always applied last (it re-encodes the finished stream).
 ``random`` draws one type and level per video, ``random2``..``random4`` a mix of that many distinct types,
 seeded by the corpus seed and the video, so a re-run draws the same. BW's block count uses
 ``max(1, min(h,w)//256)`` so videos under 256 px still get blocks (their formula gives 0 there).
@@ -115,6 +116,7 @@ def parse_variant(text: str) -> str:
         steps.append(f"{match['kind'].upper()}:{match['level']}")
     if len({s.split(':')[0] for s in steps}) != len(steps) or len(steps) > 4:
         raise FacepipeError(f"--perturb {text!r}: a mix takes 2-4 different types")
+    steps.sort(key=lambda step: step.startswith("VC:"))  # VC re-encodes the finished stream: always last
     return "+".join(steps)
 
 
@@ -130,7 +132,8 @@ def resolve(variant: str, seed: int, video_key: str) -> list[Step]:
         return [Step(kind, int(level)) for kind, level in (part.split(":") for part in variant.split("+"))]
     draw = random.Random(f"{seed}:{variant}:{video_key}")
     kinds = draw.sample(sorted(LEVELS), int(match["n"] or 1))
-    return [Step(kind, draw.randint(1, 5)) for kind in kinds]
+    steps = [Step(kind, draw.randint(1, 5)) for kind in kinds]
+    return sorted(steps, key=lambda step: step.kind == "VC")  # in order of application
 
 
 class FramePerturber:
