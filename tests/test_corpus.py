@@ -102,7 +102,8 @@ def test_masks_are_where_the_fake_differs_from_its_original(corpus) -> None:
         assert len(fake) == len(mask) == len(real) == FRAMES
         for f, m, r in zip(fake, mask, real):
             alpha = m[..., 1]
-            inside = alpha > 200
+            assert alpha.max() > 100  # (a briefly trained GAN's own mask is ~0.5, so its blend mask peaks ~128)
+            inside = alpha > 0.8 * alpha.max()
             outside = cv2.dilate((alpha > 2).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
             diff = np.abs(f.astype(np.int16) - r.astype(np.int16)).mean(axis=2)
             assert inside.sum() > 500  # a face-sized mask
