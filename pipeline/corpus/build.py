@@ -43,6 +43,7 @@ class BuildOptions:
     engine: str | None = None
     warn: Callable[[str], None] = print
     progress: ProgressFactory = field(default=lambda label, total: nullcontext(lambda result: None))
+    log: Callable[[str], None] = lambda message: None  # progress notes (training), not warnings
 
 
 @dataclass

@@ -108,7 +108,8 @@ def main_build(args: argparse.Namespace) -> int:
     config = load_config(args.config, _overrides(args))
     workers, scheduler, engine = _engine(args, config)
     options = BuildOptions(args.inputs, args.output, args.identities, workers, scheduler, engine, warn,
-                           lambda label, total: job_progress(label, total, args.quiet))
+                           lambda label, total: job_progress(label, total, args.quiet),
+                           log=(lambda message: None) if args.quiet else (lambda message: console.print(message, markup=False)))
     result = build_corpus(options, config)
     if not args.quiet:
         from pipeline.corpus.summary import summary_table

@@ -78,7 +78,7 @@ class GanMethod:
         set_threads(settings.threads)
         spec = ModelSpec(corpus.gan_resolution, settings.width, settings.latent)
         train(facesets, directory, spec, corpus.train_minutes, batch=corpus.gan_batch, seed=corpus.seed,
-              lr=settings.lr_g, log=build.options.warn)
+              lr=settings.lr_g, log=build.options.log)
 
     def stage(self, job: dict[str, Any]) -> Stage:
         return GanStage(job["model"], job["source_identity"])
