@@ -106,7 +106,8 @@ class Build:
             self._plan_pairs()
             model_info = {name: method.prepare(self) for name, method in self.methods.items()}
             jobs = self._video_jobs(model_info)
-            todo = [(key, job) for key, job in jobs if not job_done(Path(job["record"]), job["files"])]
+            todo = [(key, job) for key, job in jobs
+                    if not job_done(Path(job["record"]), job["files"], job["lines"][0].get("model_sha256"))]
             with self.options.progress("videos", len(todo)) as on_done:
                 results = run_jobs(_run_job, todo, engine, on_done)
             failures += [r for r in results if not r.ok]

@@ -15,6 +15,7 @@ is redone, overwriting whatever of its outputs were already renamed into place.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -216,6 +217,13 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
-def job_done(record: Path, files: list[str]) -> bool:
-    """A finished job: its record exists and every file it names is still there."""
-    return record.is_file() and all(os.path.exists(path) for path in files)
+def job_done(record: Path, files: list[str], model_sha256: str | None = None) -> bool:
+    """A finished job: its record exists, every file it names is still there, and it was made with the
+    same model (a gan model trained further on a re-run with a bigger budget re-renders its fakes)."""
+    if not record.is_file() or not all(os.path.exists(path) for path in files):
+        return False
+    try:
+        lines = json.loads(record.read_text())["lines"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all(line.get("model_sha256") == model_sha256 for line in lines)
