@@ -1,5 +1,8 @@
 """``facepipe corpus build|verify|export``: fake/real video corpora in the FaceForensics++ layout.
 
+Exit codes: 0 done; 1 the build finished but some jobs failed (listed, and in the manifest), or verify
+found problems; 2 bad input or settings (nothing built).
+
 The library is ``pipeline.corpus``; this module parses options into ``[corpus]`` settings, opens the
 job engine (local process pool by default, a Dask LocalCluster with ``--workers N``, an existing Dask
 cluster with ``--scheduler``), shows progress and prints the summary.
@@ -119,7 +122,7 @@ def main_build(args: argparse.Namespace) -> int:
         for failure in result.failures:
             print(f"facepipe: failed: {failure.key}: {failure.error}", file=__import__("sys").stderr)
         raise FacepipeError(f"{len(result.failures)} job(s) failed (listed in {args.output}/manifest.jsonl); "
-                            f"re-run the same command to retry them")
+                            f"re-run the same command to retry them", exit_code=1)
     return 0
 
 
@@ -130,7 +133,7 @@ def main_verify(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     if problems:
-        raise FacepipeError(f"{len(problems)} problem(s) in {args.corpus}")
+        raise FacepipeError(f"{len(problems)} problem(s) in {args.corpus}", exit_code=1)
     if not args.quiet:
         print(f"corpus {args.corpus}: {checked} videos checked, no problems")
     return 0
