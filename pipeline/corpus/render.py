@@ -192,9 +192,7 @@ def render(job: dict[str, Any]) -> dict[str, Any]:
         stages, contexts = _stages(job, config, info)
     else:
         stages, contexts = [], []
-    stats = Runner(source, stages, sink, queue_frames=8, contexts=contexts).run()
-    if os.environ.get("FACEPIPE_CORPUS_STATS"):
-        print({s.name: round(s.seconds, 2) for s in stats.steps}, flush=True)
+    Runner(source, stages, sink, queue_frames=8, contexts=contexts).run()
     return {"frames": sink.frames, "fps": round(float(info.fps), 4), "size": [info.width, info.height]}
 
 
