@@ -71,6 +71,14 @@ class Config:
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(value) for name, value in self._sections.items()}
 
+    def with_values(self, changes: dict[str, Any]) -> "Config":
+        """A copy with ``{"section.key": value}`` replaced (values a command sets, not the user)."""
+        sections = dict(self._sections)
+        for dotted, value in changes.items():
+            name, key = dotted.split(".", 1)
+            sections[name] = dataclasses.replace(sections[name], **{key: value})
+        return Config(sections, self.sources)
+
 
 def load_config(schema: Mapping[str, type], user_file: str | Path | None = None,
                 overrides: list[str] | None = None, defaults_file: Path | None = None,

@@ -132,6 +132,9 @@ class BlendStage(Stage):
         self._flicker_in = 0.0
         self._flicker_out = 0.0
         self._masks: MaskWriter | None = None
+        # Corpus builds set this to get each frame's exact blend mask as frame.meta["blend_mask"]
+        # (float32, frame size, 0 where untouched) and encode it as the mask video.
+        self.keep_masks = False
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -141,7 +144,8 @@ class BlendStage(Stage):
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:
             original = frame.image
-            frame_mask = np.zeros(original.shape[:2], np.float32) if self._masks else None
+            wants_mask = self._masks is not None or self.keep_masks
+            frame_mask = np.zeros(original.shape[:2], np.float32) if wants_mask else None
             output = original
             touched = False
             for face in frame.faces:
@@ -158,6 +162,8 @@ class BlendStage(Stage):
                 frame.image = output
             if frame_mask is not None and self._masks is not None:
                 self._masks.write(frame.index, frame_mask)
+            if frame_mask is not None and self.keep_masks:
+                frame.meta["blend_mask"] = frame_mask
         return batch
 
     # -- one face -------------------------------------------------------------------------------

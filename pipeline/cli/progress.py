@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
 
 console = Console(stderr=True, highlight=False)
@@ -86,3 +86,34 @@ def frame_progress(label: str, total: int | None, quiet: bool) -> Iterator[Frame
         tracker._started = time.monotonic()
         yield tracker
         progress.update(task, completed=progress.tasks[0].completed)
+
+
+class JobProgress:
+    """``on_done`` for :func:`pipeline.jobs.run_jobs`: a bar over jobs with done, failed and ETA."""
+
+    def __init__(self, progress: Progress | None, task: int | None, label: str, quiet: bool) -> None:
+        self._progress, self._task, self._label, self._quiet = progress, task, label, quiet
+        self.done = 0
+        self.failed = 0
+
+    def __call__(self, result: object) -> None:
+        self.done += 1
+        if not getattr(result, "ok", True):
+            self.failed += 1
+            if not self._quiet:
+                warn(f"{self._label}: {getattr(result, 'key', '?')} failed: {getattr(result, 'error', '')}")
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=self.done, failed=f"{self.failed} failed" if self.failed else "")
+
+
+@contextmanager
+def job_progress(label: str, total: int, quiet: bool) -> Iterator[JobProgress]:
+    """A rich bar over a batch of jobs (hidden when stderr is not a terminal or with ``--quiet``)."""
+    if not total or not wants_bar(quiet):
+        yield JobProgress(None, None, label, quiet)
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[red]{task.fields[failed]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(label, total=total, failed="")
+        yield JobProgress(progress, task, label, quiet)

@@ -1,6 +1,6 @@
 """The application's configuration schema: which ``[table]`` of ``pipeline.toml`` belongs to whom.
 
-The run-wide tables (pipeline, decode, encode, capture, train, detector) are listed here; each stage's table is
+The run-wide tables (pipeline, decode, encode, capture, train, corpus, detector) are listed here; each stage's table is
 its own ``Stage.Config``, read from the stage table (``stages.STAGES``), so a new stage needs no
 line here. The order is the order of ``pipeline.toml``.
 """
@@ -19,6 +19,7 @@ REPO_DEFAULTS = Path(__file__).resolve().parents[2] / "pipeline.toml"
 def section_types() -> dict[str, type]:
     """Every config table's dataclass. Importing a stage module is cheap: stages load heavy libraries in ``open``."""
     from models.train_config import TrainConfig
+    from pipeline.corpus.config import CorpusConfig
     from pipeline.media.capture import CaptureConfig
     from pipeline.detection.config import DetectorConfig
     from pipeline.media.decode import DecodeConfig
@@ -26,7 +27,7 @@ def section_types() -> dict[str, type]:
 
     sections: dict[str, type] = {"pipeline": PipelineConfig, "decode": DecodeConfig, "encode": EncodeConfig,
                                  "capture": CaptureConfig, "train": TrainConfig,
-                                 "detector": DetectorConfig}
+                                 "corpus": CorpusConfig, "detector": DetectorConfig}
     for name in STAGES:
         sections[name] = STAGES.load(name).Config
     return sections

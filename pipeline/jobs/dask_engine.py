@@ -29,9 +29,14 @@ class DaskEngine:
         else:
             import os
 
+            import warnings
+
             count = workers if workers > 0 else (os.cpu_count() or 1)
-            self._cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=40)
+            with warnings.catch_warnings():
+                # the scheduler's HTTP endpoint moves to a free port when 8787 is taken (another cluster): fine
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                self._cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=40)
             self.client = Client(self._cluster)
         self.workers = len(self.client.scheduler_info().get("workers", {})) or workers
 

@@ -38,11 +38,12 @@ from pipeline.videoinfo import VideoInfo
 class EncodeConfig:
     """The ``[encode]`` table."""
 
-    codec: str = option("libx264", "video encoder", choices=("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"))
+    codec: str = option("libx264", "video encoder", choices=("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"))
     crf: int = option(18, "constant rate factor: lower is better quality and bigger files (x264/x265: 0-51, vp9/av1: 0-63)", min=0, max=63)
     preset: str = option("veryfast", "encoder speed preset (x264/x265 names; mapped to -deadline/-cpu-used for vp9)",
                          choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"))
-    pix_fmt: str = option("yuv420p", "output pixel format; yuv420p plays everywhere", choices=("yuv420p", "yuv422p", "yuv444p", "yuv420p10le"))
+    pix_fmt: str = option("yuv420p", "output pixel format; yuv420p plays everywhere (libx264rgb always writes bgr24: "
+                          "lossless RGB at crf 0, FF++'s c0)", choices=("yuv420p", "yuv422p", "yuv444p", "yuv420p10le"))
     audio: str = option("auto", "auto: copy the source audio when the container allows it, else re-encode; "
                         "encode: always re-encode; none: drop audio", choices=("auto", "encode", "none"))
     audio_bitrate: str = option("192k", "bitrate when audio is re-encoded (AAC, or Opus for WebM)")
@@ -147,7 +148,7 @@ def _video_filters(width: int, height: int, times: list[float] | None, pix_fmt: 
 
 def _codec_args(config: EncodeConfig) -> dict[str, object]:
     args: dict[str, object] = {"vcodec": config.codec, "crf": config.crf}
-    if config.codec in ("libx264", "libx265"):
+    if config.codec in ("libx264", "libx264rgb", "libx265"):
         args["preset"] = config.preset
     elif config.codec == "libvpx-vp9":
         args.update({"b:v": 0, "deadline": "good", "cpu-used": 4 if config.preset in ("ultrafast", "superfast", "veryfast") else 2, "row-mt": 1})
@@ -206,11 +207,13 @@ class FileSink:
         # The decoder's own planes carry the source's tags on the way in too; untagged, ffmpeg would
         # assume BT.601 and convert them to the output's tags (measured: -2.5 levels of luma).
         planes_tags = {} if self.pixel_format == "bgr24" else info.color
-        colour = video_colour(info) if self.pixel_format == "bgr24" and not direct_from else None
+        rgb_out = self.config.codec == "libx264rgb"  # RGB in, RGB out (FF++'s lossless c0): no matrix, no subsampling
+        colour = video_colour(info) if self.pixel_format == "bgr24" and not direct_from and not rgb_out else None
+        pix_fmt = "bgr24" if rgb_out else self.config.pix_fmt
         if direct_from:  # one ffmpeg: the source's own timestamps, no re-stamping, no pipe
             source = ffmpeg.input(direct_from, **({"ss": self.audio_start} if self.audio_start else {}))
             streams = [source["v:0"]]
-            kwargs: dict[str, object] = {"vf": _video_filters(info.width, info.height, None, self.config.pix_fmt, None)}
+            kwargs: dict[str, object] = {"vf": _video_filters(info.width, info.height, None, pix_fmt, None)}
             if max_frames:
                 kwargs["frames:v"] = max_frames
             if info.has_audio and self.config.audio != "none":
@@ -222,7 +225,7 @@ class FileSink:
             video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=self.pixel_format, s=f"{info.width}x{info.height}",
                                  framerate=f"{info.fps:.6f}", **planes_tags)
             streams = [video]
-            kwargs = {"vf": _video_filters(info.width, info.height, info.timestamps, self.config.pix_fmt, colour)}
+            kwargs = {"vf": _video_filters(info.width, info.height, info.timestamps, pix_fmt, colour)}
         kwargs.update(_codec_args(self.config))
         if not direct_from and info.has_audio and self.audio_source and self.config.audio != "none":
             audio_input: dict[str, object] = {}
@@ -233,7 +236,8 @@ class FileSink:
             streams.append(ffmpeg.input(self.audio_source, **audio_input)["a"])
             kwargs.update(self._audio_args(info, suffix))
         kwargs.update({"fps_mode": "passthrough", "enc_time_base:v": "1/90000", "f": _muxer(suffix)})
-        kwargs.update(colour.tags if colour is not None else info.color)
+        if not rgb_out:
+            kwargs.update(colour.tags if colour is not None else info.color)
         if suffix in (".mp4", ".mov", ".m4v"):
             kwargs["movflags"] = "+faststart"
         output = ffmpeg.output(*streams, str(self.temp_path), **kwargs)

@@ -12,5 +12,6 @@ COMMANDS: dict[str, str] = {
     "train": "train a face-swap model on two facesets",
     "extract": "extract aligned face crops (a faceset) from videos and photos",
     "attack": "occlusion attack: occlude faces until a fake detector calls them real",
+    "corpus": "fake/real video corpora in the FaceForensics++ layout: build, verify, export",
     "detector": "deepfake detector: train on a corpus, evaluate, score videos",
 }

@@ -1,0 +1,271 @@
+"""``corpus build``: plan the corpus, extract faces once, prepare methods, run every video as a job.
+
+Order of work (each step skips what an earlier run finished):
+1. inputs -> numbered videos and identities (``identities.py``);
+2. one face-extraction job per video into the cache (``faces.py``); a video without a face is skipped
+   with a warning line in the manifest, the run goes on;
+3. identity-disjoint splits and (target, source) pairs over the videos that have faces; split files;
+4. each method's ``prepare`` (``gan`` trains its multi-identity model here, resumably);
+5. one job per real video and per (method, pair) fake, fanned out to every compression and variant;
+6. the manifest, rebuilt from the job records; a summary; a non-zero exit if any job failed.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline import __version__
+from pipeline.config import Config
+from pipeline.corpus.identities import SPLITS, Video, find_videos, make_pairs, split_identities
+from pipeline.corpus.layout import Layout, check_compressions
+from pipeline.corpus.manifest import read_records, write_manifest
+from pipeline.corpus.perturb import folder_name, parse_variant, resolve
+from pipeline.corpus.render import job_done
+from pipeline.errors import FacepipeError
+from pipeline.jobs import JobResult, open_engine, run_jobs
+from pipeline.media.atomic import write_json
+
+ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[JobResult], None]]]
+
+
+@dataclass
+class BuildOptions:
+    inputs: str
+    output: str
+    identities: str | None = None
+    workers: int = 0
+    scheduler: str | None = None
+    engine: str | None = None
+    warn: Callable[[str], None] = print
+    progress: ProgressFactory = field(default=lambda label, total: nullcontext(lambda result: None))
+    log: Callable[[str], None] = lambda message: None  # progress notes (training), not warnings
+
+
+@dataclass
+class BuildResult:
+    lines: list[dict[str, Any]]
+    failures: list[JobResult]
+    skipped: list[str]
+    engine_seconds: float = 0.0
+
+
+def git_commit() -> str | None:
+    from models.checkpoint import git_commit as commit
+
+    return commit()
+
+
+def _seed(*parts: object) -> int:
+    return zlib.crc32(":".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+class Build:
+    """One corpus build; the methods' ``prepare`` sees it (paths, videos, config)."""
+
+    def __init__(self, options: BuildOptions, config: Config) -> None:
+        self.options = options
+        self.config = config
+        self.corpus = config.corpus
+        self.layout = Layout(Path(options.output))
+        self.compressions = check_compressions(list(self.corpus.compressions))
+        self.variants = [parse_variant(v) for v in self.corpus.perturb]
+        from pipeline.corpus.methods import METHODS
+
+        self.methods = {name: METHODS.load(name)() for name in dict.fromkeys(self.corpus.methods)}
+        if not self.methods:
+            raise FacepipeError("no methods given: --methods warp,gan")
+        self.videos: list[Video] = find_videos(options.inputs, options.identities)
+        self.with_faces: list[Video] = []
+        self.split_of: dict[str, str] = {}
+        self.commit = git_commit()
+
+    # -- steps ------------------------------------------------------------------------------------
+    def run(self) -> BuildResult:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.state().mkdir(exist_ok=True)
+        lock = _lock(self.layout.state() / "lock")
+        try:
+            return self._run()
+        finally:
+            lock.close()
+
+    def _run(self) -> BuildResult:
+        self._check_plan()
+        _remove_leftovers(self.layout.root)
+        started = time.perf_counter()
+        engine = open_engine(self.options.workers, self.options.scheduler, self.options.engine)
+        self.engine_seconds = time.perf_counter() - started
+        failures: list[JobResult] = []
+        try:
+            skipped = self._faces(engine, failures)
+            self._plan_pairs()
+            model_info = {name: method.prepare(self) for name, method in self.methods.items()}
+            jobs = self._video_jobs(model_info)
+            todo = [(key, job) for key, job in jobs
+                    if not job_done(Path(job["record"]), job["files"], job["lines"][0].get("model_sha256"))]
+            with self.options.progress("videos", len(todo)) as on_done:
+                results = run_jobs(_run_job, todo, engine, on_done)
+            failures += [r for r in results if not r.ok]
+        finally:
+            engine.close()
+        lines = read_records(self.layout.records())
+        lines = [l for l in lines if l.get("label") in ("real", "fake")]
+        lines += [{"status": "failed", "key": r.key, "error": r.error} for r in failures]
+        lines += [{"status": "skipped", "video": v.path, "target": v.number, "warning": "no face found"} for v in skipped]
+        write_manifest(self.layout.root, lines)
+        return BuildResult([l for l in lines if l.get("status") == "ok"], failures, [v.path for v in skipped],
+                           self.engine_seconds)
+
+    def _check_plan(self) -> None:
+        """A corpus folder is tied to its inputs: numbering must not shift under an existing corpus."""
+        import json
+
+        plan = {"inputs": [[v.number, v.path, v.identity] for v in self.videos], "seed": self.corpus.seed,
+                "max_frames": self.corpus.max_frames, "align": [self.config.align.size, self.config.align.coverage]}
+        path = self.layout.plan()
+        if path.is_file():
+            old = json.loads(path.read_text())
+            if old != plan:
+                raise FacepipeError(f"{self.layout.root} was built from other inputs or settings (inputs, seed, "
+                                    f"max_frames, align); build into a new folder")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, plan)
+
+    def _faces(self, engine: Any, failures: list[JobResult]) -> list[Video]:
+        from pipeline.corpus.faces import is_cached
+
+        config = self.cache_config()
+        jobs = []
+        for video in self.videos:
+            directory = self.layout.faces(video.number)
+            record = self.layout.record(f"faces-{video.number}")
+            if is_cached(directory) and record.is_file():
+                continue
+            jobs.append((f"faces-{video.number}", {"kind": "faces", "key": f"faces-{video.number}", "video": video.path,
+                                                   "faces_dir": str(directory), "config": config,
+                                                   "record": str(record), "line": {"label": "faces", "video": video.path}}))
+        with self.options.progress("faces", len(jobs)) as on_done:
+            results = run_jobs(_run_job, jobs, engine, on_done)
+        failures += [r for r in results if not r.ok]
+        import json
+
+        skipped = []
+        for video in self.videos:
+            record = self.layout.record(f"faces-{video.number}")
+            if not record.is_file():
+                continue  # failed: already in failures
+            faces = json.loads(record.read_text())["lines"][0].get("faces", 0)
+            if faces:
+                self.with_faces.append(video)
+            else:
+                self.options.warn(f"{Path(video.path).name}: no face found; skipped")
+                skipped.append(video)
+        if len({v.identity for v in self.with_faces}) < 2:
+            raise FacepipeError(f"fewer than 2 identities with faces ({len(self.with_faces)} videos); nothing to swap")
+        return skipped
+
+    def cache_config(self) -> Config:
+        """The run's config with what the face cache needs: the trim, one face per frame."""
+        return self.config.with_values({"decode.max_frames": self.corpus.max_frames, "detect.max_faces": 1})
+
+    def _plan_pairs(self) -> None:
+        identities = [v.identity for v in self.with_faces]
+        self.split_of = split_identities(identities, list(self.corpus.splits), self.corpus.seed)
+        self.pairs = make_pairs(self.with_faces, self.split_of, self.corpus.seed)
+        lists: dict[str, list[list[str]]] = {name: [] for name in SPLITS}
+        for target, source in self.pairs:
+            lists[self.split_of[target.identity]].append([target.number, source.number])
+        self.layout.splits().mkdir(parents=True, exist_ok=True)
+        for name, pairs in lists.items():
+            write_json(self.layout.splits() / f"{name}.json", pairs)
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def _branches(self, key: str, paths: Callable[[str, str], Path], mask: Callable[[str], Path] | None,
+                  base: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+        """Branch specs (variant -> files) of one job and its manifest lines."""
+        branches, lines = [], []
+        for variant in ["", *self.variants]:
+            folder = folder_name(variant) if variant else ""
+            steps = resolve(variant, self.corpus.seed, key) if variant else []
+            files = {c: str(paths(c, folder)) for c in self.compressions}
+            mask_path = str(mask(folder)) if mask else None
+            branches.append({"key": f"{key}-{variant or 'none'}".replace(":", "_").replace("+", "-"), "variant": variant,
+                             "steps": [[s.kind, s.level] for s in steps], "seed": _seed(self.corpus.seed, key, variant),
+                             "files": files, "mask": mask_path})
+            for compression, path in files.items():
+                lines.append(dict(base, path=self.layout.relative(Path(path)), compression=compression,
+                                  perturbation=[s.tag() for s in steps], variant=folder,
+                                  mask=self.layout.relative(Path(mask_path)) if mask_path else None))
+        return branches, lines
+
+    def _common(self, target: Video, source: Video | None, method: str | None, model: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "ok", "label": "fake" if source else "real", "method": method,
+                "target": target.number, "source": source.number if source else None,
+                "target_identity": target.identity, "source_identity": source.identity if source else None,
+                "split": self.split_of[target.identity], "occlusion": None, "seed": self.corpus.seed,
+                "model": model.get("model"), "model_sha256": model.get("model_sha256"),
+                "facepipe_version": __version__, "git_commit": self.commit}
+
+    def _video_jobs(self, model_info: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        layout = self.layout
+        shared = {"config": self.config, "max_frames": self.corpus.max_frames, "preset": self.corpus.preset,
+                  "scratch": str(layout.state() / "tmp")}
+        jobs = []
+        for video in self.with_faces:
+            key = f"real-{video.number}"
+            branches, lines = self._branches(key, lambda c, f, n=video.number: layout.original(n, c, f), None,
+                                             self._common(video, None, None, {}))
+            jobs.append((key, dict(shared, kind="real", key=key, video=video.path, branches=branches, lines=lines,
+                                   record=str(layout.record(key)))))
+        for name, method in self.methods.items():
+            for target, source in self.pairs:
+                pair = f"{target.number}_{source.number}"
+                key = f"{name}-{pair}"
+                branches, lines = self._branches(key, lambda c, f, p=pair: layout.fake(method.folder, p, c, f),
+                                                 lambda f, p=pair: layout.mask(method.folder, p, f),
+                                                 self._common(target, source, method.folder, model_info[name]))
+                jobs.append((key, dict(shared, kind="fake", key=key, video=target.path, method=name,
+                                       target_faces=str(layout.faces(target.number)),
+                                       source_faces=str(layout.faces(source.number)), source_identity=source.identity,
+                                       model=model_info[name].get("model"), branches=branches, lines=lines,
+                                       record=str(layout.record(key)))))
+        for _, job in jobs:
+            job["files"] = [p for b in job["branches"] for p in [*b["files"].values(), *([b["mask"]] if b["mask"] else [])]]
+        return jobs
+
+
+def _lock(path: Path) -> Any:
+    """One build per corpus folder at a time (a second would race on the same files)."""
+    import fcntl
+
+    handle = open(path, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise FacepipeError(f"{path.parent.parent}: another `corpus build` is running on this folder") from None
+    return handle
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temporaries of a killed run (kill -9 leaves them; nothing else writes here while we hold the lock)."""
+    for path in root.rglob("*.facepipe-partial*"):
+        path.unlink(missing_ok=True)
+    for path in (root / ".facepipe" / "tmp").glob("*"):
+        path.unlink(missing_ok=True)
+
+
+def _run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    from pipeline.corpus.render import run_job
+
+    return run_job(job)
+
+
+def build_corpus(options: BuildOptions, config: Config) -> BuildResult:
+    return Build(options, config).run()

@@ -1,0 +1,122 @@
+"""``corpus export --format deepfakebench``: what DeepfakeBench's dataset loader reads.
+
+DeepfakeBench (Yan et al., NeurIPS 2023) trains on pre-cropped faces and finds everything through one
+JSON per dataset. Its loader's rules, which this exporter follows and the tests check:
+- ``dataset_json/<Name>.json`` = ``{Name: {<Name>_Real | <Name>_Fake: {train|val|test: {video:
+  {"label": <Name>_Real|<Name>_Fake, "frames": [...], "masks": [...]}}}}}`` (no compression level: that
+  nesting is only for FF++'s own names);
+- frame paths are ``./`` relative paths containing ``frames/<video>/<int>.png``; the loader sorts frames
+  by the integer file name and finds a frame's landmarks and mask by replacing ``frames`` with
+  ``landmarks`` (and ``.png`` with ``.npy``) or ``masks``;
+- labels map to integers through ``label_dict`` in its config: ``label_dict.yaml`` holds the snippet.
+
+Frames are our aligned crops (the target's cached alignment, ``align.size`` px), evenly spaced over
+the video; landmarks are the 68 points in crop pixels (float32, (68, 2)); masks are the blend-mask
+video's frames cut with the same alignment (fakes only; real videos list none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.corpus.identities import SPLITS
+from pipeline.corpus.layout import Layout
+from pipeline.corpus.manifest import read_manifest
+from pipeline.errors import FacepipeError
+from pipeline.media.atomic import atomic_path, write_image, write_json, write_text
+
+
+def _frames_dir(relative_video: str) -> str:
+    """``.../c23/videos/000_001.mp4`` -> ``.../c23/frames/000_001``."""
+    path = Path(relative_video)
+    return (path.parent.parent / "frames" / path.stem).as_posix()
+
+
+def _decode(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
+    from pipeline.media.decode import FileSource
+
+    source = FileSource(path)
+    source.open()
+    frames: dict[int, np.ndarray] = {}
+    try:
+        for frame in source.frames():
+            if frame.index in wanted:
+                frames[frame.index] = frame.image
+            if len(frames) == len(wanted):
+                break
+    finally:
+        source.close()
+    return frames
+
+
+def export_video(root: Path, out: Path, line: dict[str, Any], count: int, size: int) -> tuple[list[str], list[str]]:
+    from pipeline.corpus.faces import face_records
+    from stages.align import warp_face
+    from stages.faces.geometry import transform
+
+    records = face_records(Layout(root).faces(line["target"]))
+    numbers = sorted(i for i in records if i < int(line["frames"]))
+    if not numbers:
+        return [], []
+    picks = sorted({numbers[round(k)] for k in np.linspace(0, len(numbers) - 1, min(count, len(numbers)))})
+    images = _decode(root / line["path"], set(picks))
+    masks = _decode(root / line["mask"], set(picks)) if line.get("mask") else {}
+    folder = _frames_dir(line["path"])
+    frame_paths, mask_paths = [], []
+    for number in picks:
+        if number not in images:
+            continue
+        record = records[number]
+        matrix = np.asarray(record["matrix"], np.float64)
+        name = f"{folder}/{number:03d}.png"
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        if not write_image(out / name, warp_face(images[number], matrix, size)):
+            raise FacepipeError(f"cannot write {out / name}")
+        landmarks = transform(np.asarray(record["landmarks"], np.float64), matrix).astype(np.float32)
+        lm_path = out / name.replace("frames", "landmarks").replace(".png", ".npy")
+        lm_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(lm_path) as temp:
+            with open(temp, "wb") as handle:
+                np.save(handle, landmarks)
+        frame_paths.append(f"./{name}")
+        if number in masks:
+            mask_name = name.replace("frames", "masks")
+            (out / mask_name).parent.mkdir(parents=True, exist_ok=True)
+            grey = warp_face(masks[number], matrix, size)[..., 0]
+            write_image(out / mask_name, grey)
+            mask_paths.append(f"./{mask_name}")
+    return frame_paths, mask_paths
+
+
+def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, compression: str, count: int) -> int:
+    root, out = Path(corpus), Path(output)
+    if "frames" in name or "/" in name:
+        raise FacepipeError(f"--name {name!r}: must not contain 'frames' or '/' (the loader rewrites 'frames' in paths)")
+    try:
+        lines = read_manifest(root)
+    except FileNotFoundError:
+        raise FacepipeError(f"{root}: no manifest.jsonl; is this a corpus made by `facepipe corpus build`?") from None
+    chosen = [l for l in lines if l.get("status") == "ok" and not l.get("variant") and l.get("compression") == compression]
+    if not chosen:
+        raise FacepipeError(f"{root}: no unperturbed {compression} videos to export")
+    import json
+
+    plan = json.loads(Layout(root).plan().read_text())
+    size = int(plan["align"][0])
+    real, fake = f"{name}_Real", f"{name}_Fake"
+    table: dict[str, dict[str, dict[str, Any]]] = {real: {s: {} for s in SPLITS}, fake: {s: {} for s in SPLITS}}
+    out.mkdir(parents=True, exist_ok=True)
+    for line in chosen:
+        frames, masks = export_video(root, out, line, count, size)
+        if not frames:
+            continue
+        label = real if line["label"] == "real" else fake
+        video = Path(line["path"]).stem if label == real else f"{line['method']}_{Path(line['path']).stem}"
+        table[label][line["split"]][video] = {"label": label, "frames": frames, "masks": masks}
+    (out / "dataset_json").mkdir(exist_ok=True)
+    write_json(out / "dataset_json" / f"{name}.json", {name: table})
+    write_text(out / "label_dict.yaml", f"# merge into DeepfakeBench's config: label_dict\nlabel_dict:\n  {real}: 0\n  {fake}: 1\n")
+    return len(chosen)

@@ -1,0 +1,227 @@
+"""One corpus job = one video rendered once and written to every output it feeds.
+
+The job function :func:`run_job` is what the engine ships to a worker (a process, or a machine of a
+Dask cluster): it decodes the input (its first ``max_frames``), runs the face stages for a fake
+(cached faces -> method -> blend), and fans every frame out to the encoders of each compression and
+each perturbation variant, plus the blend-mask video. Rendering once and encoding many times is the
+point: the swap is the expensive part, an extra x264 encode at 360-720p is cheap.
+
+Every file goes through the atomic writer (``FileSink`` renames a finished temporary into place), and
+the job's record (what it wrote, for the manifest) is written last, also atomically. A re-run skips a
+job whose record exists and whose files are all present; a job killed half-way has no record and
+is redone, overwriting whatever of its outputs were already renamed into place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.errors import FacepipeError
+from pipeline.frame import Frame
+from pipeline.media.atomic import atomic_path, write_json
+from pipeline.media.encode import EncodeConfig, FileSink
+from pipeline.videoinfo import VideoInfo
+
+MASK_CRF = 0  # masks are lossless x264 (grey levels survive exactly enough to threshold and to average)
+
+
+def encode_config(compression: str, preset: str) -> EncodeConfig:
+    """FF++'s compressions: c0 = libx264rgb CRF 0 (lossless RGB); c23/c40 = libx264 CRF 23/40."""
+    from pipeline.corpus.layout import COMPRESSIONS
+
+    crf = COMPRESSIONS[compression]
+    codec = "libx264rgb" if compression == "c0" else "libx264"
+    return EncodeConfig(codec=codec, crf=crf, preset=preset, audio="none", threads=1)
+
+
+def mask_config(preset: str) -> EncodeConfig:
+    return EncodeConfig(codec="libx264", crf=MASK_CRF, preset=preset, audio="none", threads=1)
+
+
+def trimmed(info: VideoInfo, limit: int) -> VideoInfo:
+    """The VideoInfo of the first ``limit`` frames (what the encoders must see for timestamps)."""
+    if not limit or not info.timestamps or info.frame_count <= limit:
+        return info
+    return dataclasses.replace(info, timestamps=info.timestamps[:limit], frame_count=limit)
+
+
+def transcode(source: Path, output: Path, config: EncodeConfig) -> None:
+    """ffmpeg-only re-encode of a finished file (used for VC perturbations), atomically."""
+    from pipeline.media.ffmpeg import ffmpeg_exe
+
+    pix_fmt = "bgr24" if config.codec == "libx264rgb" else config.pix_fmt
+    with atomic_path(output) as temp:
+        command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(source), "-an",
+                   "-c:v", config.codec, "-crf", str(config.crf), "-preset", config.preset, "-pix_fmt", pix_fmt,
+                   "-threads", str(config.threads or 0), "-f", "mp4", str(temp)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise FacepipeError(f"re-encoding {source.name} failed: {lines[-1] if lines else done.returncode}")
+
+
+class Branch:
+    """One perturbation variant: its frame perturber and one encoder per compression."""
+
+    def __init__(self, spec: dict[str, Any], preset: str, scratch: Path) -> None:
+        from pipeline.corpus.perturb import FramePerturber, Step
+
+        self.spec = spec
+        steps = [Step(kind, level) for kind, level in spec["steps"]]
+        self.perturber = FramePerturber(steps, spec["seed"]) if steps else None
+        self.crfs = self.perturber.crfs if self.perturber else []
+        self.preset = preset
+        self.files = {compression: Path(path) for compression, path in spec["files"].items()}
+        if self.crfs:  # VC: encode once at the VC CRF, then re-encode that file per compression
+            self.staging = scratch / f"{spec['key']}.vc.mp4"
+            vc = EncodeConfig(codec="libx264", crf=self.crfs[0], preset=preset, audio="none", threads=1)
+            self.sinks = [FileSink(self.staging, vc)]
+        else:
+            self.sinks = [FileSink(path, encode_config(compression, preset)) for compression, path in self.files.items()]
+        for path in self.files.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.mask_sink = FileSink(spec["mask"], mask_config(preset)) if spec.get("mask") else None
+        if self.mask_sink:
+            Path(spec["mask"]).parent.mkdir(parents=True, exist_ok=True)
+
+    def all_sinks(self) -> list[FileSink]:
+        return self.sinks + ([self.mask_sink] if self.mask_sink else [])
+
+    def finish(self) -> None:
+        """After the encoders closed: the VC round trips and the per-compression re-encodes."""
+        if not self.crfs:
+            return
+        current = self.staging
+        try:
+            for number, crf in enumerate(self.crfs[1:], 1):
+                nxt = self.staging.with_name(f"{self.staging.stem}.{number}.mp4")
+                transcode(current, nxt, EncodeConfig(codec="libx264", crf=crf, preset=self.preset, threads=1))
+                current.unlink(missing_ok=True)
+                current = nxt
+            for compression, path in self.files.items():
+                transcode(current, path, encode_config(compression, self.preset))
+        finally:
+            current.unlink(missing_ok=True)
+
+
+class FanOut:
+    """A runner sink writing each frame to every branch (perturbed copies) and the mask video."""
+
+    def __init__(self, branches: list[Branch]) -> None:
+        self.branches = branches
+        self.frames = 0
+
+    def open(self, info: VideoInfo) -> None:
+        for branch in self.branches:
+            for sink in branch.all_sinks():
+                sink.open(info)
+
+    def write(self, frame: Frame) -> None:
+        mask = None
+        for branch in self.branches:
+            image = branch.perturber(frame.image) if branch.perturber else frame.image
+            out = Frame(frame.index, frame.pts, np.ascontiguousarray(image))
+            for sink in branch.sinks:
+                sink.write(out)
+            if branch.mask_sink:
+                if mask is None:
+                    alpha = frame.meta.get("blend_mask")
+                    if alpha is None:
+                        alpha = np.zeros(frame.image.shape[:2], np.float32)
+                    grey = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+                    mask = Frame(frame.index, frame.pts, cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+                branch.mask_sink.write(mask)
+        self.frames += 1
+
+    def close(self, ok: bool) -> None:
+        error: BaseException | None = None
+        for branch in self.branches:
+            for sink in branch.all_sinks():
+                try:
+                    sink.close(ok and error is None)
+                except BaseException as exc:  # noqa: BLE001 - close (abort) the others, then re-raise
+                    error = error or exc
+        if error is not None:
+            raise error
+        if ok:
+            for branch in self.branches:
+                branch.finish()
+
+
+def _stages(job: dict[str, Any], config: Any, info: VideoInfo) -> tuple[list, list]:
+    from pipeline.corpus.faces import CachedFaces
+    from pipeline.corpus.methods import METHODS
+    from pipeline.device import resolve_device
+    from pipeline.stage import StageContext
+    from stages.blend import BlendStage
+
+    device = resolve_device(config.pipeline.device) if job["method"] == "gan" else "cpu"
+    faces = CachedFaces(Path(job["target_faces"]), config.align.size, config.align.coverage, config.strip)
+    method = METHODS.load(job["method"])().stage(job)
+    blend = BlendStage(config.blend)
+    blend.keep_masks = True
+    stages = [faces, method, blend]
+    extras = {"threads": 1}
+    contexts = [StageContext(video=info, config=stage.config, device=device, warn=lambda m: None, extras=extras)
+                for stage in stages]
+    return stages, contexts
+
+
+def render(job: dict[str, Any]) -> dict[str, Any]:
+    """Decode, (swap,) fan out, encode; returns frames/fps/size of what was written."""
+    from pipeline.media.decode import DecodeConfig, FileSource
+    from pipeline.runner import Runner
+
+    config = job["config"]
+    limit = int(job["max_frames"])
+    source = FileSource(job["video"], DecodeConfig(max_frames=limit))
+    info = trimmed(source.open(), limit)
+    scratch = Path(job["scratch"])
+    scratch.mkdir(parents=True, exist_ok=True)
+    branches = [Branch(spec, job["preset"], scratch) for spec in job["branches"]]
+    sink = FanOut(branches)
+    if job["kind"] == "fake":
+        stages, contexts = _stages(job, config, info)
+    else:
+        stages, contexts = [], []
+    Runner(source, stages, sink, queue_frames=8, contexts=contexts).run()
+    return {"frames": sink.frames, "fps": round(float(info.fps), 4), "size": [info.width, info.height]}
+
+
+def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The engine's job function: one video rendered into all its outputs; returns its manifest lines."""
+    import torch
+
+    torch.set_num_threads(1)  # one job per core: the engine supplies the parallelism
+    cv2.setNumThreads(1)
+    if job["kind"] == "faces":
+        from pipeline.corpus.faces import extract_faces
+
+        stats = extract_faces(job["video"], Path(job["faces_dir"]), job["config"])
+        lines = [dict(job["line"], **stats)]
+    else:
+        facts = render(job)
+        lines = [dict(line, **facts) for line in job["lines"]]
+    Path(job["record"]).parent.mkdir(parents=True, exist_ok=True)
+    write_json(job["record"], {"key": job["key"], "lines": lines})
+    return lines
+
+
+def job_done(record: Path, files: list[str], model_sha256: str | None = None) -> bool:
+    """A finished job: its record exists, every file it names is still there, and it was made with the
+    same model (a gan model trained further on a re-run with a bigger budget re-renders its fakes)."""
+    if not record.is_file() or not all(os.path.exists(path) for path in files):
+        return False
+    try:
+        lines = json.loads(record.read_text())["lines"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all(line.get("model_sha256") == model_sha256 for line in lines)
