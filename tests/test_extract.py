@@ -122,11 +122,11 @@ def test_bad_input_leaves_no_empty_folder(tmp_path: Path) -> None:
 
 def test_ctrl_c_keeps_the_faces_and_a_rerun_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     clip = media("WolfgangLanger_Pexels.mp4")
-    common = ["--end", "90f", "--every", "2", "-q"]
+    common = ["--end", "60f", "--every", "2", "-q"]
     whole = tmp_path / "whole"
     assert run_cli("extract", clip, "-o", whole, *common).returncode == 0
     expected = [(r["frame"], r["track"]) for r in read_alignments(whole)["faces"]]
-    assert len(expected) >= 30
+    assert len(expected) >= 20
 
     out = tmp_path / "interrupted"
     process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "extract", str(clip), "-o", str(out), *common],

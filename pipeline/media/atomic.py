@@ -101,7 +101,9 @@ def write_image(path: str | Path, image: "np.ndarray", icc_profile: bytes | None
     return True
 
 
-def _encode_with_profile(image: np.ndarray, suffix: str, icc_profile: bytes) -> bytes | None:
+def _encode_with_profile(image: "np.ndarray", suffix: str, icc_profile: bytes) -> bytes | None:
+    import numpy as np  # at run time too: this module imports numpy only for type checking
+
     try:
         import io
 

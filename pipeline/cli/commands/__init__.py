@@ -5,10 +5,10 @@ imports none of them. A new command is a module here plus one line in the table.
 """
 
 COMMANDS: dict[str, str] = {
-    "convert": "convert a video through the face pipeline",
+    "convert": "convert a video, a photo or a folder through the face pipeline",
     "live": "real time: a camera or stream in; a window, stream, virtual camera or file out",
     "config": "print the effective configuration as documented TOML",
-    "doctor": "show ffmpeg, encoders, torch device and model files",
+    "doctor": "show ffmpeg, encoders that work, torch device and model files; check a configuration",
     "train": "train a face-swap model on two facesets",
     "extract": "extract aligned face crops (a faceset) from videos and photos",
     "attack": "occlusion attack: occlude faces until a fake detector calls them real",
