@@ -52,6 +52,24 @@ def _swap(src: Path, dst: Path, compression: str) -> None:
                    check=True, cwd=REPO, capture_output=True)
 
 
+# The bundled swap model paints identity B (and A): every swap fake shows one of their faces. Without real
+# footage of A and B among the training reals, a detector learns "B's face = fake" instead of swap
+# artefacts (it then calls real B video fake). So their real clips join the train split as reals.
+SWAP_IDENTITIES = {"A": "WolfgangLanger_Pexels.mp4", "B": "single_face.mp4"}
+
+
+def swap_identity_reals(root: Path, compressions: tuple[str, ...], seconds: float) -> list[dict]:
+    rows = []
+    for name, clip in SWAP_IDENTITIES.items():
+        for comp in compressions:
+            rel = f"original_sequences/youtube/{comp}/videos/swapid_{name}.mp4"
+            _encode(PEOPLE.parent / clip, root / rel, comp, "", seconds)
+            rows.append({"path": rel, "label": "real", "method": None, "target_video": f"swapid_{name}", "source_video": None,
+                         "target_identity": f"swap model identity {name}", "split": "train", "compression": comp,
+                         "perturbation": [], "occlusion": None})
+    return rows
+
+
 def build(root: Path, splits: dict[str, int], compressions: tuple[str, ...] = ("c23",), seconds: float = 1.0,
           method: str = "blur", perturb: dict[str, str] | None = None, perturb_split: str = "test") -> Path:
     """Write the corpus; ``splits`` = identities per split; ``perturb`` = {name: ffmpeg filter} variants."""
@@ -90,6 +108,8 @@ def build(root: Path, splits: dict[str, int], compressions: tuple[str, ...] = ("
                                          "target_video": tid, "source_video": sid if label == "fake" else None,
                                          "target_identity": clip.stem, "split": split, "compression": comp,
                                          "perturbation": [f"{p}" for p in plist], "occlusion": None})
+    if method == "swap":
+        manifest += swap_identity_reals(root, compressions, seconds)
     (root / "splits").mkdir(parents=True, exist_ok=True)
     for split, pairs in split_pairs.items():
         (root / "splits" / f"{split}.json").write_text(json.dumps(pairs))

@@ -35,7 +35,7 @@ def draw_overlay(image: np.ndarray, box: np.ndarray, p: float) -> None:
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     thick = max(2, image.shape[0] // 240)
     cv2.rectangle(image, (x0, y0), (x1, y1), colour, thick, cv2.LINE_AA)
-    label = f"fake {p:.2f}"
+    label = f"P(fake) {p:.2f}"
     scale = max(0.5, image.shape[0] / 900)
     (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     top = max(0, y0 - th - base - 4)

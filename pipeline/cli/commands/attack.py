@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
         warn(f"no face found in {args.input}; nothing was attacked")
     elif summary.get("scored") and summary.get("already_real") == summary.get("scored"):
         warn(f"{classifier} already calls every face real (P(fake) < {config.occlude.threshold}); the attack had nothing "
-             "to do. Attack a classifier that detects these faces (occlude.classifier), or raise occlude.threshold")
+             "to do (attack fake faces, e.g. with --swap, use a classifier that detects these faces, or raise occlude.threshold)")
     if not args.quiet:
         console.print(describe(summary, output, stats.frames_out, stats.wall_seconds))
     return 0
