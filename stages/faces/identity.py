@@ -13,15 +13,22 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import FacepipeError
+from stages.faces.landmarkers import dlib_model_path
+
 SAME_PERSON = 0.6  # dlib's threshold for its embedding
+RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 
 @functools.lru_cache(maxsize=1)
 def _recogniser() -> Any:
     import dlib
-    import face_recognition_models
 
-    return dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+    # found by path, not imported: the package's __init__ needs pkg_resources (gone from recent setuptools)
+    model = dlib_model_path().with_name(RECOGNITION_FILE)
+    if not model.is_file():
+        raise FacepipeError(f"dlib face-recognition model {RECOGNITION_FILE} not found: pip install face-recognition-models")
+    return dlib.face_recognition_model_v1(str(model))
 
 
 def face_embedding(image_bgr: np.ndarray, landmarks68: np.ndarray, jitter: int = 0) -> np.ndarray:
