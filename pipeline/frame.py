@@ -31,6 +31,7 @@ class Face:
     swapped_mask: np.ndarray | None = None  # generator mask, float32 0..1
     selected: bool = True  # False: later stages leave this face alone (face choice)
     swapped_to: str = ""  # identity the swap painted on this face ("a", "b", ...); "" = not swapped
+    swapped_resolution: int = 0  # the generator's own resolution (px): detail finer than this is not in ``swapped``
     extras: dict[str, Any] = field(default_factory=dict)  # stage-private scratch; never a contract between stages
 
     @property
