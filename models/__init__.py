@@ -12,3 +12,8 @@ from pipeline.registry import Registry
 ARCHITECTURES = Registry("model architecture", {
     "facepipe-deepfakes-gan-v1": "models.checkpoint:Networks",  # shared encoder, decoders A and B, PatchGANs
 })
+
+# Face segmenters (visible-face masks for occlusion-aware blending); same header/from_header contract.
+SEGMENTERS = Registry("segmenter architecture", {
+    "facepipe-xseg-unet-v1": "models.segmenter:SegmenterNet",  # small U-Net, trained with synthetic occluders
+})

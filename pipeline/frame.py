@@ -32,6 +32,7 @@ class Face:
     selected: bool = True  # False: later stages leave this face alone (face choice)
     swapped_to: str = ""  # identity the swap painted on this face ("a", "b", ...); "" = not swapped
     embedding: np.ndarray | None = None  # (128,) float32 identity embedding, when something computed it
+    swapped_resolution: int = 0  # the generator's own resolution (px): detail finer than this is not in ``swapped``
     extras: dict[str, Any] = field(default_factory=dict)  # stage-private scratch; never a contract between stages
 
     @property

@@ -113,6 +113,7 @@ class SwapStage(Stage):
         for face, swapped, mask in zip(chosen, faces, masks):
             face.swapped, face.swapped_mask = swapped, mask
             face.swapped_to = self.config.direction[-1]
+            face.swapped_resolution = self.model.resolution
         self.faces_swapped += len(chosen)
         return batch
 
