@@ -171,6 +171,7 @@ def test_reference_photo_swaps_only_that_person_in_a_group(tmp_path: Path) -> No
     assert y0 - pad <= np.percentile(ys, 1) and np.percentile(ys, 99) <= y1 + pad
 
 
+@pytest.mark.slow
 def test_reference_photo_picks_the_man_not_the_woman(tmp_path: Path) -> None:
     sets = ["--set", "swap.select='reference'", "--set", f"swap.reference={json.dumps(str(media('single_face.jpg')))}"]
     same, other = tmp_path / "same.json", tmp_path / "other.json"

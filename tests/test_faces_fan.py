@@ -34,6 +34,7 @@ def test_missing_fan_weights_name_the_file_and_folder(tmp_path: Path, monkeypatc
     assert not (tmp_path / "hub" / "checkpoints" / FAN_FILE).exists()  # nothing was downloaded
 
 
+@pytest.mark.slow
 def test_fan_backend_runs_offline_on_our_boxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
     from face_alignment.models import FAN

@@ -175,6 +175,7 @@ def test_a_stalled_stream_ends_with_a_message_and_a_valid_recording(tmp_path: Pa
     assert video >= 10 and seconds > 0.5
 
 
+@pytest.mark.slow
 def test_reconnect_keeps_the_timeline_across_a_server_restart(tmp_path: Path, ffmpeg_bin: str) -> None:
     port = free_port()
     clip = media("WolfgangLanger_Pexels.mp4")
@@ -365,6 +366,7 @@ def test_every_output_option_has_a_table_entry() -> None:
         assert callable(SINKS.load(name))
 
 
+@pytest.mark.slow
 def test_stream_output_carries_sound(tmp_path: Path, ffmpeg_bin: str, sync_clip: tuple[Path, list[float]]) -> None:
     from pipeline.cli.livestatus import status_line
 

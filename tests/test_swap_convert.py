@@ -137,6 +137,7 @@ def test_no_face_clip_converts_unchanged_and_says_so(tmp_path: Path) -> None:
     assert min(psnr(a, b) for a, b in zip(original[::5], converted[::5])) > 35.0
 
 
+@pytest.mark.slow
 def test_frames_without_face_pass_through(tmp_path: Path) -> None:
     source = media("face_noface.mov")  # the man, then a hard cut to a cartoon
     masks = tmp_path / "masks"

@@ -30,7 +30,8 @@ from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
 from pipeline.media.atomic import AtomicFile
 from pipeline.media.audio import RATE, AudioCursor, AudioFeed
-from pipeline.media.encode import BT709_TAGS, EncodeConfig, _muxer, check_output_path
+from pipeline.media.colour import video_colour
+from pipeline.media.encode import EncodeConfig, _muxer, check_output_path
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
 from pipeline.media.sinkcontext import SinkContext
 from pipeline.videoinfo import VideoInfo
@@ -68,8 +69,9 @@ class LiveEncoder:
         command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "nut", "-i", "pipe:0", "-map", "0:v"]
         if self.audio is not None:
             command += ["-map", "0:a", *self.audio_args()]
-        vf = "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
-        command += ["-vf", vf, "-fps_mode", "passthrough", *[arg for key, value in BT709_TAGS.items() for arg in (f"-{key}", value)],
+        colour = video_colour(info)  # the matrix the frames were decoded with, and the source's tags
+        vf = f"pad=ceil(iw/2)*2:ceil(ih/2)*2,{colour.from_bgr_filter()},format=yuv420p"
+        command += ["-vf", vf, "-fps_mode", "passthrough", *[arg for key, value in colour.tags.items() for arg in (f"-{key}", value)],
                     *self.output_args(info)]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
                                          start_new_session=True)
