@@ -384,7 +384,7 @@ def test_stream_output_carries_sound(tmp_path: Path, ffmpeg_bin: str, sync_clip:
         listener.kill()
     assert result.returncode == 0, result.stderr
     found = streams(received)
-    assert found["video"][0] >= 100 and "audio" in found
+    assert found["video"][0] >= 60 and "audio" in found  # 120 frames in 4 s, fewer when a loaded machine drops some
     # the status line shows what the issue asks for, from the run's own figures
     line = status_line(json.loads(stats.read_text())["series"][-1])
     for word in ("in ", "out ", "dropped", "p50", "p95", "slowest"):
