@@ -22,7 +22,7 @@ from pipeline.media.preview import KeepOriginal, SideBySideSink
 from pipeline.cli.progress import frame_progress, warn
 from pipeline.runner import RunStats, Runner
 from pipeline.stage import Stage, StageContext
-from pipeline.media.decode import FileSource
+from pipeline.media.decode import FileSource, truncation_warning
 from pipeline.media.encode import FileSink
 from pipeline.media.kinds import PHOTO_OUTPUTS, is_image
 from pipeline.cli.trim import Position, apply_trim
@@ -100,11 +100,9 @@ def _transcode_directly(input_path: str, output: Path, decode: Any, config: Conf
         sink.transcode(input_path, video, max_frames=decode.max_frames, on_frames=on_frames)
     stats.frames_in = stats.frames_out = sink.frames_written
     stats.wall_seconds = time.perf_counter() - started
-    expected = video.frame_count
-    if info.damaged or (not decode.start and not decode.max_frames and expected
-                        and sink.frames_written < expected):
-        warn(f"{input_path} is truncated or damaged ({info.damaged or 'frames missing'}): converted the "
-             f"{sink.frames_written} frames that decode ({sink.frames_written / info.fps:.1f} s of {info.duration:.1f} s)")
+    message = truncation_warning(info, sink.frames_written, whole_file=not decode.start and not decode.max_frames)
+    if message:
+        warn(message)
     return stats
 
 

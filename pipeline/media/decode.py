@@ -207,6 +207,18 @@ def reshape_info(info: VideoInfo, config: DecodeConfig) -> VideoInfo:
     return info
 
 
+def truncation_warning(info: VideoInfo, count: int, whole_file: bool) -> str:
+    """What to tell the user when fewer frames decoded than the file holds ("" when it looks whole).
+
+    ``whole_file``: the run asked for every frame (no trim, no resampling), so a shortfall means damage.
+    """
+    if not info.damaged and not (whole_file and info.frame_count and count < info.frame_count):
+        return ""
+    covered = f"{count / info.fps:.1f} s" if info.fps else f"{count} frames"
+    return (f"{info.path} is truncated or damaged ({info.damaged or 'frames missing'}): "
+            f"converted the {count} frames that decode ({covered} of {info.duration:.1f} s)")
+
+
 class FileSource:
     """Frames of a video file, decoded by an ffmpeg child process into BGR arrays."""
 
@@ -300,10 +312,10 @@ class FileSource:
         expected = self.info.frame_count
         if count == 0 and not stopped_early:
             raise FacepipeError(f"cannot decode any frame of {self.path}: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
-        if self.info.damaged or (not stopped_early and not self.config.start and not self.config.fps and expected and count < expected):
-            covered = f"{count / self.info.fps:.1f} s" if self.info.fps else f"{count} frames"
-            self.warnings.append(f"{self.path} is truncated or damaged ({self.info.damaged or 'frames missing'}): "
-                                 f"converted the {count} frames that decode ({covered} of {self.info.duration:.1f} s)")
+        whole_file = not stopped_early and not self.config.start and not self.config.fps
+        message = truncation_warning(self.info, count, whole_file)
+        if message:
+            self.warnings.append(message)
 
 
     def close(self) -> None:
