@@ -20,7 +20,7 @@ def build_stages(config: Config, table: Registry, names: list[str], video: Video
     extras = {"threads": config.pipeline.threads, **(extras or {})}
     stages: list[Stage] = []
     contexts: list[StageContext] = []
-    sections = config.as_dict()
+    sections = config.names()
     for name in names:
         cls = table.load(name)
         section = config.section(name) if name in sections else None

@@ -7,9 +7,10 @@ Stages add to these objects (detect fills ``faces``, align fills ``matrix``/``cr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: the runner core (and a stage-less convert) starts without numpy
+    import numpy as np
 
 
 @dataclass

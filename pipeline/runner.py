@@ -19,12 +19,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pipeline.errors import Cancelled, Stopped
-from pipeline.frame import Frame
 from pipeline.io import Sink, Source
 from pipeline.stage import Stage, StageContext
+
+if TYPE_CHECKING:
+    from pipeline.frame import Frame
 
 _END = object()
 

@@ -11,13 +11,38 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Column
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TextColumn
 
-console = Console(stderr=True, highlight=False)
+
+_console: Console | None = None
+
+
+def stderr_console() -> Console:
+    """The rich console on stderr, created on first use: importing rich costs ~70 ms, a tenth of a
+    short quiet passthrough that never prints."""
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True, highlight=False)
+    return _console
+
+
+class _LazyConsole:
+    """Stands in for :func:`stderr_console` until something is printed."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(stderr_console(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(stderr_console(), name, value)
+
+
+console: Console = _LazyConsole()  # type: ignore[assignment]
 
 
 def warn(message: str) -> None:
@@ -42,6 +67,9 @@ def pack(phrases: list[str], width: int = 80, indent: str = "  ") -> list[str]:
 
 def label_column(width: int = 28) -> TextColumn:
     """The task label, cut with an ellipsis so the count and ETA always keep their room."""
+    from rich.progress import TextColumn
+    from rich.table import Column
+
     return TextColumn("[bold]{task.description}", table_column=Column(max_width=width, no_wrap=True, overflow="ellipsis"))
 
 
@@ -70,6 +98,9 @@ class FrameProgress:
 
 
 def frame_columns() -> tuple:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    from rich.table import Column
+
     return (label_column(), BarColumn(bar_width=None, table_column=Column(min_width=8, ratio=1)),
             MofNCompleteColumn(), TextColumn("{task.fields[fps]}", table_column=Column(no_wrap=True)),
             TimeRemainingColumn())
@@ -80,7 +111,9 @@ def frame_progress(label: str, total: int | None, quiet: bool) -> Iterator[Frame
     if not wants_bar(quiet):
         yield FrameProgress(None, None)
         return
-    with Progress(*frame_columns(), console=console, transient=False) as progress:
+    from rich.progress import Progress
+
+    with Progress(*frame_columns(), console=stderr_console(), transient=False) as progress:
         task = progress.add_task(label, total=total or None, fps="")
         tracker = FrameProgress(progress, task)
         tracker._started = time.monotonic()
@@ -112,8 +145,10 @@ def job_progress(label: str, total: int, quiet: bool) -> Iterator[JobProgress]:
     if not total or not wants_bar(quiet):
         yield JobProgress(None, None, label, quiet)
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("[red]{task.fields[failed]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=stderr_console(), transient=False) as progress:
         task = progress.add_task(label, total=total, failed="")
         yield JobProgress(progress, task, label, quiet)

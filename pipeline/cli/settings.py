@@ -7,33 +7,54 @@ line here. The order is the order of ``pipeline.toml``.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Callable
 
-from pipeline.config import Config, PipelineConfig
+from pipeline.config import Config, PipelineConfig, SectionType
 from pipeline.config import load_config as load_with_schema
 from stages import STAGES
 
 REPO_DEFAULTS = Path(__file__).resolve().parents[2] / "pipeline.toml"
 
 
-def section_types() -> dict[str, type]:
-    """Every config table's dataclass. Importing a stage module is cheap: stages load heavy libraries in ``open``."""
-    from models.train_config import TrainConfig
-    from pipeline.corpus.config import CorpusConfig
-    from pipeline.media.capture import CaptureConfig
-    from pipeline.detection.config import DetectorConfig
+def _loader(spec: str) -> Callable[[], type]:
+    """A function that imports ``"module:attr"`` and returns it."""
+    def load() -> type:
+        module, attr = spec.split(":")
+        return getattr(importlib.import_module(module), attr)
+    return load
+
+
+def _stage_config(name: str) -> Callable[[], type]:
+    return lambda: STAGES.load(name).Config
+
+
+def section_schema() -> dict[str, SectionType]:
+    """Every config table: a dataclass, or a loader for tables whose module is costly to import.
+
+    decode and encode are read by every run; the other tables (and every stage's, whose modules import
+    numpy) are imported only when a run uses them (:func:`pipeline.config.load_config`).
+    """
     from pipeline.media.decode import DecodeConfig
     from pipeline.media.encode import EncodeConfig
 
-    sections: dict[str, type] = {"pipeline": PipelineConfig, "decode": DecodeConfig, "encode": EncodeConfig,
-                                 "capture": CaptureConfig, "train": TrainConfig,
-                                 "corpus": CorpusConfig, "detector": DetectorConfig}
+    sections: dict[str, SectionType] = {
+        "pipeline": PipelineConfig, "decode": DecodeConfig, "encode": EncodeConfig,
+        "capture": _loader("pipeline.media.capture:CaptureConfig"), "train": _loader("models.train_config:TrainConfig"),
+        "corpus": _loader("pipeline.corpus.config:CorpusConfig"),
+        "detector": _loader("pipeline.detection.config:DetectorConfig")}
     for name in STAGES:
-        sections[name] = STAGES.load(name).Config
+        sections[name] = _stage_config(name)
     return sections
+
+
+def section_types() -> dict[str, type]:
+    """Every config table's dataclass, all imported (for the documentation and the tests)."""
+    return {name: cls if isinstance(cls, type) else cls() for name, cls in section_schema().items()}
 
 
 def load_config(user_file: str | Path | None = None, overrides: list[str] | None = None,
                 defaults_file: Path | None = REPO_DEFAULTS) -> Config:
     """Defaults <- repository ``pipeline.toml`` <- ``user_file`` <- ``--set`` overrides."""
-    return load_with_schema(section_types(), user_file, overrides, defaults_file, stage_names=list(STAGES))
+    return load_with_schema(section_schema(), user_file, overrides, defaults_file, stage_names=list(STAGES))

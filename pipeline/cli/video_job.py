@@ -10,22 +10,21 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.compose import build_stages
-from stages import STAGES
 from pipeline.config import Config
 from pipeline.errors import FacepipeError
-from pipeline.io import Sink
 from pipeline.videoinfo import VideoInfo
-from pipeline.media.preview import KeepOriginal, SideBySideSink
 from pipeline.cli.progress import frame_progress, warn
-from pipeline.runner import RunStats, Runner
-from pipeline.stage import Stage, StageContext
-from pipeline.media.decode import FileSource, truncation_warning
+from pipeline.media.decode import FileSource, probe, truncation_warning
 from pipeline.media.encode import FileSink
 from pipeline.media.kinds import PHOTO_OUTPUTS, is_image
 from pipeline.cli.trim import Position, apply_trim
+
+if TYPE_CHECKING:  # imported where frames flow: a stage-less convert never loads numpy (``run_video_file``)
+    from pipeline.io import Sink
+    from pipeline.runner import RunStats
+    from pipeline.stage import Stage
 
 
 def trim_info(info: VideoInfo, start: float, limit: int) -> VideoInfo:
@@ -55,6 +54,18 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     extras = {**(extras or {}), **reference_extras(config, stage_names, quiet)}
     if is_image(input_path) and is_photo_output(output):
         return run_photo_file(input_path, output, config, label=label, quiet=quiet, extras=extras)
+    decode = config.decode
+    untrimmed = trim == (None, None) and not decode.start and not decode.max_frames
+    if not stage_names and not preview and not decode.size and not decode.fps and untrimmed \
+            and not is_photo_output(output):
+        info = probe(input_path, count_frames=False)  # the transcode keeps the source's timing itself
+        return _transcode_directly(input_path, output, decode, config, info, info, 0.0, label, quiet), []
+    from pipeline.compose import build_stages
+    from pipeline.media.preview import KeepOriginal, SideBySideSink
+    from pipeline.runner import Runner
+    from pipeline.stage import StageContext
+    from stages import STAGES
+
     source = FileSource(input_path, config.decode)
     info = source.open()
     source.config = apply_trim(source.config, info, *trim)
@@ -69,8 +80,7 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     if not stage_names and not preview and not source.config.size and not source.config.fps:
         return _transcode_directly(input_path, output, source.config, config, video, info, span, label, quiet), []
     stages, contexts = build_stages(config, STAGES, stage_names, video, warn, extras)
-    sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span,
-                          pixel_format=source.pixel_format)
+    sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span)
     if preview:
         stages.insert(0, KeepOriginal(None))
         contexts.insert(0, StageContext(video=video, config=None))
@@ -88,8 +98,9 @@ def _transcode_directly(input_path: str, output: Path, decode: Any, config: Conf
                         info: VideoInfo, span: float, label: str, quiet: bool) -> RunStats:
     """No stage looks at pixels: one ffmpeg decodes and encodes (no pipe, no re-stamping), which is
     as fast as the ffmpeg command line; the output has the same timing, audio, tags and safety."""
-    sink = FileSink(output, config.encode, audio_source=input_path, audio_start=decode.start,
-                    audio_duration=span, pixel_format="yuv420p")
+    from pipeline.runner import RunStats
+
+    sink = FileSink(output, config.encode, audio_source=input_path, audio_start=decode.start, audio_duration=span)
     stats = RunStats()
     started = time.perf_counter()
     with frame_progress(f"{label} {Path(input_path).name}", video.frame_count, quiet) as progress:
@@ -100,7 +111,10 @@ def _transcode_directly(input_path: str, output: Path, decode: Any, config: Conf
         sink.transcode(input_path, video, max_frames=decode.max_frames, on_frames=on_frames)
     stats.frames_in = stats.frames_out = sink.frames_written
     stats.wall_seconds = time.perf_counter() - started
-    message = truncation_warning(info, sink.frames_written, whole_file=not decode.start and not decode.max_frames)
+    if sink.source_damaged and not info.damaged:
+        info = dataclasses.replace(info, damaged=sink.source_damaged)
+    message = truncation_warning(info, sink.frames_written, whole_file=not decode.start and not decode.max_frames
+                                 and info.timestamps is not None)
     if message:
         warn(message)
     return stats
@@ -125,6 +139,10 @@ def run_photo_file(input_path: str, output: Path, config: Config, *, label: str,
 
 def _run(source: Any, info: VideoInfo, sink: Sink, config: Config, stage_names: list[str], extras: dict[str, Any],
          label: str, quiet: bool, input_path: str) -> tuple[RunStats, list[Stage]]:
+    from pipeline.compose import build_stages
+    from pipeline.runner import Runner
+    from stages import STAGES
+
     stages, contexts = build_stages(config, STAGES, stage_names, info, warn, extras)
     with frame_progress(f"{label} {Path(input_path).name}", 1, quiet) as progress:
         runner = Runner(source, stages, sink, queue_frames=config.pipeline.queue_frames, contexts=contexts,

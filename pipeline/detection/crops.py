@@ -120,7 +120,7 @@ class CropSink:
 
 def face_config(config: Config, sparse: bool) -> Config:
     """The face stages' settings for crops: fixed crop size; per-frame detection when frames are sampled."""
-    sections = {name: config.section(name) for name in config.as_dict()}
+    sections = {name: config.section(name) for name in config.names()}
     sections["align"] = dataclasses.replace(config.align, size=CROP_SIZE)
     if sparse:
         sections["detect"] = dataclasses.replace(config.detect, every=1)

@@ -16,12 +16,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
-from pipeline.frame import Frame
 from pipeline.videoinfo import VideoInfo
+
+if TYPE_CHECKING:
+    from pipeline.frame import Frame
 
 SYSFS = Path("/sys/class/video4linux")
 
@@ -158,6 +160,8 @@ class CameraSource:
 
     def frames(self) -> Iterator[Frame]:
         import cv2
+
+        from pipeline.frame import Frame
 
         capture = self._capture
         assert capture is not None and self.info is not None, "open() first"

@@ -9,27 +9,29 @@ Why this shape:
   ffmpeg's auto-rotation is kept, so frames arrive upright with the displayed width and height.
 - Decoding runs in its own process; reading its stdout in the runner's decode thread overlaps it with
   compute and encode.
+- numpy and ffmpeg-python are imported where frames are read, not at import time: a stage-less
+  convert (one ffmpeg process, :meth:`FileSink.transcode`) probes with this module and never needs them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import statistics
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import ffmpeg
-import numpy as np
+from typing import TYPE_CHECKING, Iterator
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.media.colour import SWS_FLAGS, video_colour
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
-from pipeline.frame import Frame
 from pipeline.videoinfo import AudioStream, VideoInfo
+
+if TYPE_CHECKING:
+    from pipeline.frame import Frame
 
 
 @dataclass
@@ -122,8 +124,14 @@ def _packet_times(path: str, stream: int) -> tuple[list[float], str]:
     return times, damaged
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Everything the pipeline needs to know about a video file, or a one-line FacepipeError."""
+def probe(path: str | Path, count_frames: bool = True) -> VideoInfo:
+    """Everything the pipeline needs to know about a video file, or a one-line FacepipeError.
+
+    ``count_frames=False`` skips the packet scan (a second ffmpeg run over the file, ~0.1 s per
+    10 s of 360p): ``frame_count`` is then the header's duration × rate and ``timestamps`` is None,
+    enough for a stage-less transcode, which keeps the source's own timing and reports damage from
+    its own ffmpeg's complaints.
+    """
     path = str(path)
     if not os.path.exists(path):
         raise FacepipeError(f"input not found: {path}")
@@ -176,11 +184,11 @@ def probe(path: str | Path) -> VideoInfo:
         duration = int(h) * 3600 + int(m) * 60 + float(s)
     start_match = _START.search(text)
     file_start = float(start_match.group(1)) if start_match else 0.0
-    times, damaged = _packet_times(path, video_index)
-    count = len(times)
+    times, damaged = _packet_times(path, video_index) if count_frames else ([], "")
+    count = len(times) if count_frames else int(round(duration * fps))
     times = [t - file_start for t in times]
-    steps = np.diff(times) if len(times) > 1 else np.array([])
-    variable = bool(len(steps) > 1 and (steps.max() - steps.min()) > 0.25 * float(np.median(steps)))
+    steps = [later - earlier for earlier, later in zip(times, times[1:])]
+    variable = len(steps) > 1 and (max(steps) - min(steps)) > 0.25 * statistics.median(steps)
     if count and duration and not variable:
         fps = fps or count / duration
     container = text.split("Input #0, ", 1)[1].split(",", 1)[0] if "Input #0, " in text else ""
@@ -224,13 +232,9 @@ class FileSource:
 
     live = False
 
-    def __init__(self, path: str | Path, config: DecodeConfig | None = None, pixel_format: str = "bgr24") -> None:
+    def __init__(self, path: str | Path, config: DecodeConfig | None = None) -> None:
         self.path = str(path)
         self.config = config or DecodeConfig()
-        # "yuv420p" hands the decoder's planes through untouched (``Frame.image`` is then the (h*3/2, w)
-        # planar buffer, not BGR): only for runs with no stage that looks at pixels, where it saves two
-        # colour conversions and half the pipe traffic
-        self.pixel_format = pixel_format
         self.info: VideoInfo | None = None
         self._process: subprocess.Popen | None = None
         self._stderr = tempfile.TemporaryFile()
@@ -242,6 +246,8 @@ class FileSource:
         return self.info
 
     def _command(self) -> list[str]:
+        import ffmpeg
+
         input_args = {"nostdin": None}
         if self.config.start:
             input_args["ss"] = self.config.start
@@ -251,28 +257,30 @@ class FileSource:
         filters = []
         if self.config.fps:
             filters.append(f"fps={self.config.fps}")
-        if self.pixel_format != "yuv420p" and self.info is not None:  # BGR with the source's own matrix and range
+        if self.info is not None:  # BGR with the source's own matrix and range
             colour = video_colour(self.info)
             if self.config.size:  # one scaler resizes and converts
                 filters.append(f"scale={self.info.width}:{self.info.height}:in_color_matrix={colour.matrix}:"
                                f"in_range={colour.range}:flags=area+{SWS_FLAGS}")
             else:
                 filters.append(colour.to_bgr_filter())
-        elif self.config.size and self.info is not None:
-            filters.append(f"scale={self.info.width}:{self.info.height}:flags=area+accurate_rnd")
         if filters:
             filter_args = {"vf": ",".join(filters)}
         else:
             filter_args = {}
-        output = stream.output("pipe:", format="rawvideo", pix_fmt=self.pixel_format, map="0:v:0", fps_mode="passthrough",
+        output = stream.output("pipe:", format="rawvideo", pix_fmt="bgr24", map="0:v:0", fps_mode="passthrough",
                                an=None, sn=None, dn=None, **filter_args)
         return [ffmpeg_exe(), "-hide_banner", "-v", "error"] + output.get_args()
 
     def frames(self) -> Iterator[Frame]:
+        import numpy as np
+
+        from pipeline.frame import Frame
+
         assert self.info is not None, "open() first"
         width, height = self.info.width, self.info.height
-        shape = (height * 3 // 2, width) if self.pixel_format == "yuv420p" else (height, width, 3)
-        frame_bytes = int(np.prod(shape))
+        shape = (height, width, 3)
+        frame_bytes = height * width * 3
         self._process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=self._stderr, start_new_session=True, bufsize=frame_bytes)
         stdout = self._process.stdout

@@ -20,18 +20,17 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
-
-import ffmpeg
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import AtomicFile
 from pipeline.media.colour import Colour, video_colour
-from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, video_encoders, widen_pipe
-from pipeline.frame import Frame
+from pipeline.media.ffmpeg import damage_complaint, ffmpeg_exe, last_error_line, video_encoders, widen_pipe
 from pipeline.videoinfo import VideoInfo
+
+if TYPE_CHECKING:
+    from pipeline.frame import Frame
 
 
 @dataclass
@@ -168,21 +167,19 @@ class FileSink:
     """Writes frames to ``output`` via ffmpeg; the file appears only when everything succeeded."""
 
     def __init__(self, output: str | Path, config: EncodeConfig | None = None, audio_source: str | None = None,
-                 audio_start: float = 0.0, audio_duration: float = 0.0, pixel_format: str = "bgr24") -> None:
+                 audio_start: float = 0.0, audio_duration: float = 0.0) -> None:
         self.output = Path(output)
         self.config = config or EncodeConfig()
         self.audio_source = audio_source
         self.audio_start = audio_start
         self.audio_duration = audio_duration
-        # "yuv420p": frames are the decoder's own planes (a run with no pixel stages); they keep the
-        # source's colour tags. "bgr24": converted with the source's matrix and range, tagged so.
-        self.pixel_format = pixel_format
         self._file = AtomicFile(self.output)
         self.temp_path = self._file.temp
         self._process: subprocess.Popen | None = None
         self._stderr = tempfile.TemporaryFile()
         self._size = (0, 0)
         self.frames_written = 0
+        self.source_damaged = ""  # after transcode(): the demuxer's complaint about the source, if any
 
     def _audio_args(self, info: VideoInfo, suffix: str) -> dict[str, object]:
         if self.config.audio == "encode" or self.config.audio == "auto" and not self._copyable(info, suffix):
@@ -195,20 +192,26 @@ class FileSink:
         allowed = _COPYABLE_AUDIO.get(suffix)
         return allowed is None or all(stream.codec in allowed for stream in info.audio)
 
+    def check_codec(self) -> None:
+        """A one-line error when this ffmpeg lacks ``encode.codec`` (asks ``ffmpeg -encoders``, ~0.1 s)."""
+        if self.config.codec not in video_encoders():
+            raise FacepipeError(f"encode.codec = {self.config.codec!r} is not in this ffmpeg ({ffmpeg_exe()}); run `facepipe doctor`")
+
     def command(self, info: VideoInfo, direct_from: str | None = None, max_frames: int = 0) -> list[str]:
         """The encoder's ffmpeg command: frames from the pipe, or (``direct_from``) decoded by the same
         ffmpeg straight from the source file, for runs where no stage looks at pixels."""
+        import ffmpeg  # ffmpeg-python: ~30 ms to import, only needed to build this line
+
         suffix = self.output.suffix.lower()
         allowed_video = _VIDEO_CODECS.get(suffix)
         if allowed_video and self.config.codec not in allowed_video:
             raise FacepipeError(f"encode.codec = {self.config.codec!r} cannot go in {suffix}; use one of {', '.join(sorted(allowed_video))}")
-        if self.config.codec not in video_encoders():
-            raise FacepipeError(f"encode.codec = {self.config.codec!r} is not in this ffmpeg ({ffmpeg_exe()}); run `facepipe doctor`")
-        # The decoder's own planes carry the source's tags on the way in too; untagged, ffmpeg would
-        # assume BT.601 and convert them to the output's tags (measured: -2.5 levels of luma).
-        planes_tags = {} if self.pixel_format == "bgr24" else info.color
+        if not direct_from:
+            self.check_codec()
         rgb_out = self.config.codec == "libx264rgb"  # RGB in, RGB out (FF++'s lossless c0): no matrix, no subsampling
-        colour = video_colour(info) if self.pixel_format == "bgr24" and not direct_from and not rgb_out else None
+        # piped BGR frames are converted with the source's matrix and range; a direct transcode keeps the
+        # decoder's own planes and tags
+        colour = video_colour(info) if not direct_from and not rgb_out else None
         pix_fmt = "bgr24" if rgb_out else self.config.pix_fmt
         if direct_from:  # one ffmpeg: the source's own timestamps, no re-stamping, no pipe
             source = ffmpeg.input(direct_from, **({"ss": self.audio_start} if self.audio_start else {}))
@@ -222,8 +225,8 @@ class FileSink:
                 if self.audio_duration:
                     kwargs["t"] = self.audio_duration
         else:
-            video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=self.pixel_format, s=f"{info.width}x{info.height}",
-                                 framerate=f"{info.fps:.6f}", **planes_tags)
+            video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{info.width}x{info.height}",
+                                 framerate=f"{info.fps:.6f}")
             streams = [video]
             kwargs = {"vf": _video_filters(info.width, info.height, info.timestamps, pix_fmt, colour)}
         kwargs.update(_codec_args(self.config))
@@ -264,9 +267,11 @@ class FileSink:
                         on_frames(self.frames_written)
             code = process.wait()
             if code != 0:
+                self.check_codec()  # not asked before the run: that would cost every run ~0.1 s
                 raise FacepipeError(f"encoding failed: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
             if self.frames_written == 0:
                 raise FacepipeError(f"cannot decode any frame of {source_path}; output not created")
+            self.source_damaged = damage_complaint(self._stderr)
             ok = True
             return self.frames_written
         finally:
@@ -280,7 +285,7 @@ class FileSink:
                 self._file.abort()
 
     def open(self, info: VideoInfo) -> None:
-        self._size = (info.height * 3 // 2, info.width) if self.pixel_format == "yuv420p" else (info.height, info.width)
+        self._size = (info.height, info.width)
         command = self.command(info)
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=self._stderr, start_new_session=True)
@@ -290,10 +295,10 @@ class FileSink:
         process = self._process
         assert process is not None and process.stdin is not None, "open() first"
         image = frame.image
-        if image.shape[:2] != self._size or image.dtype != np.uint8:
+        if image.shape[:2] != self._size or image.dtype.name != "uint8":
             raise FacepipeError(f"frame {frame.index} is {image.shape} {image.dtype}, the encoder expects {self._size} uint8")
         try:
-            process.stdin.write(memoryview(np.ascontiguousarray(image)).cast("B"))
+            process.stdin.write(memoryview(image if image.flags.c_contiguous else image.copy()).cast("B"))
         except (BrokenPipeError, OSError):
             process.wait()
             raise FacepipeError(f"encoder stopped at frame {frame.index}: {last_error_line(self._stderr) or 'ffmpeg exited'}") from None

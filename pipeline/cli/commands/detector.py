@@ -74,13 +74,13 @@ def task_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
     """A rich bar per named task (crops, steps); nothing when quiet or not on a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from pipeline.cli.progress import console, wants_bar
+    from pipeline.cli.progress import stderr_console, wants_bar
 
     if not wants_bar(quiet):
         yield lambda what, done, total: None
         return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console) as progress:
+                  TimeRemainingColumn(), console=stderr_console()) as progress:
         tasks: dict[str, int] = {}
 
         def update(what: str, done: int, total: int) -> None:
