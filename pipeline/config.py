@@ -85,6 +85,14 @@ class Config:
             self._sections[name] = _build(cls, values, name)
         return self._sections[name]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (sent to a job worker) with every section built: the loaders stay behind."""
+        return {"_sections": {name: self.section(name) for name in self.names()}, "_pending": {},
+                "sources": self.sources}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def names(self) -> list[str]:
         return [*self._sections, *self._pending]
 

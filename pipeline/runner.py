@@ -74,9 +74,15 @@ class Runner:
 
     def __init__(self, source: Source, stages: list[Stage], sink: Sink, *, queue_frames: int = 16,
                  contexts: list[StageContext] | None = None,
-                 on_frame: Callable[[RunStats], None] | None = None, max_in_flight: int = 0) -> None:
+                 on_frame: Callable[[RunStats], None] | None = None, max_in_flight: int = 0,
+                 threads: int = 0) -> None:
         self.source, self.stages, self.sink = source, stages, sink
         self.queue_frames = queue_frames
+        # stage worker threads: 0 = one per stage (a hop between every two stages); N = the stages in
+        # N consecutive groups, each group's stages run one after another on one thread. A hop costs a
+        # queue hand-over and, with more busy threads than cores, time slices lost to the others: on 2
+        # cores the live swap gets lower latency from one compute thread than from six (bench/live.py).
+        self.threads = threads
         # live only: at most this many frames between the source and the sink (0 = no limit). Every
         # frame in flight waits behind the others at the slowest stage, so latency grows by one
         # slowest-stage time per frame admitted; newer frames replace the one waiting at the entrance.
@@ -177,8 +183,9 @@ class Runner:
                 except queue.Empty:
                     pass
 
-    def _stage(self, stage: Stage, inbox: queue.Queue, out: queue.Queue, timing: StepTiming, live: bool) -> None:
-        batch_size = 1 if live else max(1, int(getattr(stage, "batch_size", 1)))
+    def _stage(self, group: list[tuple[Stage, StepTiming]], inbox: queue.Queue, out: queue.Queue, live: bool) -> None:
+        """One worker: batches from ``inbox`` through every stage of ``group`` in turn, into ``out``."""
+        batch_size = 1 if live else max(max(1, int(getattr(stage, "batch_size", 1))) for stage, _ in group)
         try:
             finished = False
             while not finished:
@@ -195,11 +202,14 @@ class Runner:
                             break
                         batch.append(item)
                 if batch:
-                    started = time.perf_counter()
-                    result = stage.process(batch)
-                    timing.seconds += time.perf_counter() - started
-                    timing.frames += len(batch)
-                    timing.calls += 1
+                    result = batch
+                    for stage, timing in group:
+                        started = time.perf_counter()
+                        count = len(result)
+                        result = stage.process(result)
+                        timing.seconds += time.perf_counter() - started
+                        timing.frames += count
+                        timing.calls += 1
                     for frame in result:
                         self._put(out, frame)
             self._put(out, _END)
@@ -244,15 +254,16 @@ class Runner:
                 opened.append(stage)
             self.sink.open(info)
             sink_open = True
-            hops = [queue.Queue(maxsize=self.queue_frames) for _ in range(len(self.stages) + 1)]
             decode_timing = StepTiming("decode")
             stage_timings = [StepTiming(stage.name) for stage in self.stages]
             encode_timing = StepTiming("encode")
             self.stats.steps = [decode_timing, *stage_timings, encode_timing]
+            groups = stage_groups(list(zip(self.stages, stage_timings)), self.threads)
+            hops = [queue.Queue(maxsize=self.queue_frames) for _ in range(len(groups) + 1)]
             threads = [threading.Thread(target=self._decode, args=(hops[0], decode_timing), name="decode", daemon=True)]
-            for number, stage in enumerate(self.stages):
-                threads.append(threading.Thread(target=self._stage, name=stage.name, daemon=True,
-                                                args=(stage, hops[number], hops[number + 1], stage_timings[number], live)))
+            for number, group in enumerate(groups):
+                threads.append(threading.Thread(target=self._stage, name="+".join(stage.name for stage, _ in group),
+                                                daemon=True, args=(group, hops[number], hops[number + 1], live)))
             threads.append(threading.Thread(target=self._encode, args=(hops[-1], encode_timing), name="encode", daemon=True))
             for thread in threads:
                 thread.start()
@@ -283,6 +294,19 @@ class Runner:
             self.stats.wall_seconds = time.perf_counter() - started
             self.stats.extra["stages"] = {stage.name: stage.summary() for stage in opened if stage.summary()}
         return self.stats
+
+
+def stage_groups(items: list[Any], threads: int) -> list[list[Any]]:
+    """``items`` cut into ``threads`` consecutive groups of near-equal length (0: one item per group)."""
+    if threads <= 0 or threads >= len(items):
+        return [[item] for item in items]
+    size, extra = divmod(len(items), threads)
+    groups, start = [], 0
+    for number in range(threads):
+        end = start + size + (1 if number < extra else 0)
+        groups.append(items[start:end])
+        start = end
+    return groups
 
 
 def run(source: Source, stages: list[Stage], sink: Sink, **kwargs: Any) -> RunStats:

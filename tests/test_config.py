@@ -38,6 +38,8 @@ def test_user_file_and_set_override_in_order(tmp_path: Path) -> None:
     "text, fragment",
     [
         ("[encode]\ncrff = 3\n", "unknown key encode.crff"),
+        ("[swap]\ndirection = 'sideways'\n", "swap.direction = 'sideways': must be one of"),  # a lazily built table
+        ("[blend]\nfeather = -4\n", "blend.feather = -4.0: must be between"),
         ("[encoder]\ncrf = 3\n", "unknown table [encoder]"),
         ("[encode]\ncrf = 'high'\n", "encode.crf = 'high': expected a whole number"),
         ("[encode]\ncrf = 99\n", "encode.crf = 99: must be between 0 and 63"),
@@ -62,3 +64,17 @@ def test_bad_override_is_reported() -> None:
         load_config(None, ["crf=3"])
     with pytest.raises(FacepipeError, match="--set: encode.crf = -1"):
         load_config(None, ["encode.crf=-1"])
+
+
+def test_stage_tables_are_built_when_used_and_survive_pickling() -> None:
+    """Tables nobody named are built on first use (a passthrough imports no stage), still validated,
+    and a config sent to a job worker arrives whole."""
+    import pickle
+    import sys
+
+    config = load_config(None, ["pipeline.stages=[]", "swap.select='largest'"])
+    assert config.swap.select == "largest"
+    assert config.blend.feather == dataclasses.asdict(section_types()["blend"]())["feather"]
+    copy = pickle.loads(pickle.dumps(config))
+    assert copy.as_dict() == config.as_dict()
+    assert "stages.swap" in sys.modules  # named by --set, so built (and checked) up front

@@ -79,8 +79,10 @@ def test_odd_size_is_padded_not_refused(tmp_path: Path, ffmpeg_bin: str) -> None
     info = probe(output)
     assert (info.width, info.height) == (642, 362)
     assert info.frame_count == 72
-    frames = read_frames(output)
-    assert psnr(frames[5][:361, :641], read_frames(source)[5]) > 35.0
+    frames, original = read_frames(output), read_frames(source)
+    # every frame: ffmpeg's pad on odd 4:2:0 planes spoils a band of some frames (about 34 dB), at random
+    worst = min(psnr(out[:361, :641], src) for out, src in zip(frames, original))
+    assert worst > 40.0, f"worst frame {worst:.1f} dB"
 
 
 @pytest.mark.parametrize("codec, suffix", [("libx265", ".mp4"), ("libvpx-vp9", ".webm")])

@@ -70,10 +70,12 @@ class JitterStage(Stage):
         self.batch_size = batch_size
         self.sizes: list[int] = []
         self.threads: set[str] = set()
+        self.thread_ids: set[int] = set()
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         self.sizes.append(len(batch))
         self.threads.add(threading.current_thread().name)
+        self.thread_ids.add(threading.get_ident())
         time.sleep(random.random() * 0.002)
         for frame in batch:
             frame.image = 255 - frame.image
@@ -96,6 +98,20 @@ def test_order_batching_and_content(real_frames: list[np.ndarray]) -> None:
     assert sink.closed_ok is True
     assert stats.frames_out == 72 and [s.name for s in stats.steps] == ["decode", "jitter", "jitter", "encode"]
     assert first.threads != {threading.main_thread().name}
+
+
+@pytest.mark.parametrize("threads, expected_groups", [(1, 1), (2, 2), (0, 3)])
+def test_stage_threads_group_stages_and_keep_order_and_timings(real_frames: list[np.ndarray], threads: int,
+                                                               expected_groups: int) -> None:
+    stages = [JitterStage(batch_size=4), JitterStage(batch_size=1), JitterStage(batch_size=1)]
+    sink = ListSink()
+    stats = Runner(ListSource(real_frames[:30]), stages, sink, queue_frames=2, threads=threads).run()
+    assert [f.index for f in sink.frames] == list(range(30))
+    assert all(np.array_equal(f.image, 255 - real_frames[f.index]) for f in sink.frames)  # inverted three times
+    idents = [next(iter(stage.thread_ids)) for stage in stages]
+    assert all(len(stage.thread_ids) == 1 for stage in stages)
+    assert len(set(idents)) == expected_groups
+    assert [s.frames for s in stats.steps[1:-1]] == [30, 30, 30]  # each stage still timed on its own
 
 
 class FailingStage(Stage):

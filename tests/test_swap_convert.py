@@ -68,7 +68,7 @@ def swapped_clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
     stats = convert(source, folder / "swapped.mp4", "--write-masks", masks, *B2A)
     passthrough = folder / "plain.mp4"
     # the reference goes through the same BGR path with a stage that changes no pixel (a stage-less
-    # --passthrough hands YUV straight through, which is a different, lossless-er route)
+    # --passthrough is one ffmpeg process that never converts to BGR: a different, lossless-er route)
     result = run_cli("convert", source, "-o", passthrough, "--set", "pipeline.stages=['detect']", "-q")
     assert result.returncode == 0, result.stderr
     return {"source": source, "out": folder / "swapped.mp4", "plain": passthrough, "masks": masks, "stats": stats}

@@ -44,6 +44,9 @@ class CaptureConfig:
     realtime: bool = option(True, "pace a file source at its own frame rate so it stands in for a camera (--realtime)")
     max_in_flight: int = option(2, "frames between the source and the outputs at once; each extra frame adds one "
                                 "slowest-stage time of latency, 1 gives no overlap between stages", unit="frames", min=1, max=16)
+    stage_threads: int = option(1, "threads the face stages run on: 1 = all stages one after another on one thread "
+                                "(least latency on a few cores), N = N groups of consecutive stages, 0 = a thread "
+                                "per stage (most overlap: more throughput on many cores)", min=0, max=16)
     duration: float = option(0.0, "stop after this many seconds; 0 = until the source ends or Ctrl-C", unit="s", min=0.0)
 
 

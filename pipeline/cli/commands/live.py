@@ -108,7 +108,8 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"live: {args.source} {info.width}x{info.height} at {info.fps:.2f} fps, {sound}; "
                       f"Ctrl-C stops" + "".join(served))
     # a queued frame is latency: at most capture.max_in_flight frames in the stages; the runner drops at the source
-    runner = Runner(source, stages, meter, queue_frames=1, contexts=contexts, max_in_flight=config.capture.max_in_flight)
+    runner = Runner(source, stages, meter, queue_frames=1, contexts=contexts, max_in_flight=config.capture.max_in_flight,
+                    threads=config.capture.stage_threads)
     monitor = LiveMonitor(runner.stats, meter, show=not args.quiet and sys.stderr.isatty())
     holder["monitor"] = monitor
     # Ctrl-C and SIGTERM are the normal ways to end a live session: stop reading, flush, keep the recording
