@@ -255,11 +255,12 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 def job_done(record: Path, files: list[str], model_sha256: str | None = None) -> bool:
     """A finished job: its record exists, every file it names is still there, and it was made with the
-    same model (a gan model trained further on a re-run with a bigger budget re-renders its fakes)."""
+    same model (a gan model trained further on a re-run with a bigger budget re-renders its fakes) by a
+    build that keeps audio (records without ``source_audio`` predate it: a re-run re-renders them)."""
     if not record.is_file() or not all(os.path.exists(path) for path in files):
         return False
     try:
         lines = json.loads(record.read_text())["lines"]
     except (OSError, ValueError, KeyError):
         return False
-    return all(line.get("model_sha256") == model_sha256 for line in lines)
+    return all(line.get("model_sha256") == model_sha256 and "source_audio" in line for line in lines)
