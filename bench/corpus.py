@@ -6,7 +6,7 @@ The inputs are the first --videos clips of ../shared/media/people (one person ea
 --frames frames. Faces are extracted once beforehand (the cache a corpus keeps), so the timed builds
 measure the per-video jobs: the real videos' re-encode and the warp fakes (swap + blend + the fake and
 its mask video), all at c23. The ffmpeg-only baseline re-encodes the same trimmed inputs with the same
-x264 settings (CRF 23, same preset), one process per worker.
+x264 settings (CRF 23, same preset), audio copied as the corpus copies it, one process per worker.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def seed_cache(warm: Path, out: Path) -> None:
 
 def ffmpeg_baseline(inputs: list[Path], work: Path, frames: int, workers: int, preset: str) -> float:
     def one(clip: Path) -> None:
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-frames:v", str(frames), "-an", "-c:v", "libx264",
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-frames:v", str(frames), "-c:a", "copy", "-c:v", "libx264",
                         "-crf", "23", "-preset", preset, "-pix_fmt", "yuv420p", "-threads", "1",
                         str(work / f"{clip.stem}.{workers}.mp4")], check=True)
 

@@ -1,5 +1,6 @@
-"""`facepipe corpus`: a small real corpus (3 people, warp + gan, c23 + c40, 2 perturbations) built on a
-2-worker Dask LocalCluster, verified, re-run, exported; a kill -9 mid-build and a resume; perturbations."""
+"""`facepipe corpus`: a small real corpus (3 people, warp + gan, c23 + c40, 2 perturbations, 1 occlusion)
+built on a 2-worker Dask LocalCluster, verified, re-run, exported; a kill -9 mid-build and a resume;
+perturbations, occlusions and the target videos' audio."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ def _inputs(folder: Path, extra: dict[str, Path] | None = None) -> Path:
     return folder
 
 
-BUILD = ["--methods", "warp,gan", "--compressions", "c23,c40", "--perturb", "CS:3,BW:2", "--max-frames", str(FRAMES),
-         "--train-minutes", "0.05", "-q"]
+BUILD = ["--methods", "warp,gan", "--compressions", "c23,c40", "--perturb", "CS:3,BW:2", "--occlude", "block:3",
+         "--max-frames", str(FRAMES), "--train-minutes", "0.05", "-q"]
+OCCLUDED = "occluded/block_3"
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,8 @@ def test_build_makes_the_ffpp_layout_and_a_full_manifest(corpus) -> None:
     ok = [l for l in lines if l["status"] == "ok"]
     skipped = [l for l in lines if l["status"] == "skipped"]
     assert len(skipped) == 1 and skipped[0]["video"].endswith("zz_cartoon.mp4")
-    # (3 originals + 3 warp + 3 gan fakes) x 2 compressions x (unperturbed + 2 perturbations)
-    assert len(ok) == 9 * 2 * 3 and len({l["path"] for l in ok}) == len(ok)
+    # (3 originals + 3 warp + 3 gan fakes) x 2 compressions x (unperturbed + 2 perturbations + 1 occlusion)
+    assert len(ok) == 9 * 2 * 4 and len({l["path"] for l in ok}) == len(ok)
     for line in ok:
         assert (root / line["path"]).is_file()
         assert line["frames"] == FRAMES and line["compression"] in ("c23", "c40")
@@ -84,7 +86,7 @@ def test_build_makes_the_ffpp_layout_and_a_full_manifest(corpus) -> None:
     assert all(split_of[l["target"]] == l["split"] for l in ok)
     # DeeperForensics-style meta lines, one per perturbed video
     meta = (root / "perturbations.txt").read_text().splitlines()
-    assert len(meta) == 9 * 2 * 2 and all(m.split(" ")[1] in ("CS:3", "BW:2") for m in meta)
+    assert len(meta) == 9 * 2 * 2 and all(m.split(" ")[1] in ("CS:3", "BW:2") for m in meta)  # occlusions are not DF lines
     sizes = {l["compression"]: (root / l["path"]).stat().st_size for l in ok if l["target"] == "000" and l["label"] == "real" and not l["variant"]}
     assert sizes["c40"] < sizes["c23"]
     csv_rows = (root / "manifest.csv").read_text().splitlines()
@@ -126,6 +128,101 @@ def test_perturbed_tree_carries_the_perturbation(corpus) -> None:
     assert chroma(washed) < 0.4 * chroma(plain)  # CS level 3 scales chroma by 0.2
 
 
+def _audio_seconds(path: Path) -> float | None:
+    """Length of the first audio stream from its packets (None: no audio stream)."""
+    from pipeline.media.ffmpeg import ffmpeg_exe
+
+    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "-"],
+                          capture_output=True, text=True)
+    if "#media_type 0: audio" not in done.stdout:
+        return None
+    num, den = next(l for l in done.stdout.splitlines() if l.startswith("#tb 0:")).split(":", 1)[1].strip().split("/")
+    packets = [[int(f) for f in l.split(",")[1:4]] for l in done.stdout.splitlines() if l and not l.startswith("#")]
+    return (max(p[1] + p[2] for p in packets) - min(p[1] for p in packets)) * int(num) / int(den)
+
+
+def test_every_video_keeps_the_target_audio(corpus) -> None:
+    """Real and fake, each compression, perturbed and occluded: the target's audio, cut to the frames used."""
+    _, root, done = corpus
+    assert done.returncode == 0, done.stderr
+    ok = [l for l in _manifest(root) if l["status"] == "ok"]
+    picks = [("real", "", "c23"), ("real", "perturbed/BW_2", "c40"), ("Warp", OCCLUDED, "c40"), ("GAN", "perturbed/CS_3", "c23"),
+             ("Warp", "", "c40")]
+    for who, variant, compression in picks:
+        line = next(l for l in ok if (l["method"] or "real") == who and l["variant"] == variant and l["compression"] == compression)
+        assert line["source_audio"] is True  # all three people clips have audio
+        seconds = _audio_seconds(root / line["path"])
+        assert seconds is not None, f"{line['path']} has no audio"
+        assert abs(seconds - FRAMES / line["fps"]) < 0.1, (line["path"], seconds)
+    mask = next(l["mask"] for l in ok if l["label"] == "fake")
+    assert _audio_seconds(root / mask) is None  # a mask is not a video to listen to
+
+
+def _face_box(root: Path, target: str, frame: int, shape: tuple[int, ...], margin: int = 0) -> np.ndarray:
+    from pipeline.corpus.faces import face_records
+
+    x0, y0, x1, y1 = (int(round(v)) for v in face_records(root / ".facepipe" / "faces" / target)[frame]["box"])
+    inside = np.zeros(shape[:2], bool)
+    inside[max(0, y0 - margin):y1 + margin, max(0, x0 - margin):x1 + margin] = True
+    return inside
+
+
+def test_occluded_tree_covers_the_face_alike_in_real_and_fake(corpus) -> None:
+    _, root, done = corpus
+    assert done.returncode == 0, done.stderr
+    ok = [l for l in _manifest(root) if l["status"] == "ok"]
+    occluded = [l for l in ok if l["variant"] == OCCLUDED]
+    assert len(occluded) == 9 * 2 and all(l["path"].startswith(OCCLUDED + "/") and not l["perturbation"] for l in occluded)
+    for line in occluded:
+        assert {k: line["occlusion"][k] for k in ("kind", "level", "anchor", "frames")} == \
+               {"kind": "block", "level": 3, "anchor": "face", "frames": FRAMES}
+    assert all(l["occlusion"] is None for l in ok if l["variant"] != OCCLUDED)
+    fake = next(l for l in occluded if l["method"] == "Warp" and l["compression"] == "c23")
+    real = next(l for l in occluded if l["label"] == "real" and l["target"] == fake["target"] and l["compression"] == "c23")
+    other = next(l for l in occluded if l["label"] == "real" and l["target"] != fake["target"] and l["compression"] == "c23")
+    assert real["occlusion"]["seed"] == fake["occlusion"]["seed"] != other["occlusion"]["seed"]
+    clean_real = read_frames(root / real["path"].removeprefix(OCCLUDED + "/"))
+    clean_fake = read_frames(root / fake["path"].removeprefix(OCCLUDED + "/"))
+    occ_real, occ_fake = read_frames(root / real["path"]), read_frames(root / fake["path"])
+    assert len(occ_real) == len(occ_fake) == FRAMES
+    for number, (cr, orl, cf, of) in enumerate(zip(clean_real, occ_real, clean_fake, occ_fake)):
+        inside = _face_box(root, real["target"], number, cr.shape)
+        outside = ~_face_box(root, real["target"], number, cr.shape, margin=16)
+        changed = np.abs(orl.astype(np.int16) - cr.astype(np.int16)).max(axis=2) > 40
+        assert changed[inside].sum() > 500  # 48 grey 8x8 blocks in the face box (measured 975-2093 px changed)
+        assert changed[outside].sum() == 0  # nothing outside it (the margin holds x264's ringing)
+        assert np.abs(orl.astype(np.int16) - cr.astype(np.int16))[outside].mean() < 1.0
+        # the fake got the very same blocks: at the real's block pixels both are the blocks' grey
+        blocks = changed & inside & (np.abs(orl.astype(np.int16) - 128).max(axis=2) < 20)
+        assert blocks.sum() > 500
+        assert np.abs(of[blocks].astype(np.int16) - 128).mean() < 8  # (measured 3.5-5.2)
+        assert np.abs(cf[blocks].astype(np.int16) - 128).mean() > 20  # the clean fake is a face there (38-65)
+    from pipeline.detection.corpus import read_corpus
+
+    seen = {v.key: v.perturbation for v in read_corpus(root)}
+    assert {seen[l["path"]] for l in occluded} == {"occluded_block_3"}  # a detector never trains on them as clean
+
+
+def test_occlusion_and_export_refusals_are_one_line() -> None:
+    from pipeline.corpus.export import choose
+    from pipeline.corpus.occlude import check_material, parse_occlusion
+    from pipeline.errors import FacepipeError
+    from stages.occlude import OccludeConfig
+
+    assert parse_occlusion(" Object:5:lower ").folder() == "occluded/object_5_lower"
+    for bad in ("hand:3", "block:9", "block:3:elbow", "block"):
+        with pytest.raises(FacepipeError, match=f"--occlude '{bad}': use KIND:LEVEL"):
+            parse_occlusion(bad)
+    with pytest.raises(FacepipeError, match="needs occlude.image"):
+        check_material([parse_occlusion("patch:2")], OccludeConfig())
+    lines = [{"status": "ok", "compression": c, "variant": v} for c in ("c23", "c40") for v in ("", "perturbed/GB_3")]
+    with pytest.raises(FacepipeError, match="^--compression c0: corpus has only c23, c40$"):
+        choose(lines, Path("corpus"), "c0", "")
+    with pytest.raises(FacepipeError, match="^--variant occluded/block_3: corpus has perturbed/GB_3$"):
+        choose(lines, Path("corpus"), "c23", "occluded/block_3")
+    assert len(choose(lines, Path("corpus"), "c40", "perturbed/GB_3/")) == 1
+
+
 def test_verify_passes_and_a_rerun_does_nothing(corpus) -> None:
     inputs, root, done = corpus
     assert done.returncode == 0, done.stderr
@@ -152,12 +249,26 @@ def test_verify_reports_damage_one_line_each(corpus, tmp_path: Path) -> None:
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])  # truncated
     (copy / "original_sequences/youtube/c40/videos/002.mp4").unlink()
     shutil.copy(victim, fake / "999_998.mp4")  # a stray file
+    silent = copy / "original_sequences/youtube/c23/videos/001.mp4"
+    from pipeline.media.ffmpeg import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(silent), "-an", "-c", "copy", str(tmp_path / "silent.mp4")],
+                   check=True)
+    shutil.copy(tmp_path / "silent.mp4", silent)  # audio lost
+    lines = (copy / "manifest.jsonl").read_text().splitlines()
+    tampered = next(i for i, l in enumerate(lines) if json.loads(l).get("variant") == OCCLUDED and '"label": "fake"' in l)
+    row = json.loads(lines[tampered])
+    row["occlusion"]["seed"] += 1  # its real video was occluded with another seed
+    lines[tampered] = json.dumps(row)
+    (copy / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     checked = run_cli("corpus", "verify", copy)
     assert checked.returncode == 1
     problems = checked.stdout.splitlines()
     assert any(victim.name in p and ("does not decode" in p or "frames" in p) for p in problems)
     assert any("c40/videos/002.mp4: in the manifest but missing" in p for p in problems)
     assert any("999_998.mp4: in the tree but not in the manifest" in p for p in problems)
+    assert "original_sequences/youtube/c23/videos/001.mp4: no audio, but its input video has audio" in problems
+    assert f"{OCCLUDED}: the videos of target {row['target']} have different occluder seeds" in "\n".join(problems)
     assert "Traceback" not in checked.stderr
 
 
@@ -192,6 +303,13 @@ def test_export_follows_the_deepfakebench_loader_rules(corpus, tmp_path: Path) -
                     mask = cv2.imread(str(out / info["masks"][0]), cv2.IMREAD_GRAYSCALE)
                     assert mask.max() > 100 and mask.min() < 10  # a face-shaped mask, not a blank (a seconds-trained GAN's peaks ~128)
     assert videos == 9  # 3 real + 6 fake (c23, unperturbed)
+    # a robustness set: the occluded tree at c40, named after it, its frames cut from the occluded videos
+    occluded = run_cli("corpus", "export", root, "-o", out, "--frames", "1", "--compression", "c40", "--variant", OCCLUDED)
+    assert occluded.returncode == 0, occluded.stderr
+    data = json.loads((out / "dataset_json" / "Facepipe_occluded_block_3.json").read_text())["Facepipe_occluded_block_3"]
+    entries = [info for splits in data.values() for entries in splits.values() for info in entries.values()]
+    assert len(entries) == 9 and all(f.startswith(f"./{OCCLUDED}/") and "/c40/frames/" in f for e in entries for f in e["frames"])
+    assert (out / "dataset_json" / "Ours.json").is_file()  # the clean export beside it is untouched
 
 
 def test_kill_9_then_rerun_finishes_everything_once(tmp_path: Path) -> None:

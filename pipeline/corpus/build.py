@@ -24,6 +24,7 @@ from pipeline.config import Config
 from pipeline.corpus.identities import SPLITS, Video, find_videos, make_pairs, split_identities
 from pipeline.corpus.layout import Layout, check_compressions
 from pipeline.corpus.manifest import read_records, write_manifest
+from pipeline.corpus.occlude import check_material, parse_occlusion
 from pipeline.corpus.perturb import folder_name, parse_variant, resolve
 from pipeline.corpus.render import job_done
 from pipeline.errors import FacepipeError
@@ -74,6 +75,8 @@ class Build:
         self.layout = Layout(Path(options.output))
         self.compressions = check_compressions(list(self.corpus.compressions))
         self.variants = [parse_variant(v) for v in self.corpus.perturb]
+        self.occlusions = list(dict.fromkeys(parse_occlusion(v) for v in self.corpus.occlude))
+        check_material(self.occlusions, config.occlude)
         from pipeline.corpus.methods import METHODS
 
         self.methods = {name: METHODS.load(name)() for name in dict.fromkeys(self.corpus.methods)}
@@ -186,21 +189,31 @@ class Build:
             write_json(self.layout.splits() / f"{name}.json", pairs)
 
     # -- jobs -------------------------------------------------------------------------------------
-    def _branches(self, key: str, paths: Callable[[str, str], Path], mask: Callable[[str], Path] | None,
+    def _branches(self, key: str, target: str, paths: Callable[[str, str], Path], mask: Callable[[str], Path] | None,
                   base: dict[str, Any]) -> tuple[list[dict], list[dict]]:
-        """Branch specs (variant -> files) of one job and its manifest lines."""
+        """Branch specs (variant -> files) of one job and its manifest lines.
+
+        Branches: the unperturbed tree, each perturbation variant, each occlusion variant. An occlusion's
+        seed depends on the target video, not the job, so a real video and its fakes get the same occluder."""
         branches, lines = [], []
-        for variant in ["", *self.variants]:
-            folder = folder_name(variant) if variant else ""
-            steps = resolve(variant, self.corpus.seed, key) if variant else []
+        variants = [("", None), *((v, None) for v in self.variants), *((o.tag(), o) for o in self.occlusions)]
+        for variant, occlusion in variants:
+            if occlusion is not None:
+                folder, steps = occlusion.folder(), []
+                seed = _seed(self.corpus.seed, "occlude", target, variant)
+                record = occlusion.record(seed)
+            else:
+                folder = folder_name(variant) if variant else ""
+                steps = resolve(variant, self.corpus.seed, key) if variant else []
+                seed, record = _seed(self.corpus.seed, key, variant), None
             files = {c: str(paths(c, folder)) for c in self.compressions}
             mask_path = str(mask(folder)) if mask else None
-            branches.append({"key": f"{key}-{variant or 'none'}".replace(":", "_").replace("+", "-"), "variant": variant,
-                             "steps": [[s.kind, s.level] for s in steps], "seed": _seed(self.corpus.seed, key, variant),
-                             "files": files, "mask": mask_path})
+            branches.append({"key": f"{key}-{folder.replace('/', '-') or 'none'}".replace(":", "_").replace("+", "-"),
+                             "variant": folder, "steps": [[s.kind, s.level] for s in steps], "seed": seed,
+                             "occlusion": record, "files": files, "mask": mask_path})
             for compression, path in files.items():
                 lines.append(dict(base, path=self.layout.relative(Path(path)), compression=compression,
-                                  perturbation=[s.tag() for s in steps], variant=folder,
+                                  perturbation=[s.tag() for s in steps], variant=folder, occlusion=record,
                                   mask=self.layout.relative(Path(mask_path)) if mask_path else None))
         return branches, lines
 
@@ -219,15 +232,15 @@ class Build:
         jobs = []
         for video in self.with_faces:
             key = f"real-{video.number}"
-            branches, lines = self._branches(key, lambda c, f, n=video.number: layout.original(n, c, f), None,
-                                             self._common(video, None, None, {}))
+            branches, lines = self._branches(key, video.number, lambda c, f, n=video.number: layout.original(n, c, f),
+                                             None, self._common(video, None, None, {}))
             jobs.append((key, dict(shared, kind="real", key=key, video=video.path, branches=branches, lines=lines,
-                                   record=str(layout.record(key)))))
+                                   target_faces=str(layout.faces(video.number)), record=str(layout.record(key)))))
         for name, method in self.methods.items():
             for target, source in self.pairs:
                 pair = f"{target.number}_{source.number}"
                 key = f"{name}-{pair}"
-                branches, lines = self._branches(key, lambda c, f, p=pair: layout.fake(method.folder, p, c, f),
+                branches, lines = self._branches(key, target.number, lambda c, f, p=pair: layout.fake(method.folder, p, c, f),
                                                  lambda f, p=pair: layout.mask(method.folder, p, f),
                                                  self._common(target, source, method.folder, model_info[name]))
                 jobs.append((key, dict(shared, kind="fake", key=key, video=target.path, method=name,

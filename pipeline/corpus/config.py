@@ -12,12 +12,15 @@ from pipeline.config import option
 
 @dataclass
 class CorpusConfig:
-    """Methods, compressions, perturbations, splits and engine of a corpus build."""
+    """Methods, compressions, perturbation and occlusion variants, splits and engine of a corpus build."""
 
     methods: list[str] = option(["warp", "gan"], "manipulation methods (see `pipeline.corpus.methods.METHODS`)")
     compressions: list[str] = option(["c23"], "FF++ compression levels: c0 = lossless libx264rgb, c23/c40 = x264 CRF 23/40")
     perturb: list[str] = option([], "DeeperForensics perturbation variants: TYPE:LEVEL (CS:3), mixes (CS:3+GB:2), "
                                 "random (a random type and level per video) or random2..random4 (a random mix)")
+    occlude: list[str] = option([], "occlusion variants, the occlusion stage's occluders on real and fake alike: KIND:LEVEL "
+                                "or KIND:LEVEL:ANCHOR (block:3, noise:2, object:5:lower) -> occluded/<KIND>_<LEVEL>/; "
+                                "material (image, grey, noise_sigma, block_size) from [occlude]")
     splits: list[float] = option([0.72, 0.14, 0.14], "train/val/test fractions of the identities (identity-disjoint)")
     seed: int = option(0, "seed for pairs, splits, perturbation randomness and GAN initialisation", min=0)
     max_frames: int = option(0, "use only the first N frames of every input video; 0 = all", unit="frames", min=0)

@@ -13,6 +13,10 @@ JSON per dataset. Its loader's rules, which this exporter follows and the tests 
 Frames are our aligned crops (the target's cached alignment, ``align.size`` px), evenly spaced over
 the video; landmarks are the 68 points in crop pixels (float32, (68, 2)); masks are the blend-mask
 video's frames cut with the same alignment (fakes only; real videos list none).
+
+``--compression`` picks c0/c23/c40 and ``--variant`` a perturbed or occluded tree, so each robustness
+set exports as a dataset of its own (its frames live under its own tree, ``perturbed/GB_3/.../frames``,
+so several exports can share one output folder).
 """
 
 from __future__ import annotations
@@ -91,7 +95,34 @@ def export_video(root: Path, out: Path, line: dict[str, Any], count: int, size: 
     return frame_paths, mask_paths
 
 
-def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, compression: str, count: int) -> int:
+def default_name(variant: str) -> str:
+    """``Facepipe`` for the unperturbed tree; ``Facepipe_GB_3``, ``Facepipe_occluded_block_3`` for a variant."""
+    variant = variant.strip("/")
+    if not variant:
+        return "Facepipe"
+    return "Facepipe_" + (variant.split("/", 1)[1] if variant.startswith("perturbed/") else variant.replace("/", "_"))
+
+
+def choose(lines: list[dict[str, Any]], root: Path, compression: str, variant: str) -> list[dict[str, Any]]:
+    """The manifest lines of one compression and one variant tree; a one-line error for one the corpus lacks."""
+    ok = [l for l in lines if l.get("status") == "ok"]
+    compressions = sorted({l.get("compression") for l in ok if l.get("compression")})
+    if compression not in compressions:
+        raise FacepipeError(f"--compression {compression}: {root} has only {', '.join(compressions) or 'no videos'}")
+    variants = sorted({l.get("variant") or "" for l in ok} - {""})
+    variant = variant.strip("/")
+    if variant and variant not in variants:
+        raise FacepipeError(f"--variant {variant}: {root} has " + (", ".join(variants) if variants else "no variant trees"))
+    chosen = [l for l in ok if (l.get("variant") or "") == variant and l.get("compression") == compression]
+    if not chosen:
+        raise FacepipeError(f"{root}: no {variant or 'unperturbed'} {compression} videos to export")
+    return chosen
+
+
+def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, compression: str, count: int,
+                         variant: str = "") -> int:
+    """Export one compression of one tree (``variant``: ``""`` = unperturbed, ``perturbed/GB_3``,
+    ``occluded/block_3``); frames are cut with the target's cached alignment in every tree."""
     root, out = Path(corpus), Path(output)
     if "frames" in name or "/" in name:
         raise FacepipeError(f"--name {name!r}: must not contain 'frames' or '/' (the loader rewrites 'frames' in paths)")
@@ -99,9 +130,7 @@ def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, comp
         lines = read_manifest(root)
     except FileNotFoundError:
         raise FacepipeError(f"{root}: no manifest.jsonl; is this a corpus made by `facepipe corpus build`?") from None
-    chosen = [l for l in lines if l.get("status") == "ok" and not l.get("variant") and l.get("compression") == compression]
-    if not chosen:
-        raise FacepipeError(f"{root}: no unperturbed {compression} videos to export")
+    chosen = choose(lines, root, compression, variant)
     import json
 
     plan = json.loads(Layout(root).plan().read_text())

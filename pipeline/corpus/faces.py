@@ -77,14 +77,17 @@ def best_record(directory: Path) -> dict[str, Any]:
 
 
 class CachedFaces(Stage):
-    """Puts each frame's cached face back on the frame (box, landmarks, alignment, crop, hull mask)."""
+    """Puts each frame's cached face back on the frame (box, landmarks, alignment, crop, hull mask).
+
+    ``crops=False``: box, landmarks and alignment only (what an occluder needs; no crop to cut)."""
 
     name = "faces"
 
-    def __init__(self, directory: Path, size: int, coverage: float, strip: Any) -> None:
+    def __init__(self, directory: Path, size: int, coverage: float, strip: Any, crops: bool = True) -> None:
         super().__init__(None)
         self.records = face_records(directory)
         self.size, self.coverage, self.strip = size, coverage, strip
+        self.crops = crops
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         from stages.align import warp_face
@@ -99,7 +102,9 @@ class CachedFaces(Stage):
             face = Face(box=np.asarray(record["box"], np.float32), score=float(record["score"]),
                         landmarks=np.asarray(record["landmarks"], np.float32), track_id=0)
             face.matrix, face.inverse = matrix, invert(matrix)
+            frame.faces = [face]
+            if not self.crops:
+                continue
             face.crop = warp_face(frame.image, matrix, self.size)
             face.mask = hull_mask(crop_landmarks(record), self.size, self.strip.forehead, self.strip.feather)
-            frame.faces = [face]
         return batch

@@ -4,6 +4,7 @@
     manipulated_sequences/<Method>/<comp>/videos/TTT_SSS.mp4
     manipulated_sequences/<Method>/masks/videos/TTT_SSS.mp4       (the blend mask of every frame)
     perturbed/<VARIANT>/original_sequences/...  and  .../manipulated_sequences/...   (same layout)
+    occluded/<KIND>_<LEVEL>[_<ANCHOR>]/...     occlusion-stage occluders on real and fake alike (same layout)
     splits/{train,val,test}.json                                   ([[target, source], ...] as FF++)
     manifest.jsonl, manifest.csv, perturbations.txt (DeeperForensics-style meta lines)
     .facepipe/faces/NNN/        cached faceset of input video NNN (extracted once)
@@ -37,7 +38,8 @@ class Layout:
     root: Path
 
     def variant_root(self, variant: str) -> Path:
-        """``""`` is the unperturbed tree; a perturbation or occlusion variant has a subtree of its own."""
+        """``""`` is the unperturbed tree; a perturbation or occlusion variant has a subtree of its own
+        (``perturbed/CS_3``, ``occluded/block_3``)."""
         return self.root / variant if variant else self.root
 
     def original(self, number: str, compression: str, variant: str = "") -> Path:

@@ -42,6 +42,9 @@ def write_manifest(root: Path, lines: list[dict[str, Any]]) -> None:
         row = dict(line)
         row["perturbation"] = " ".join(line.get("perturbation") or [])
         row["size"] = "x".join(map(str, line["size"])) if line.get("size") else ""
+        occlusion = line.get("occlusion")
+        row["occlusion"] = (f"{occlusion['kind']}:{occlusion['level']}:{occlusion['anchor']} seed={occlusion['seed']} "
+                            f"frames={occlusion.get('frames', '')}" if occlusion else "")
         writer.writerow(row)
     write_text(root / MANIFEST_CSV, buffer.getvalue())
     meta = [" ".join([line["path"], *line["perturbation"]]) for line in ordered

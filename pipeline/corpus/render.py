@@ -34,12 +34,15 @@ MASK_CRF = 0  # masks are lossless x264 (grey levels survive exactly enough to t
 
 
 def encode_config(compression: str, preset: str) -> EncodeConfig:
-    """FF++'s compressions: c0 = libx264rgb CRF 0 (lossless RGB); c23/c40 = libx264 CRF 23/40."""
+    """FF++'s compressions: c0 = libx264rgb CRF 0 (lossless RGB); c23/c40 = libx264 CRF 23/40.
+
+    Audio is the target video's own, copied (as FF++'s raw YouTube videos keep theirs; AAC when the
+    source's codec cannot go into MP4)."""
     from pipeline.corpus.layout import COMPRESSIONS
 
     crf = COMPRESSIONS[compression]
     codec = "libx264rgb" if compression == "c0" else "libx264"
-    return EncodeConfig(codec=codec, crf=crf, preset=preset, audio="none", threads=1)
+    return EncodeConfig(codec=codec, crf=crf, preset=preset, audio="auto", threads=1)
 
 
 def mask_config(preset: str) -> EncodeConfig:
@@ -53,13 +56,21 @@ def trimmed(info: VideoInfo, limit: int) -> VideoInfo:
     return dataclasses.replace(info, timestamps=info.timestamps[:limit], frame_count=limit)
 
 
+def audio_span(info: VideoInfo) -> float:
+    """Seconds of audio that go with the frames used: the first frame's time to the last one's end."""
+    if info.timestamps:
+        return info.timestamps[-1] - info.timestamps[0] + 1.0 / max(float(info.fps), 1e-6)
+    return info.frame_count / max(float(info.fps), 1e-6)
+
+
 def transcode(source: Path, output: Path, config: EncodeConfig) -> None:
-    """ffmpeg-only re-encode of a finished file (used for VC perturbations), atomically."""
+    """ffmpeg-only re-encode of a finished file (used for VC perturbations), atomically; audio copied."""
     from pipeline.media.ffmpeg import ffmpeg_exe
 
     pix_fmt = "bgr24" if config.codec == "libx264rgb" else config.pix_fmt
     with atomic_path(output) as temp:
-        command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(source), "-an",
+        command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(source),
+                   "-map", "0:v:0", "-map", "0:a?", "-c:a", "copy",
                    "-c:v", config.codec, "-crf", str(config.crf), "-preset", config.preset, "-pix_fmt", pix_fmt,
                    "-threads", str(config.threads or 0), "-f", "mp4", str(temp)]
         done = subprocess.run(command, capture_output=True, text=True)
@@ -69,23 +80,32 @@ def transcode(source: Path, output: Path, config: EncodeConfig) -> None:
 
 
 class Branch:
-    """One perturbation variant: its frame perturber and one encoder per compression."""
+    """One variant (unperturbed, perturbed or occluded): its frame transform and one encoder per compression.
 
-    def __init__(self, spec: dict[str, Any], preset: str, scratch: Path) -> None:
+    Every video encoder muxes the target video's audio (``audio``: the source path and the seconds that
+    go with the frames used); the blend-mask video has none."""
+
+    def __init__(self, spec: dict[str, Any], preset: str, scratch: Path, audio: tuple[str, float] | None = None,
+                 material: Any = None) -> None:
+        from pipeline.corpus.occlude import FrameOccluder, from_record
         from pipeline.corpus.perturb import FramePerturber, Step
 
         self.spec = spec
         steps = [Step(kind, level) for kind, level in spec["steps"]]
         self.perturber = FramePerturber(steps, spec["seed"]) if steps else None
+        occlusion = spec.get("occlusion")
+        self.occluder = FrameOccluder(from_record(occlusion), occlusion["seed"], material) if occlusion else None
         self.crfs = self.perturber.crfs if self.perturber else []
         self.preset = preset
         self.files = {compression: Path(path) for compression, path in spec["files"].items()}
+        source, span = audio or (None, 0.0)
         if self.crfs:  # VC: encode once at the VC CRF, then re-encode that file per compression
             self.staging = scratch / f"{spec['key']}.vc.mp4"
-            vc = EncodeConfig(codec="libx264", crf=self.crfs[0], preset=preset, audio="none", threads=1)
-            self.sinks = [FileSink(self.staging, vc)]
+            vc = EncodeConfig(codec="libx264", crf=self.crfs[0], preset=preset, audio="auto", threads=1)
+            self.sinks = [FileSink(self.staging, vc, audio_source=source, audio_duration=span)]
         else:
-            self.sinks = [FileSink(path, encode_config(compression, preset)) for compression, path in self.files.items()]
+            self.sinks = [FileSink(path, encode_config(compression, preset), audio_source=source, audio_duration=span)
+                          for compression, path in self.files.items()]
         for path in self.files.values():
             path.parent.mkdir(parents=True, exist_ok=True)
         self.mask_sink = FileSink(spec["mask"], mask_config(preset)) if spec.get("mask") else None
@@ -94,6 +114,12 @@ class Branch:
 
     def all_sinks(self) -> list[FileSink]:
         return self.sinks + ([self.mask_sink] if self.mask_sink else [])
+
+    def image(self, frame: Frame) -> np.ndarray:
+        """This branch's version of the frame: perturbed, occluded, or as it is."""
+        if self.occluder is not None:
+            return self.occluder(frame)
+        return self.perturber(frame.image) if self.perturber else frame.image
 
     def finish(self) -> None:
         """After the encoders closed: the VC round trips and the per-compression re-encodes."""
@@ -127,8 +153,7 @@ class FanOut:
     def write(self, frame: Frame) -> None:
         mask = None
         for branch in self.branches:
-            image = branch.perturber(frame.image) if branch.perturber else frame.image
-            out = Frame(frame.index, frame.pts, np.ascontiguousarray(image))
+            out = Frame(frame.index, frame.pts, np.ascontiguousarray(branch.image(frame)))
             for sink in branch.sinks:
                 sink.write(out)
             if branch.mask_sink:
@@ -157,12 +182,20 @@ class FanOut:
 
 
 def _stages(job: dict[str, Any], config: Any, info: VideoInfo) -> tuple[list, list]:
+    """Fake: cached faces -> method -> blend. Real: the cached faces only when an occlusion variant needs
+    them (the occluder follows the face), else nothing."""
     from pipeline.corpus.faces import CachedFaces
     from pipeline.corpus.methods import METHODS
     from pipeline.device import resolve_device
     from pipeline.stage import StageContext
     from stages.blend import BlendStage
 
+    if job["kind"] == "real":
+        if not any(branch.get("occlusion") for branch in job["branches"]):
+            return [], []
+        stages = [CachedFaces(Path(job["target_faces"]), config.align.size, config.align.coverage, config.strip,
+                              crops=False)]
+        return stages, [StageContext(video=info, config=None, device="cpu", warn=lambda m: None, extras={"threads": 1})]
     device = resolve_device(config.pipeline.device) if job["method"] == "gan" else "cpu"
     faces = CachedFaces(Path(job["target_faces"]), config.align.size, config.align.coverage, config.strip)
     method = METHODS.load(job["method"])().stage(job)
@@ -176,7 +209,8 @@ def _stages(job: dict[str, Any], config: Any, info: VideoInfo) -> tuple[list, li
 
 
 def render(job: dict[str, Any]) -> dict[str, Any]:
-    """Decode, (swap,) fan out, encode; returns frames/fps/size of what was written."""
+    """Decode, (swap,) fan out, encode; returns frames/fps/size of what was written, and per occlusion
+    variant folder the frames that got an occluder."""
     from pipeline.media.decode import DecodeConfig, FileSource
     from pipeline.runner import Runner
 
@@ -186,14 +220,14 @@ def render(job: dict[str, Any]) -> dict[str, Any]:
     info = trimmed(source.open(), limit)
     scratch = Path(job["scratch"])
     scratch.mkdir(parents=True, exist_ok=True)
-    branches = [Branch(spec, job["preset"], scratch) for spec in job["branches"]]
+    audio = (job["video"], audio_span(info)) if info.has_audio else None
+    branches = [Branch(spec, job["preset"], scratch, audio, config.occlude) for spec in job["branches"]]
     sink = FanOut(branches)
-    if job["kind"] == "fake":
-        stages, contexts = _stages(job, config, info)
-    else:
-        stages, contexts = [], []
+    stages, contexts = _stages(job, config, info)
     Runner(source, stages, sink, queue_frames=8, contexts=contexts).run()
-    return {"frames": sink.frames, "fps": round(float(info.fps), 4), "size": [info.width, info.height]}
+    occluded = {b.spec["variant"]: b.occluder.frames for b in branches if b.occluder is not None}
+    return {"frames": sink.frames, "fps": round(float(info.fps), 4), "size": [info.width, info.height],
+            "source_audio": info.has_audio, "occluded": occluded}
 
 
 def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -209,7 +243,11 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
         lines = [dict(job["line"], **stats)]
     else:
         facts = render(job)
+        occluded = facts.pop("occluded")
         lines = [dict(line, **facts) for line in job["lines"]]
+        for line in lines:
+            if line.get("occlusion"):
+                line["occlusion"] = dict(line["occlusion"], frames=occluded.get(line["variant"], 0))
     Path(job["record"]).parent.mkdir(parents=True, exist_ok=True)
     write_json(job["record"], {"key": job["key"], "lines": lines})
     return lines
@@ -217,11 +255,12 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 def job_done(record: Path, files: list[str], model_sha256: str | None = None) -> bool:
     """A finished job: its record exists, every file it names is still there, and it was made with the
-    same model (a gan model trained further on a re-run with a bigger budget re-renders its fakes)."""
+    same model (a gan model trained further on a re-run with a bigger budget re-renders its fakes) by a
+    build that keeps audio (records without ``source_audio`` predate it: a re-run re-renders them)."""
     if not record.is_file() or not all(os.path.exists(path) for path in files):
         return False
     try:
         lines = json.loads(record.read_text())["lines"]
     except (OSError, ValueError, KeyError):
         return False
-    return all(line.get("model_sha256") == model_sha256 for line in lines)
+    return all(line.get("model_sha256") == model_sha256 and "source_audio" in line for line in lines)

@@ -2,7 +2,9 @@
 
 Checks: every video decodes to the end without an error; every output has the frame count of its
 original (the trimmed real video at the same compression) and of its manifest line; every fake's mask
-video has as many frames as the fake; splits are identity-disjoint and the split files agree with the
+video has as many frames as the fake; every output of an input with audio has audio, no longer than
+its video; occluded videos name their occluder (matching their folder), were occluded, and a real video
+shares its occluder seed with its fakes; splits are identity-disjoint and the split files agree with the
 manifest; the manifest and the tree list the same videos; no temporary is left behind; no failed job.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +22,67 @@ from pipeline.corpus.layout import STATE
 from pipeline.corpus.manifest import MANIFEST, read_manifest
 from pipeline.errors import FacepipeError
 
+AUDIO_SLACK = 0.1  # seconds: an audio packet (AAC 21-23 ms, MP3 24-26 ms) past the last frame is fine
 
-def decode_count(path: Path) -> tuple[int, str]:
-    """(frames decoded, first error line or "") by decoding the whole video stream."""
+
+@dataclass
+class Decoded:
+    """What decoding a whole file found: video frames and seconds, audio seconds (None: no audio stream)."""
+
+    frames: int
+    video_seconds: float = 0.0
+    audio_seconds: float | None = None
+    error: str = ""
+
+
+def decode(path: Path) -> Decoded:
+    """Decode the video stream (and the first audio stream, if any) to the end; per-frame timing from framecrc."""
     from pipeline.media.ffmpeg import ffmpeg_exe
 
     done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
-                           "-f", "null", "-progress", "pipe:1", "-nostats", "-"], capture_output=True, text=True)
+                           "-map", "0:a:0?", "-fps_mode", "passthrough", "-f", "framecrc", "-"],
+                          capture_output=True, text=True, errors="replace")
+    timebase: dict[int, float] = {}
+    span: dict[int, list[float]] = {}
     frames = 0
     for line in done.stdout.splitlines():
-        if line.startswith("frame="):
-            frames = int(line.split("=", 1)[1] or 0)
+        if line.startswith("#tb "):
+            stream, value = line[4:].split(":", 1)
+            num, den = value.strip().split("/")
+            timebase[int(stream)] = int(num) / int(den)
+        elif line and not line.startswith("#"):
+            fields = line.split(",")
+            stream, pts, duration = int(fields[0]), int(fields[2]), int(fields[3])
+            frames += stream == 0
+            low_high = span.setdefault(stream, [pts, pts + duration])
+            low_high[0], low_high[1] = min(low_high[0], pts), max(low_high[1], pts + duration)
+    seconds = {k: (v[1] - v[0]) * timebase.get(k, 0.0) for k, v in span.items()}
     error = done.stderr.strip().splitlines()[0] if done.stderr.strip() else ""
     if done.returncode != 0 and not error:
         error = f"ffmpeg exit {done.returncode}"
-    return frames, error
+    has_audio = any(line.startswith("#media_type 1: audio") for line in done.stdout.splitlines())
+    return Decoded(frames, seconds.get(0, 0.0), seconds.get(1, 0.0) if has_audio else None, error)
+
+
+def source_audio(root: Path, ok: list[dict[str, Any]]) -> dict[str, bool]:
+    """Target video number -> whether its input video has audio: probed from the input when it is still
+    there (the truth), else what the build recorded (``source_audio`` in the manifest)."""
+    from pipeline.media.decode import probe
+
+    try:
+        inputs = {number: path for number, path, _ in json.loads((root / STATE / "plan.json").read_text())["inputs"]}
+    except (OSError, ValueError, KeyError):
+        inputs = {}
+    audio: dict[str, bool] = {}
+    for line in ok:
+        target = line["target"]
+        if target in audio:
+            continue
+        try:
+            audio[target] = probe(inputs[target]).has_audio
+        except (KeyError, FacepipeError):
+            audio[target] = bool(line.get("source_audio"))
+    return audio
 
 
 def verify_corpus(directory: str | Path) -> tuple[list[str], int]:
@@ -58,12 +107,15 @@ def verify_corpus(directory: str | Path) -> tuple[list[str], int]:
 
     present = sorted(listed & on_disk)
     with ThreadPoolExecutor(2) as pool:
-        counts = dict(zip(present, pool.map(lambda rel: decode_count(root / rel), present)))
+        decoded = dict(zip(present, pool.map(lambda rel: decode(root / rel), present)))
+    counts = {path: (d.frames, d.error) for path, d in decoded.items()}
     for path, (frames, error) in counts.items():
         if error:
             problems.append(f"{path}: does not decode: {error}")
     originals = {(l["target"], l["compression"]): counts.get(l["path"], (None, ""))[0]
                  for l in ok if l["label"] == "real" and not l.get("variant")}
+    problems += _check_audio(ok, decoded, source_audio(root, ok))
+    problems += _check_occlusion(ok)
     for line in ok:
         frames = counts.get(line["path"], (None, ""))[0]
         if frames is None:
@@ -81,6 +133,49 @@ def verify_corpus(directory: str | Path) -> tuple[list[str], int]:
                 problems.append(f"{line['mask']}: {masks} mask frames for {frames} frames of {line['path']}")
     problems += _check_splits(root, ok)
     return problems, len(counts)
+
+
+def _check_audio(ok: list[dict[str, Any]], decoded: dict[str, Decoded], has_audio: dict[str, bool]) -> list[str]:
+    """A video whose input has audio carries it, cut to the video's length (not longer by more than 0.1 s)."""
+    problems = []
+    for line in ok:
+        found = decoded.get(line["path"])
+        if found is None or found.error or not has_audio.get(line["target"]):
+            continue
+        if found.audio_seconds is None:
+            problems.append(f"{line['path']}: no audio, but its input video has audio")
+        elif found.audio_seconds > found.video_seconds + AUDIO_SLACK:
+            problems.append(f"{line['path']}: {found.audio_seconds:.2f} s of audio for {found.video_seconds:.2f} s of video")
+    return problems
+
+
+def _check_occlusion(ok: list[dict[str, Any]]) -> list[str]:
+    """Occluded videos say which occluder in their ``occlusion`` field, matching their folder, with at least
+    one occluded frame; a real video and its fakes in one variant share the occluder's seed; no other
+    video claims an occlusion."""
+    from pipeline.corpus.occlude import FOLDER, from_record
+
+    problems = []
+    seeds: dict[tuple[str, str], set[int]] = {}
+    for line in ok:
+        variant, occlusion = line.get("variant") or "", line.get("occlusion")
+        if not variant.startswith(FOLDER + "/"):
+            if occlusion:
+                problems.append(f"{line['path']}: has an occlusion field but is not under {FOLDER}/")
+            continue
+        if not isinstance(occlusion, dict):
+            problems.append(f"{line['path']}: occluded video without an occlusion field in the manifest")
+            continue
+        if from_record(occlusion).folder() != variant:
+            problems.append(f"{line['path']}: occlusion {occlusion.get('kind')}:{occlusion.get('level')}:"
+                            f"{occlusion.get('anchor')} does not match its folder {variant}")
+        if not occlusion.get("frames"):
+            problems.append(f"{line['path']}: no frame was occluded")
+        seeds.setdefault((line["target"], variant), set()).add(occlusion.get("seed"))
+    for (target, variant), found in sorted(seeds.items()):
+        if len(found) > 1:
+            problems.append(f"{variant}: the videos of target {target} have different occluder seeds {sorted(found)}")
+    return problems
 
 
 def _check_splits(root: Path, ok: list[dict[str, Any]]) -> list[str]:

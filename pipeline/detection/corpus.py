@@ -3,7 +3,8 @@
 Only the manifest is read, never the corpus generator's code, so any tree that writes the same
 fields works. Fields used: ``path`` (relative to the corpus), ``label`` (real/fake), ``split``,
 ``method``, ``compression`` and ``perturbation`` (a list of ``TYPE:LEVEL`` strings or
-``{"type", "level"}`` objects; empty = clean). Lines with an ``error`` (failed jobs) are skipped.
+``{"type", "level"}`` objects; empty = clean) or ``occlusion`` (set = the occluded variant of that
+folder, never clean). Lines with an ``error`` (failed jobs) are skipped.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ def _perturbation(value: Any) -> str:
     return "+".join(names) or CLEAN
 
 
+def _occlusion(row: dict[str, Any]) -> str:
+    """An occluded video (``occlusion`` set, under ``occluded/<KIND>_<LEVEL>``) is a robustness variant, not
+    clean: named after its folder, ``occluded_block_3``."""
+    occlusion = row.get("occlusion")
+    if not occlusion:
+        return ""
+    variant = str(row.get("variant") or "")
+    if variant:
+        return variant.replace("/", "_")
+    if isinstance(occlusion, dict):
+        return f"occluded_{occlusion.get('kind', '?')}_{occlusion.get('level', '?')}"
+    return f"occluded_{occlusion}"
+
+
 def _label(value: Any, where: str) -> int:
     text = str(value).lower()
     if text in ("fake", "1", "true"):
@@ -83,7 +98,7 @@ def read_corpus(corpus_dir: str | Path) -> list[Video]:
         videos.append(Video(path=(root / row["path"]).resolve(), key=str(row["path"]), label=label,
                             split=str(row.get("split") or ""), method=str(row.get("method") or ("fake" if label else "real")) if label else "real",
                             compression=str(row.get("compression") or "c23"),
-                            perturbation=_perturbation(row.get("perturbation", row.get("perturbations"))),
+                            perturbation=_occlusion(row) or _perturbation(row.get("perturbation", row.get("perturbations"))),
                             identity=str(identity)))
     if not videos:
         raise FacepipeError(f"{manifest}: lists no videos")

@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--seed", type=int, help="seed of pairs, splits and perturbations (corpus.seed)")
     build.add_argument("--train-minutes", type=float, metavar="MIN", help="gan: training budget (corpus.train_minutes)")
     build.add_argument("--model", metavar="DIR", help="gan: use this multi-identity model instead of training one")
-    build.add_argument("--occlude", metavar="LIST", help="occlusion variants (not implemented yet; refused)")
+    build.add_argument("--occlude", metavar="LIST", help="comma-separated occlusion variants KIND:LEVEL[:ANCHOR]: block:3, "
+                                                          "noise:2, object:5:lower (corpus.occlude; material from [occlude])")
     engine = build.add_mutually_exclusive_group()
     engine.add_argument("--workers", type=int, metavar="N", help="parallel jobs on a Dask LocalCluster of N workers "
                                                                 "(a process pool when Dask is not installed)")
@@ -53,8 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("corpus", metavar="CORPUS_DIR")
     export.add_argument("--format", default="deepfakebench", choices=("deepfakebench",))
     export.add_argument("-o", "--output", required=True, metavar="DIR")
-    export.add_argument("--name", default="Facepipe", help="dataset name in dataset_json (default Facepipe)")
-    export.add_argument("--compression", default="c23", choices=("c0", "c23", "c40"))
+    export.add_argument("--name", help="dataset name in dataset_json (default Facepipe, or Facepipe_<variant> "
+                                       "with --variant: Facepipe_GB_3, Facepipe_occluded_block_3)")
+    export.add_argument("--compression", default="c23", choices=("c0", "c23", "c40"),
+                        help="which compression's videos (default c23; must be one the corpus was built with)")
+    export.add_argument("--variant", default="", metavar="VARIANT",
+                        help="a variant tree instead of the unperturbed one: perturbed/GB_3, occluded/block_3 "
+                             "(the robustness sets)")
     export.add_argument("--frames", type=int, default=32, metavar="N", help="frames per video, evenly spaced (default 32)")
     export.add_argument("-q", "--quiet", action="store_true")
     export.set_defaults(func=main_export)
@@ -73,6 +79,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         out.append(f"corpus.compressions={as_list(args.compressions)}")
     if args.perturb is not None:
         out.append(f"corpus.perturb={as_list(args.perturb)}")
+    if args.occlude is not None:
+        out.append(f"corpus.occlude={as_list(args.occlude)}")
     for flag, key in (("max_frames", "max_frames"), ("seed", "seed"), ("train_minutes", "train_minutes")):
         if getattr(args, flag) is not None:
             out.append(f"corpus.{key}={getattr(args, flag)}")
@@ -104,8 +112,6 @@ def main_build(args: argparse.Namespace) -> int:
     from pipeline.cli.settings import load_config
     from pipeline.corpus.build import BuildOptions, build_corpus
 
-    if args.occlude:
-        raise FacepipeError("--occlude: occlusion variants are not implemented yet")
     if args.max_frames is not None and args.max_frames < 0:
         raise FacepipeError(f"--max-frames {args.max_frames}: must be 0 (all) or more")
     config = load_config(args.config, _overrides(args))
@@ -140,11 +146,12 @@ def main_verify(args: argparse.Namespace) -> int:
 
 
 def main_export(args: argparse.Namespace) -> int:
-    from pipeline.corpus.export import export_deepfakebench
+    from pipeline.corpus.export import default_name, export_deepfakebench
 
     if args.frames < 1:
         raise FacepipeError(f"--frames {args.frames}: must be 1 or more")
-    count = export_deepfakebench(args.corpus, args.output, args.name, args.compression, args.frames)
+    name = args.name or default_name(args.variant)
+    count = export_deepfakebench(args.corpus, args.output, name, args.compression, args.frames, args.variant)
     if not args.quiet:
-        print(f"exported {count} videos to {args.output} (dataset_json/{args.name}.json)")
+        print(f"exported {count} videos to {args.output} (dataset_json/{name}.json)")
     return 0
