@@ -7,7 +7,6 @@ prints tables. Torch is imported only inside the subcommands, so ``facepipe --he
 from __future__ import annotations
 
 import argparse
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -103,7 +102,6 @@ def main_train(args: argparse.Namespace) -> int:
         raise FacepipeError(f"{out} exists and is not a folder")
     if (out / WEIGHTS).exists() and not args.overwrite:
         raise FacepipeError(f"{out} already holds a detector; use --overwrite to replace it")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from pipeline.detection.train import CURVES, train_detector
 
     log = (lambda message: None) if args.quiet else (lambda message: console.print(message, highlight=False))

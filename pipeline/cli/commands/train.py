@@ -6,7 +6,6 @@ Torch is imported inside :func:`main` only, so ``facepipe --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,9 +45,6 @@ def main(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise FacepipeError(f"{out_dir} exists and is not a directory")
 
-    # On a shared or oversubscribed CPU, spinning OpenMP workers wait for descheduled siblings and
-    # training slows several-fold; sleeping waits cost little when the machine is idle.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from rich.console import Console
 
