@@ -232,6 +232,37 @@ def test_occlusion_augment_draws_the_stage_occluders_inside_the_face(corpus: Pat
 # -- resume after a kill --------------------------------------------------------------------------------
 
 
+def test_training_stopped_after_an_epoch_resumes_in_process(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    """Fast variant: an error after epoch 2's log line (its state not yet saved) stops the run; the re-run
+    picks up after epoch 1 and ends with the uninterrupted run's history."""
+    from pipeline.cli.settings import load_config
+    from pipeline.detection.resume import STATE
+    from pipeline.detection.train import train_detector
+
+    config = load_config(None, [s for s in TRAIN[3:] if s != "--set"] + ['detector.architecture="meso4"',
+                                                                        "detector.epochs=3"])
+
+    def stop_at_epoch_2(message: str) -> None:
+        if message.startswith("epoch 2:"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "det"
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(corpus, out, config, occlusion_augment=False, cache_dir=corpus / "cache" / "detector",
+                       log=stop_at_epoch_2)
+    assert (out / STATE).is_file() and not (out / "detector.json").exists()
+    lines: list[str] = []
+    card = train_detector(corpus, out, config, occlusion_augment=False, cache_dir=corpus / "cache" / "detector",
+                          log=lines.append)
+    assert lines[0].startswith("resuming from epoch 1 ") and [r["epoch"] for r in card["resumed"]] == [1]
+    assert card["history"]["epoch"] == [1, 2, 3] and not (out / STATE).exists()
+    fresh = train_detector(corpus, tmp_path / "fresh", config, occlusion_augment=False,
+                           cache_dir=corpus / "cache" / "detector", log=lambda message: None)
+    assert fresh["resumed"] == []
+    np.testing.assert_allclose(card["history"]["train_loss"], fresh["history"]["train_loss"], rtol=1e-4)
+
+
+@pytest.mark.slow
 def test_training_killed_after_an_epoch_resumes_where_it_stopped(trained: Path, corpus: Path, tmp_path: Path) -> None:
     """SIGKILL once the first epoch's state is saved; the same command finishes the run, epochs neither lost
     nor repeated. Same settings and crops as ``trained`` (an uninterrupted run), so the histories must agree."""
