@@ -10,7 +10,11 @@ flip or export would not. The AUC targets on real fakes are measured on the demo
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -43,11 +47,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
                  perturb={"CC_3": "eq=contrast=0.6"})
 
 
+TRAIN = ["-a", "meso4", "-q", "--set", "detector.frames_per_video=4", "--set", "detector.epochs=8",
+         "--set", "detector.batch_size=16", *FAST]
+
+
 @pytest.fixture(scope="module")
 def trained(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("det") / "meso4"
-    result = run_cli("detector", "train", corpus, "-o", out, "-a", "meso4", "-q", "--set", "detector.frames_per_video=4",
-                     "--set", "detector.epochs=8", "--set", "detector.batch_size=16", *FAST, timeout=900)
+    result = run_cli("detector", "train", corpus, "-o", out, *TRAIN, timeout=900)
     assert result.returncode == 0, result.stderr
     assert "wrote" in result.stdout and "val AUC" in result.stdout
     return out
@@ -220,6 +227,79 @@ def test_occlusion_augment_draws_the_stage_occluders_inside_the_face(corpus: Pat
         x0, y0, x1, y1 = crops.crop_boxes[0]
         assert 0.03 < area < 0.6 and changed.any(), (kind, area)
         assert xs.min() >= x0 - 1 and xs.max() <= x1 + 1 and ys.min() >= max(0, y0 - 1) and ys.max() <= y1 + 1
+
+
+# -- resume after a kill --------------------------------------------------------------------------------
+
+
+def test_training_stopped_after_an_epoch_resumes_in_process(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    """Fast variant: an error after epoch 2's log line (its state not yet saved) stops the run; the re-run
+    picks up after epoch 1 and ends with the uninterrupted run's history."""
+    from pipeline.cli.settings import load_config
+    from pipeline.detection.resume import STATE
+    from pipeline.detection.train import train_detector
+
+    config = load_config(None, [s for s in TRAIN[3:] if s != "--set"] + ['detector.architecture="meso4"',
+                                                                        "detector.epochs=3"])
+
+    def stop_at_epoch_2(message: str) -> None:
+        if message.startswith("epoch 2:"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "det"
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(corpus, out, config, occlusion_augment=False, cache_dir=corpus / "cache" / "detector",
+                       log=stop_at_epoch_2)
+    assert (out / STATE).is_file() and not (out / "detector.json").exists()
+    lines: list[str] = []
+    card = train_detector(corpus, out, config, occlusion_augment=False, cache_dir=corpus / "cache" / "detector",
+                          log=lines.append)
+    assert lines[0].startswith("resuming from epoch 1 ") and [r["epoch"] for r in card["resumed"]] == [1]
+    assert card["history"]["epoch"] == [1, 2, 3] and not (out / STATE).exists()
+    fresh = train_detector(corpus, tmp_path / "fresh", config, occlusion_augment=False,
+                           cache_dir=corpus / "cache" / "detector", log=lambda message: None)
+    assert fresh["resumed"] == []
+    np.testing.assert_allclose(card["history"]["train_loss"], fresh["history"]["train_loss"], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_training_killed_after_an_epoch_resumes_where_it_stopped(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    """SIGKILL once the first epoch's state is saved; the same command finishes the run, epochs neither lost
+    nor repeated. Same settings and crops as ``trained`` (an uninterrupted run), so the histories must agree."""
+    from pipeline.detection.resume import STATE
+
+    out = tmp_path / "det"
+    command = [sys.executable, "-m", "pipeline.cli.main", "detector", "train", str(corpus), "-o", str(out), *TRAIN]
+    repo = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not (out / STATE).is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read() if process.stderr else ""
+    assert not (out / "detector.json").exists() and not (out / "detector.safetensors").exists()
+    saved = torch.load(str(out / STATE), weights_only=True)
+    stopped = saved["epoch"]
+    assert 1 <= stopped < 8 and saved["history"]["epoch"] == list(range(1, stopped + 1))
+
+    from pipeline.cli.settings import load_config
+    from pipeline.detection.train import train_detector
+
+    other = load_config(None, [*[s for s in TRAIN[3:] if s != "--set"], "detector.lr=0.002", 'detector.architecture="meso4"'])
+    with pytest.raises(FacepipeError, match="different setting: lr = 0.001 there, 0.002 now; .* --restart"):
+        train_detector(corpus, out, other, occlusion_augment=False, cache_dir=None)
+
+    result = run_cli("detector", "train", corpus, "-o", out, *TRAIN, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed from epoch {stopped}" in result.stdout
+    card = json.loads((out / "detector.json").read_text())
+    reference = json.loads((trained / "detector.json").read_text())
+    assert [r["epoch"] for r in card["resumed"]] == [stopped]
+    assert card["history"]["epoch"] == reference["history"]["epoch"] == list(range(1, 9))
+    assert card["figures"]["steps"] == reference["figures"]["steps"]
+    np.testing.assert_allclose(card["history"]["train_loss"], reference["history"]["train_loss"], rtol=1e-3)
+    assert not (out / STATE).exists() and not list(out.glob(".*facepipe-partial*"))
 
 
 # -- the attack against the detector -------------------------------------------------------------------

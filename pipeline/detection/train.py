@@ -3,6 +3,10 @@
 Validation on the val split after every epoch (frame-level AUC); the epoch with the best val AUC is
 what gets saved (early-stopping by selection, as DeepfakeBench does). Real and fake crops are drawn
 equally often by default, since a corpus has several fakes per real video.
+
+After every epoch the whole training state is saved in DET_DIR (``pipeline.detection.resume``), so a
+killed run re-run with the same command carries on from the last finished epoch: same batches, same
+augmentation draws, same history, nothing done twice. The card records each resume.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pipeline.detection.corpus import CLEAN, Video, read_corpus, require_both_cl
 from pipeline.detection.data import CropSet, Progress, gather
 from pipeline.detection.metrics import figures
 from pipeline.detection.plots import line_chart
+from pipeline.detection.resume import TrainingState, discard_state, load_state, recipe, require_same_recipe, save_state
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import write_image
 
@@ -44,14 +49,23 @@ def to_batch(images: list[np.ndarray], size: int) -> "Any":
 
 
 def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion_augment: bool, cache_dir: Path | None,
-                   progress: Progress | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train, select the best epoch on val, save; returns the card."""
+                   progress: Progress | None = None, log: Callable[[str], None] = print,
+                   restart: bool = False) -> dict[str, Any]:
+    """Train (continuing a saved state in ``out_dir`` unless ``restart``), select the best epoch on val, save."""
     import torch
 
     from models.checkpoint import git_commit
     from models.detectors.checkpoint import build, save_detector
 
     cfg = config.detector
+    crop_settings = {"size": 256, "coverage": config.align.coverage, "detect": config.detect.backend,
+                     "landmarks": config.landmarks.backend}
+    wanted = recipe(corpus_dir, dataclasses.asdict(cfg), crop_settings, occlusion_augment)
+    if restart:
+        discard_state(out_dir)
+    state = load_state(out_dir)
+    if state is not None:
+        require_same_recipe(state, wanted, out_dir)
     train_videos, val_videos = training_videos(corpus_dir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -83,8 +97,18 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     loss_fn = torch.nn.BCEWithLogitsLoss()
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_auc": [], "val_eer": []}
     best: tuple[float, int, dict[str, Any]] | None = None
-    step, started = 0, time.monotonic()
-    epoch = 0
+    step, epoch, before, resumes = 0, 0, 0.0, []
+    if state is not None:
+        net.load_state_dict(state.net)
+        optimiser.load_state_dict(state.optimiser)
+        schedule.load_state_dict(state.schedule)
+        rng.bit_generator.state = state.numpy_rng
+        torch.set_rng_state(state.torch_rng)
+        history, step, epoch, before = state.history, state.step, state.epoch, state.seconds
+        best = (state.best_score, state.best_epoch, state.best_weights)
+        resumes = state.resumes + [{"epoch": epoch, "step": step}]
+        log(f"resuming from epoch {epoch} (step {step} of {total}) saved in {out_dir}")
+    started = time.monotonic()
     while step < total:
         epoch += 1
         net.train()
@@ -116,6 +140,11 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
                                                                if val is not None else ""))
         if best is None or (score is not None and score >= best[0]):
             best = (float(score or 0.0), epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+        save_state(out_dir, TrainingState(
+            recipe=wanted, epoch=epoch, step=step, seconds=before + time.monotonic() - started, history=history,
+            best_score=best[0], best_epoch=best[1], best_weights=best[2], net=net.state_dict(),
+            optimiser=optimiser.state_dict(), schedule=schedule.state_dict(), numpy_rng=rng.bit_generator.state,
+            torch_rng=torch.get_rng_state(), resumes=resumes))
     assert best is not None
     net.load_state_dict(best[2])
     net.eval()
@@ -132,14 +161,15 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
         "splits": {"train": sorted({v.identity for v in train_videos}), "val": sorted({v.identity for v in val_videos})},
         "figures": {"best_epoch": best[1], "val_auc": history["val_auc"][best[1] - 1] if val is not None else None,
                     "val_eer": history["val_eer"][best[1] - 1] if val is not None else None,
-                    "train_seconds": round(time.monotonic() - started, 1), "steps": step},
+                    "train_seconds": round(before + time.monotonic() - started, 1), "steps": step},
+        "resumed": resumes,
         "history": history,
         "training": {**dataclasses.asdict(cfg), "occlusion_augment": occlusion_augment},
-        "crops": {"size": 256, "coverage": config.align.coverage, "detect": config.detect.backend,
-                  "landmarks": config.landmarks.backend},
+        "crops": crop_settings,
         "git_commit": git_commit(),
     }
     save_detector(net, cfg.architecture, out_dir, _clean(card))
+    discard_state(out_dir)  # after the card: a kill before this line resumes at the end and saves again
     return card
 
 

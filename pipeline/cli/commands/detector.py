@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="also draw the occlusion stage's occluders over training faces (hardens against the attack)")
     train.add_argument("--cache", metavar="DIR", help="face-crop cache (default CORPUS_DIR/cache/detector)")
     train.add_argument("--overwrite", action="store_true", help="replace a detector already in DET_DIR")
+    train.add_argument("--restart", action="store_true",
+                       help="discard an interrupted training saved in DET_DIR and start from epoch 1 "
+                            "(by default a re-run continues it)")
     add_config_options(train)
     train.set_defaults(func=main_train)
 
@@ -97,22 +100,25 @@ def main_train(args: argparse.Namespace) -> int:
     config = _config(args, extra)
     out = Path(args.output)
     from models.detectors.checkpoint import WEIGHTS
+    from pipeline.detection.resume import STATE
 
     if out.exists() and not out.is_dir():
         raise FacepipeError(f"{out} exists and is not a folder")
-    if (out / WEIGHTS).exists() and not args.overwrite:
+    interrupted = (out / STATE).is_file() and not args.restart
+    if (out / WEIGHTS).exists() and not args.overwrite and not interrupted:
         raise FacepipeError(f"{out} already holds a detector; use --overwrite to replace it")
     from pipeline.detection.train import CURVES, train_detector
 
     log = (lambda message: None) if args.quiet else (lambda message: console.print(message, highlight=False))
     with task_progress(args.quiet) as progress:
         card = train_detector(Path(args.corpus), out, config, occlusion_augment=args.occlusion_augment,
-                              cache_dir=_cache(args), progress=progress, log=log)
+                              cache_dir=_cache(args), progress=progress, log=log, restart=args.restart)
     figs = card["figures"]
+    resumed = "; resumed from epoch " + ", ".join(str(r["epoch"]) for r in card["resumed"]) if card["resumed"] else ""
     val = f"val AUC {figs['val_auc']:.4f}, EER {figs['val_eer']:.4f}" if figs.get("val_auc") is not None else "no val split"
     print(f"wrote {out}: {card['training']['architecture']} on {card['data']['train_crops']} crops "
           f"({card['data']['train_real']} real, {card['data']['train_fake']} fake), best epoch {figs['best_epoch']}, {val}; "
-          f"curves {out / CURVES}")
+          f"curves {out / CURVES}{resumed}")
     return 0
 
 
