@@ -194,7 +194,10 @@ def test_reinhard_transfer_moves_colour_statistics() -> None:
     assert error_after < 0.25 * error_before
 
 
-@pytest.mark.parametrize("sets", [["blend.method='seamless'"], ["blend.color='hist'"], ["blend.color='none'", "blend.temporal=0.0"]])
+# seamless (the most different path) runs by default; the two colour variants are in `pytest -m slow`
+@pytest.mark.parametrize("sets", [["blend.method='seamless'"],
+                                  pytest.param(["blend.color='hist'"], marks=pytest.mark.slow),
+                                  pytest.param(["blend.color='none'", "blend.temporal=0.0"], marks=pytest.mark.slow)])
 def test_blend_options_swap_the_face_and_keep_the_rest(tmp_path: Path, sets: list[str]) -> None:
     masks = tmp_path / "masks"
     extra = ["--set", "decode.max_frames=12", "--write-masks", masks, *B2A] + [x for s in sets for x in ("--set", s)]
