@@ -46,6 +46,8 @@ const show = (s) => {
     `<span>latency p50 <b id="p50">${f(s.latency_ms_p50, 0)}</b> / p95 <b id="p95">${f(s.latency_ms_p95, 0)}</b> ms</span>` +
     `<span>slowest <b id="slowest">${s.slowest_stage || "–"}</b></span>`;
 };
+const first = __FIRST_FIGURES__;  // the figures when the page was served: shown from the first paint
+if (first && first.fps_out !== undefined) show(first);
 const poll = () => fetch("/stats.json", {cache: "no-store"}).then(r => r.json()).then(show).catch(() => {});
 poll(); setInterval(poll, 500);
 </script>
@@ -77,7 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
         sink = self.server.sink
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
-            self._send(PAGE.encode(), "text/html; charset=utf-8")
+            figures = json.dumps(sink.stats()).replace("</", "<\\/")  # never ends the <script> early
+            self._send(PAGE.replace("__FIRST_FIGURES__", figures).encode(), "text/html; charset=utf-8")
         elif path == "/stats.json":
             self._send(json.dumps(sink.stats()).encode(), "application/json")
         elif path == "/frame.jpg":
