@@ -189,11 +189,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _merge_table(raw: dict[str, RawTable], cls: type, section: str, table: Any, origin: str) -> None:
     if not isinstance(table, dict):
         raise FacepipeError(f"{origin}: [{section}] must be a table of keys, not a value")
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key, value in table.items():
-        if key not in names:
-            raise FacepipeError(f"{origin}: unknown key {section}.{key} (known: {', '.join(sorted(names))})")
-        raw[section][key] = (value, origin)
+    values = {key: (value, origin) for key, value in table.items()}
+    _check_keys(cls, section, values)
+    raw[section].update(values)
 
 
 def _parse_override(item: str) -> tuple[str, str, Any]:

@@ -7,23 +7,25 @@ line here. The order is the order of ``pipeline.toml``.
 
 from __future__ import annotations
 
-import importlib
+import functools
 from pathlib import Path
 from typing import Callable
 
 from pipeline.config import Config, PipelineConfig, SectionType
 from pipeline.config import load_config as load_with_schema
+from pipeline.registry import Registry
 from stages import STAGES
 
 REPO_DEFAULTS = Path(__file__).resolve().parents[2] / "pipeline.toml"
 
 
-def _loader(spec: str) -> Callable[[], type]:
-    """A function that imports ``"module:attr"`` and returns it."""
-    def load() -> type:
-        module, attr = spec.split(":")
-        return getattr(importlib.import_module(module), attr)
-    return load
+# Run-wide tables whose modules are costly to import (numpy, the corpus and detector rooms): loaded on use.
+RUN_TABLES = Registry("config table", {
+    "capture": "pipeline.media.capture:CaptureConfig",
+    "train": "models.train_config:TrainConfig",
+    "corpus": "pipeline.corpus.config:CorpusConfig",
+    "detector": "pipeline.detection.config:DetectorConfig",
+})
 
 
 def _stage_config(name: str) -> Callable[[], type]:
@@ -39,11 +41,9 @@ def section_schema() -> dict[str, SectionType]:
     from pipeline.media.decode import DecodeConfig
     from pipeline.media.encode import EncodeConfig
 
-    sections: dict[str, SectionType] = {
-        "pipeline": PipelineConfig, "decode": DecodeConfig, "encode": EncodeConfig,
-        "capture": _loader("pipeline.media.capture:CaptureConfig"), "train": _loader("models.train_config:TrainConfig"),
-        "corpus": _loader("pipeline.corpus.config:CorpusConfig"),
-        "detector": _loader("pipeline.detection.config:DetectorConfig")}
+    sections: dict[str, SectionType] = {"pipeline": PipelineConfig, "decode": DecodeConfig, "encode": EncodeConfig}
+    for name in RUN_TABLES:
+        sections[name] = functools.partial(RUN_TABLES.load, name)
     for name in STAGES:
         sections[name] = _stage_config(name)
     return sections

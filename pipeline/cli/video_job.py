@@ -55,10 +55,10 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     if is_image(input_path) and is_photo_output(output):
         return run_photo_file(input_path, output, config, label=label, quiet=quiet, extras=extras)
     decode = config.decode
-    untrimmed = trim == (None, None) and not decode.start and not decode.max_frames
-    if not stage_names and not preview and not decode.size and not decode.fps and untrimmed \
-            and not is_photo_output(output):
-        info = probe(input_path, count_frames=False)  # the transcode keeps the source's timing itself
+    # no stage looks at pixels: one ffmpeg process; a whole file needs no packet scan (its timing is kept)
+    direct = not stage_names and not preview and not decode.size and not decode.fps and not is_photo_output(output)
+    if direct and trim == (None, None) and not decode.start and not decode.max_frames:
+        info = probe(input_path, count_frames=False)
         return _transcode_directly(input_path, output, decode, config, info, info, 0.0, label, quiet), []
     from pipeline.compose import build_stages
     from pipeline.media.preview import KeepOriginal, SideBySideSink
@@ -77,7 +77,7 @@ def run_video_file(input_path: str, output: Path, config: Config, *, label: str,
     start, limit = source.config.start, source.config.max_frames
     video = trim_info(info, start, limit)
     span = video.timestamps[-1] - video.timestamps[0] + 1.0 / video.fps if (limit and video.timestamps) else 0.0
-    if not stage_names and not preview and not source.config.size and not source.config.fps:
+    if direct:  # a trimmed part: the scan above gave the span and the timestamps to cut at
         return _transcode_directly(input_path, output, source.config, config, video, info, span, label, quiet), []
     stages, contexts = build_stages(config, STAGES, stage_names, video, warn, extras)
     sink: Sink = FileSink(output, config.encode, audio_source=input_path, audio_start=start, audio_duration=span)
