@@ -1,5 +1,6 @@
 """Benchmark of the face stages: ms per frame for detect, landmarks and align(+strip) at 640x360 and
-1280x720, and what detecting every Nth frame (tracking in between) saves.
+1280x720, what detecting every Nth frame (tracking in between) saves, and what ``facepipe live``'s
+cheaper landmark settings (``LIVE_PROFILE``) cost in accuracy and steadiness.
 
     python bench/faces.py [--frames 40] [--json out.json]
 
@@ -125,6 +126,48 @@ def every_n(images: list[np.ndarray], reference: list[Frame], n: int, detect_siz
     return {"every": n, "ms": ms, "recall": found / max(1, expected), "mean_iou": float(np.mean(ious)) if ious else 0.0}
 
 
+def read_pts(path: Path) -> np.ndarray:
+    text = path.read_text()
+    return np.array(text[text.index("{") + 1:text.index("}")].split(), np.float64).reshape(-1, 2)
+
+
+def landmark_profiles(images: list[np.ndarray]) -> list[dict]:
+    """Convert's landmark settings against ``facepipe live``'s profile: ms per face on the clip, error
+    (NME: mean point error / inter-ocular distance) on the two hand-annotated photos, and jitter (mean
+    per-frame motion of the smoothed eye corners, px) over the clip."""
+    from pipeline.cli.commands.live import LIVE_PROFILE
+
+    rows = []
+    for name, settings in (("convert", {}), ("live", LIVE_PROFILE["landmarks"])):
+        h, w = images[0].shape[:2]
+        detect = open_stage(DetectStage(DetectConfig(every=1)), w, h)
+        marks = open_stage(LandmarksStage(LandmarksConfig(**settings)), w, h)
+        seconds, corners = 0.0, []
+        for index, image in enumerate(images):
+            frame = Frame(index=index, pts=index / 30.0, image=image.copy())
+            detect.process([frame])
+            started = time.perf_counter()
+            marks.process([frame])
+            seconds += time.perf_counter() - started
+            if frame.faces:
+                corners.append(frame.faces[0].landmarks[[36, 39, 42, 45]].astype(np.float64))
+        errors = []
+        for photo in ("einstein.jpg", "takeo.ppm"):
+            image = cv2.imread(str(MEDIA / "landmarks" / photo))
+            truth = read_pts(MEDIA / "landmarks" / (Path(photo).stem + ".pts"))
+            ph, pw = image.shape[:2]
+            found = Frame(index=0, pts=0.0, image=image)
+            open_stage(DetectStage(DetectConfig(every=1, min_face=0)), pw, ph).process([found])
+            open_stage(LandmarksStage(LandmarksConfig(smooth=False, **settings)), pw, ph).process([found])
+            face = min(found.faces, key=lambda f: np.linalg.norm(f.landmarks.mean(axis=0) - truth.mean(axis=0)))
+            ocular = np.linalg.norm(truth[36:42].mean(axis=0) - truth[42:48].mean(axis=0))
+            errors.append(float(np.linalg.norm(face.landmarks - truth, axis=1).mean() / ocular))
+        jitter = float(np.linalg.norm(np.diff(np.array(corners), axis=0), axis=2).mean()) if len(corners) > 1 else 0.0
+        rows.append({"settings": name, **settings, "ms_per_frame": 1000.0 * seconds / len(images),
+                     "nme": errors, "eye_corner_motion_px": jitter})
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=40, help="frames per measurement (default 40)")
@@ -156,6 +199,18 @@ def main() -> int:
         report["every_n"][label] = rows
         print("  detect every N: " + ", ".join(f"N={r['every']}: {r['ms']:.1f} ms ({r['speedup']:.1f}x, "
                                                 f"recall {r['recall']:.0%}, IoU {r['mean_iou']:.3f})" for r in rows))
+        from pipeline.cli.commands.live import LIVE_PROFILE
+
+        live_size = LIVE_PROFILE["detect"]["detect_size"]
+        live = every_n(images, reference, DetectConfig().every, live_size)
+        report["every_n"][label + " live"] = live
+        print(f"  live profile (detect on a {live_size}-px copy, every {live['every']}): {live['ms']:.1f} ms, "
+              f"recall {live['recall']:.0%}, IoU {live['mean_iou']:.3f}")
+    report["landmark_profiles"] = landmark_profiles(clip)
+    print("landmarks, 640x360 (NME on einstein / takeo; eye-corner motion = smoothed jitter + head motion):")
+    for row in report["landmark_profiles"]:
+        print(f"  {row['settings']:<8} {row['ms_per_frame']:5.1f} ms/frame, NME {row['nme'][0]:.3f} / {row['nme'][1]:.3f}, "
+              f"eye-corner motion {row['eye_corner_motion_px']:.2f} px/frame")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -81,8 +81,9 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--set", action="append", default=[], help="passed to facepipe live --set")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
+    parser.add_argument("--full-quality", action="store_true", help="passed to facepipe live (convert's stage settings)")
     args = parser.parse_args()
-    extra = [arg for value in args.set for arg in ("--set", value)]
+    extra = [arg for value in args.set for arg in ("--set", value)] + (["--full-quality"] if args.full_quality else [])
     with tempfile.TemporaryDirectory(prefix="facepipe-bench-live-") as folder:
         work = Path(folder)
         if args.soak_minutes:

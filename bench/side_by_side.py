@@ -1,10 +1,12 @@
 """Side-by-side picture of swapped sample frames: input | before | after | after with the mouth mask.
 
-Usage: python bench/side_by_side.py [--frames 45,75,110] [-o docs/swap_quality_side_by_side.png]
+Usage: python bench/side_by_side.py [--frames 45,75,110] [--clip VIDEO] [--direction a2b]
+       [--before-model DIR] [-o docs/swap_quality_side_by_side.png]
 
 "before" is the blend as it was before occlusion, detail and the mouth mask existed
-(``blend.occlusion=none``, ``blend.detail=0``); "after" is today's default; the last column adds
-``blend.mouth=source``. Each tile is the face's neighbourhood cut from the 640x360 frame.
+(``blend.occlusion=none``, ``blend.detail=0``), or, with ``--before-model``, today's default blend
+with another swap model (an earlier bundled one); "after" is today's default; the last column adds
+``blend.mouth=source``. Each tile is the face's neighbourhood cut from the frame.
 """
 
 from __future__ import annotations
@@ -34,13 +36,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", default="45,75,110")
     parser.add_argument("--clip", default=str(REPO / "samples" / "sample.mp4"))
+    parser.add_argument("--direction", default="a2b", choices=("a2b", "b2a"))
+    parser.add_argument("--before-model", help="the 'before' column: this swap model with today's blend")
     parser.add_argument("-o", "--output", default=str(REPO / "docs" / "swap_quality_side_by_side.png"))
     args = parser.parse_args()
     wanted = [int(v) for v in args.frames.split(",")]
     columns: dict[str, dict[int, np.ndarray]] = {}
     boxes: dict[int, np.ndarray] = {}
-    for title, sets in SETTINGS.items():
-        frames, _ = run_in_memory(args.clip, load_config(overrides=[*sets, f"decode.max_frames={max(wanted) + 1}"]))
+    settings = dict(SETTINGS)
+    if args.before_model:
+        settings = {"before (" + Path(args.before_model).name + ")": [f"swap.model='{args.before_model}'"],
+                    **{k: v for k, v in SETTINGS.items() if k != "before"}}
+    for title, sets in settings.items():
+        common = [f"decode.max_frames={max(wanted) + 1}", f"swap.direction='{args.direction}'"]
+        frames, _ = run_in_memory(args.clip, load_config(overrides=[*sets, *common]))
         if "input" not in columns:
             columns["input"] = {i: frames[i].meta["original"] for i in wanted}
             boxes = {i: frames[i].faces[0].box for i in wanted if frames[i].faces}

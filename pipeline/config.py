@@ -111,8 +111,13 @@ class Config:
 
 def load_config(schema: Mapping[str, SectionType], user_file: str | Path | None = None,
                 overrides: list[str] | None = None, defaults_file: Path | None = None,
-                stage_names: Collection[str] = ()) -> Config:
-    """Defaults <- ``defaults_file`` <- ``user_file`` <- ``--set`` overrides, validated against ``schema``.
+                stage_names: Collection[str] = (), profile: Mapping[str, Mapping[str, Any]] | None = None,
+                profile_name: str = "profile") -> Config:
+    """Defaults <- ``defaults_file`` <- ``profile`` <- ``user_file`` <- ``--set`` overrides, validated
+    against ``schema``.
+
+    ``profile`` is a command's own defaults (``facepipe live`` trades some landmark and detection care
+    for speed): it beats the repository defaults but never the user's file or ``--set``.
 
     ``stage_names`` are the stages ``[pipeline] stages`` may list. A schema entry given as a function
     (a stage's table, whose module imports numpy) is resolved only when the user's file or a ``--set``
@@ -139,6 +144,8 @@ def load_config(schema: Mapping[str, SectionType], user_file: str | Path | None 
                 raw[section].update({key: (value, str(defaults_file)) for key, value in table.items()})
             else:
                 _merge_table(raw, resolved(section, str(defaults_file)), section, table, str(defaults_file))
+    for section, table in (profile or {}).items():
+        _merge_table(raw, resolved(section, profile_name), section, dict(table), profile_name)
     if user_file is not None:
         path = Path(user_file)
         if not path.is_file():

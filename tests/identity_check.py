@@ -2,7 +2,8 @@
 
 Faces come from the real detect and landmarks stages; identity is dlib's 128-D embedding
 (``stages.faces.identity``). The references are mean embeddings of the two identities the bundled
-model knows: A = the woman of ``WolfgangLanger_Pexels.mp4``, B = the man of ``single_face.mp4``.
+model knows: A = the woman of ``WolfgangLanger_Pexels.mp4``, B = the woman of
+``people/lp_d6_woman_scrunchie_funnyfaces_first30s.mp4`` (models/README.md).
 A model given with ``FACEPIPE_TEST_MODEL`` must know the same two people (a retrained bundled model
 with other identities changes ``REFERENCE_CLIPS`` and the swap tests' clips with it).
 """
@@ -21,8 +22,8 @@ from stages.detect import DetectConfig, DetectStage
 from stages.faces.identity import face_embedding, mean_embedding
 from stages.landmarks import LandmarksConfig, LandmarksStage
 
-REFERENCE_CLIPS = {"a": "WolfgangLanger_Pexels.mp4", "b": "single_face.mp4"}
-REFERENCE_STEP = {"a": 16, "b": 6}  # about 30 and 12 frames spread over each clip
+REFERENCE_CLIPS = {"a": "WolfgangLanger_Pexels.mp4", "b": "people/lp_d6_woman_scrunchie_funnyfaces_first30s.mp4"}
+REFERENCE_STEP = {"a": 16, "b": 30}  # about 30 frames spread over each clip
 
 
 def frame_embeddings(images: dict[int, np.ndarray]) -> dict[int, np.ndarray]:

@@ -34,6 +34,26 @@ def test_user_file_and_set_override_in_order(tmp_path: Path) -> None:
     assert config.encode.audio_bitrate == "128k"
 
 
+def test_a_command_profile_beats_the_defaults_but_not_the_user(tmp_path: Path) -> None:
+    profile = {"landmarks": {"samples": 1, "refine": 0}, "detect": {"detect_size": 320}}
+    user = tmp_path / "my.toml"
+    user.write_text("[landmarks]\nrefine = 2\n")
+    config = load_config(user, ["detect.detect_size=480"], profile=profile)
+    assert (config.landmarks.samples, config.landmarks.refine, config.detect.detect_size) == (1, 2, 480)
+    plain = load_config()
+    assert (plain.landmarks.samples, plain.detect.detect_size) != (1, 320)
+    with pytest.raises(FacepipeError, match="^live profile: unknown key landmarks.sample "):
+        load_config(profile={"landmarks": {"sample": 1}}, profile_name="live profile")
+
+
+def test_the_live_profile_is_valid_and_cheaper_than_convert() -> None:
+    from pipeline.cli.commands.live import LIVE_PROFILE
+
+    live, plain = load_config(profile=LIVE_PROFILE), load_config()
+    assert live.landmarks.samples < plain.landmarks.samples
+    assert 0 < live.detect.detect_size < plain.detect.detect_size
+
+
 @pytest.mark.parametrize(
     "text, fragment",
     [

@@ -70,3 +70,29 @@ def test_refuses_a_tampered_checkpoint(facesets, tmp_path: Path) -> None:
     (directory / "model.safetensors").write_bytes(b"\x80\x04garbage")
     with pytest.raises(FacepipeError, match="pickle"):
         load(directory)
+
+
+def test_a_new_model_starts_from_the_bundled_swap_model(facesets, tmp_path: Path) -> None:
+    """Warm start: before any step the decoders paint exactly what the bundled decoders A and B paint
+    (in turn), and the card says where the model started."""
+    import torch
+
+    from models.checkpoint import BUNDLED_MODEL_DIR, WEIGHTS, load_networks, sha256
+    from models.multi_identity import MultiGenerator, warm_start
+
+    names = sorted(facesets)[:3]
+    model = MultiGenerator(ModelSpec(64, 32, 256), names)
+    x = torch.rand(2, 3, 64, 64)
+    scratch = model.decoders[0](model.encoder(x))[0]
+    start = warm_start(model, BUNDLED_MODEL_DIR)
+    assert start["sha256"] == sha256(BUNDLED_MODEL_DIR / WEIGHTS)
+    nets, _ = load_networks(BUNDLED_MODEL_DIR)
+    with torch.no_grad():
+        for number, identity in enumerate("aba"):
+            ours = model.decoders[number](model.encoder(x))[0]
+            theirs = nets.g.decoder(identity)(nets.g.encoder(x))[0]
+            assert torch.allclose(ours, theirs, atol=1e-5)
+        assert (scratch - model.decoders[0](model.encoder(x))[0]).abs().mean() > 0.01
+    card = train(dict((n, facesets[n]) for n in names), tmp_path / "gan", ModelSpec(64, 32, 256), minutes=0.01,
+                 batch=2, init=BUNDLED_MODEL_DIR)
+    assert card["started_from"]["sha256"] == start["sha256"]

@@ -1,9 +1,9 @@
 """`facepipe convert` with the default stages: the swap happens, only near faces, without flicker.
 
 "Swapped" means the person changed: the output face's identity embedding (dlib, ``tests.identity_check``)
-is nearer the target identity than the source's. ``single_face.mp4`` is identity B, so these tests
-convert it ``b2a`` (A's decoder paints the woman onto the man); the default ``a2b`` on it would only
-be a reconstruction of B. ``UNSEEN`` is a clip no bundled model was trained on (see models/README.md).
+is nearer the target identity than the source's. ``single_face.mp4`` (a man) is in no bundled model's
+training; these tests convert it ``b2a`` (A's decoder paints woman A onto him). ``UNSEEN`` is another
+clip no bundled model was trained on (see models/README.md); it is converted ``a2b`` (B painted on).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from stages.faces.identity import identity_distance
 from tests.identity_check import frame_embeddings, reference
 
 MODEL = os.environ.get("FACEPIPE_TEST_MODEL", "")  # empty: the bundled model
-B2A = ("--set", "swap.direction='b2a'")  # single_face.mp4 is B: paint A onto it
+B2A = ("--set", "swap.direction='b2a'")  # paint A onto single_face.mp4's man
 UNSEEN = "people/lp_d18_man_grey_hoodie_expressions.mp4"  # kept out of every bundled model's training
-# Mean absolute change inside the blend mask: B's decoder repainting B (a reconstruction) changes it
-# by 4-6 levels, a real swap by 16-30.
+# Mean absolute change inside the blend mask: a decoder repainting its own person (a reconstruction)
+# changes it by 4-6 levels, a real swap by 16-30.
 SWAP_CHANGE = 10.0
 
 
@@ -74,7 +74,7 @@ def convert(source: Path, output: Path, *extra: str) -> dict:
 
 @pytest.fixture(scope="module")
 def swapped_clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The man's clip (B) swapped to the woman (A), with its blend masks, and a passthrough of it."""
+    """The man's clip swapped to woman A, with its blend masks, and a passthrough of it."""
     folder = tmp_path_factory.mktemp("swap")
     source = media("single_face.mp4")
     masks = folder / "masks"
@@ -117,7 +117,7 @@ def test_far_from_faces_unchanged_and_faces_swapped(swapped_clip: dict) -> None:
 
 
 def test_unseen_person_is_swapped_and_the_rest_kept(tmp_path: Path) -> None:
-    """Generality: a man no bundled model saw becomes B (a2b), only inside the mask."""
+    """Generality: another man no bundled model saw becomes B (a2b), only inside the mask."""
     source, masks = media(UNSEEN), tmp_path / "masks"
     limit = ("--set", "decode.max_frames=24")
     convert(source, tmp_path / "out.mp4", "--write-masks", masks, *limit)

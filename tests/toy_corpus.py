@@ -22,8 +22,8 @@ CLIPS = ["lp_d18_man_grey_hoodie_expressions.mp4", "lp_d19_man_glasses_white_swe
          "tpsmm_man_closeup_talk.mp4", "lp_d3_woman_hoop_earrings_expressions.mp4",
          "retalking_face4_woman_blue_bg_talk.mp4", "lp_d9_man_round_glasses_expressions.mp4",
          "retalking_face1_man_suit_talk.mp4", "retalking_face2_man_map_bg_talk.mp4",
-         "lp_d12_man_glasses_green_sweater_talk.mp4", "lp_d6_woman_scrunchie_funnyfaces_first30s.mp4",
-         "lp_d13_webcam_selfie_man_glasses.mp4"]
+         "lp_d12_man_glasses_green_sweater_talk.mp4", "../single_face.mp4",
+         "lp_d13_webcam_selfie_man_glasses.mp4"]  # (lp_d6 is the swap model's B: it joins as a train real below)
 CRF = {"c0": None, "c23": 23, "c40": 40}
 BLUR = "gblur=sigma=2.2,eq=saturation=0.4"
 
@@ -55,7 +55,7 @@ def _swap(src: Path, dst: Path, compression: str) -> None:
 # The bundled swap model paints identity B (and A): every swap fake shows one of their faces. Without real
 # footage of A and B among the training reals, a detector learns "B's face = fake" instead of swap
 # artefacts (it then calls real B video fake). So their real clips join the train split as reals.
-SWAP_IDENTITIES = {"A": "WolfgangLanger_Pexels.mp4", "B": "single_face.mp4"}
+SWAP_IDENTITIES = {"A": "WolfgangLanger_Pexels.mp4", "B": "people/lp_d6_woman_scrunchie_funnyfaces_first30s.mp4"}
 
 
 def swap_identity_reals(root: Path, compressions: tuple[str, ...], seconds: float) -> list[dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from pipeline.config import Config, PipelineConfig, SectionType
 from pipeline.config import load_config as load_with_schema
@@ -55,6 +55,8 @@ def section_types() -> dict[str, type]:
 
 
 def load_config(user_file: str | Path | None = None, overrides: list[str] | None = None,
-                defaults_file: Path | None = REPO_DEFAULTS) -> Config:
-    """Defaults <- repository ``pipeline.toml`` <- ``user_file`` <- ``--set`` overrides."""
-    return load_with_schema(section_schema(), user_file, overrides, defaults_file, stage_names=list(STAGES))
+                defaults_file: Path | None = REPO_DEFAULTS, profile: Mapping[str, Mapping[str, Any]] | None = None,
+                profile_name: str = "profile") -> Config:
+    """Defaults <- repository ``pipeline.toml`` <- a command's ``profile`` <- ``user_file`` <- ``--set``."""
+    return load_with_schema(section_schema(), user_file, overrides, defaults_file, stage_names=list(STAGES),
+                            profile=profile, profile_name=profile_name)

@@ -31,6 +31,9 @@ class CorpusConfig:
     model: str = option("", "gan: a trained multi-identity model folder to use instead of training one")
     gan_resolution: int = option(64, "gan: model crop size", unit="px", choices=(64, 128))
     gan_batch: int = option(8, "gan: faces per identity per training step", min=1, max=256)
+    gan_init: str = option("bundled", "gan: start a new multi-identity model from a two-identity swap model's encoder "
+                           "and decoders (bundled = models/bundled; a model folder; none = from scratch); a model "
+                           "already in the corpus resumes as it is")
     engine: str = option("local", "job engine when neither --workers nor --scheduler is given",
                          choices=("serial", "local", "dask"))
     workers: int = option(0, "parallel jobs; 0 = one per core", min=0, max=4096)

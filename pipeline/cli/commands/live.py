@@ -6,6 +6,9 @@ Frames are dropped, never queued, when compute falls behind: each hop holds at m
 figures (fps in/out, drops, latency p50/p95, the slowest stage) are shown on a status line twice a
 second, served to the browser page, and written with a per-second series by ``--stats``.
 
+Speed comes first: unless ``--full-quality`` is given, ``LIVE_PROFILE`` replaces a few of convert's
+defaults with cheaper ones (the user's config file and ``--set`` still win over it).
+
 How a session ends: the source ends (exit 0), Ctrl-C/SIGTERM/q (exit 0), or the stream stalls for
 ``capture.stall_timeout`` s (exit 1 unless ``--reconnect`` brings it back). In every case the
 recording made so far is finalised and valid.
@@ -28,6 +31,24 @@ from pipeline.media.sinkcontext import SinkContext
 from pipeline.media.sinks import SINK_OPTIONS, SINKS
 
 
+# What live trades for speed, measured on 640x360 (README, "Live"). Convert keeps the careful settings;
+# live has no time for them. Each line names what it saves.
+LIVE_PROFILE: dict[str, dict[str, Any]] = {
+    # two dlib passes (the detector's points, then a refit from its own eyes and mouth) instead of 1 + 5
+    # jittered refits: 23 -> 12 ms a face, the same error on the annotated photos, as steady once
+    # One-Euro-filtered (bench/faces.py)
+    "landmarks": {"samples": 1, "refine": 1},
+    # detect on a 320-px copy: 21 -> 6 ms a frame at 640x360. A webcam face is large; the cost is faces
+    # under ~60 px of a 1280x720 frame (~30 px at 640x360), which --full-quality still finds
+    "detect": {"detect_size": 320},
+    # 128-px aligned crops instead of 256: the 64-px model cannot use more, and the crop-sized work of
+    # strip, swap and blend (warps, masks, the occlusion segmenter's input) shrinks 4x; the frame's
+    # detail finer than the crop is what blend.detail then cannot carry over (at 640x360: slightly
+    # softer skin texture, docs/live-profile.png)
+    "align": {"size": 128},
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "live", help="real-time: camera, stream URL or file in; recording/stream/browser/window/virtual camera out",
@@ -44,6 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--passthrough", action="store_true", help="run no face stages")
     parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                         help="pace a file source at its frame rate (default: on; --no-realtime reads as fast as it decodes)")
+    parser.add_argument("--full-quality", action="store_true",
+                        help="use convert's stage settings instead of live's faster profile (slower, steadier landmarks)")
     parser.add_argument("--reconnect", action="store_true", help="reopen a stream that stalls or ends, with back-off")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
     parser.add_argument("--stats", metavar="JSON", help="write the figures, per-stage timings and a per-second series here")
@@ -75,7 +98,8 @@ def main(args: argparse.Namespace) -> int:
         overrides.append("capture.reconnect=true")
     if args.duration is not None:
         overrides.append(f"capture.duration={args.duration}")
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, overrides, profile=None if args.full_quality else LIVE_PROFILE,
+                         profile_name="live profile")
     chosen = [name for name in SINKS if getattr(args, name, None)]
     if not chosen:
         raise FacepipeError("say where the output goes: " + ", ".join("--" + n.replace("_", "-") for n in SINK_OPTIONS))
@@ -132,6 +156,7 @@ def main(args: argparse.Namespace) -> int:
     figures = summary(stats, meter, monitor)
     figures["ended_by"] = getattr(source, "ended_by", "") or "end"
     figures["reconnects"] = getattr(source, "reconnects", 0)
+    figures["profile"] = {} if args.full_quality else LIVE_PROFILE
     if args.stats:
         write_json_atomic(args.stats, {**stats.as_dict(), **figures, "series": monitor.series})
     if not args.quiet:

@@ -2,7 +2,8 @@
 
 ``prepare`` trains ``models.multi_identity`` on the cached facesets of every identity (a decoder per
 identity over a shared encoder) within ``corpus.train_minutes`` of wall-clock time, resuming a model
-already in the corpus, unless ``corpus.model`` names a trained one. Each fake then encodes the target's
+already in the corpus, unless ``corpus.model`` names a trained one. A new model starts from the bundled
+swap model (``corpus.gan_init``; see ``models.multi_identity.warm_start`` for why). Each fake then encodes the target's
 aligned face and decodes it with the source identity's decoder; the blend stage pastes the result.
 """
 
@@ -42,6 +43,21 @@ class GanStage(Stage):
         return batch
 
 
+def _init_model(setting: str, spec: Any) -> str | None:
+    """The swap model a new multi-identity model starts from (``corpus.gan_init``), or None."""
+    if setting == "none":
+        return None
+    if setting == "bundled":
+        from models.checkpoint import BUNDLED_MODEL_DIR, WEIGHTS
+
+        if spec.resolution != 64 or not (BUNDLED_MODEL_DIR / WEIGHTS).is_file():
+            return None  # the bundled model is 64 px; other sizes start from scratch
+        return str(BUNDLED_MODEL_DIR)
+    if not Path(setting).exists():
+        raise FacepipeError(f"corpus.gan_init = {setting!r}: no such model folder")
+    return setting
+
+
 class GanMethod:
     name = "gan"
     folder = "GAN"
@@ -78,7 +94,7 @@ class GanMethod:
         set_threads(settings.threads)
         spec = ModelSpec(corpus.gan_resolution, settings.width, settings.latent)
         train(facesets, directory, spec, corpus.train_minutes, batch=corpus.gan_batch, seed=corpus.seed,
-              lr=settings.lr_g, log=build.options.log)
+              lr=settings.lr_g, init=_init_model(corpus.gan_init, spec), log=build.options.log)
 
     def stage(self, job: dict[str, Any]) -> Stage:
         return GanStage(job["model"], job["source_identity"])
