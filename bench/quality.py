@@ -6,7 +6,8 @@ Each clip runs through the default `convert` stages in-process (the same Runner,
 then every swapped face is measured against its input frame:
 
 - id->target / id->source: dlib 128-D embedding distance of the output face to the target identity's
-  mean embedding (B: single_face.mp4; A: WolfgangLanger frames 250+, not in the sample) and to the
+  mean embedding (B: the first 72 frames of people/lp_d6_woman_scrunchie_funnyfaces_first30s.mp4;
+  A: WolfgangLanger frames 250+, not in the sample) and to the
   same frame's input face; "won" = share of faces nearer the target than the source AND within 0.6;
 - mouth r / eye r: Pearson correlation over frames of the mouth opening (inner-lip gap) and eye
   opening (eye aspect ratio), input vs output landmarks (dlib 68 points re-fitted on the output);
@@ -62,12 +63,12 @@ class Clip:
 
 CLIPS = {
     "sample": Clip("sample", REPO / "samples" / "sample.mp4", "a2b", HANDS),
-    "b2a": Clip("b2a", MEDIA / "single_face.mp4", "b2a"),
+    "b2a": Clip("b2a", MEDIA / "single_face.mp4", "b2a"),  # a man no bundled model was trained on, painted as A
     "face2": Clip("face2", MEDIA / "people" / "retalking_face2_man_map_bg_talk.mp4"),
     "face5": Clip("face5", MEDIA / "people" / "retalking_face5_older_woman_glasses_talk.mp4"),
     "crowd": Clip("crowd", MEDIA / "people" / "facenet_crowd_multiface.mp4"),
 }
-REFERENCES = {"b": (MEDIA / "single_face.mp4", 0.0, 4), "a": (MEDIA / "WolfgangLanger_Pexels.mp4", 10.5, 6)}
+REFERENCES = {"b": (MEDIA / "people" / "lp_d6_woman_scrunchie_funnyfaces_first30s.mp4", 0.0, 4), "a": (MEDIA / "WolfgangLanger_Pexels.mp4", 10.5, 6)}
 
 
 def run_clip(path: Path, overrides: list[str], frames: int, stages: list[str] | None = None,
