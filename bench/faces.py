@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MEDIA = REPO.parent / "shared" / "media"
 
+from pipeline.cli.commands.live import LIVE_PROFILE  # noqa: E402
 from pipeline.frame import Frame  # noqa: E402
 from stages.faces.geometry import box_iou  # noqa: E402
 from pipeline.videoinfo import VideoInfo  # noqa: E402
@@ -135,8 +136,6 @@ def landmark_profiles(images: list[np.ndarray]) -> list[dict]:
     """Convert's landmark settings against ``facepipe live``'s profile: ms per face on the clip, error
     (NME: mean point error / inter-ocular distance) on the two hand-annotated photos, and jitter (mean
     per-frame motion of the smoothed eye corners, px) over the clip."""
-    from pipeline.cli.commands.live import LIVE_PROFILE
-
     rows = []
     for name, settings in (("convert", {}), ("live", LIVE_PROFILE["landmarks"])):
         h, w = images[0].shape[:2]
@@ -199,8 +198,6 @@ def main() -> int:
         report["every_n"][label] = rows
         print("  detect every N: " + ", ".join(f"N={r['every']}: {r['ms']:.1f} ms ({r['speedup']:.1f}x, "
                                                 f"recall {r['recall']:.0%}, IoU {r['mean_iou']:.3f})" for r in rows))
-        from pipeline.cli.commands.live import LIVE_PROFILE
-
         live_size = LIVE_PROFILE["detect"]["detect_size"]
         live = every_n(images, reference, DetectConfig().every, live_size)
         report["every_n"][label + " live"] = live

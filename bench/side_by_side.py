@@ -47,8 +47,8 @@ def main() -> None:
     if args.before_model:
         settings = {"before (" + Path(args.before_model).name + ")": [f"swap.model='{args.before_model}'"],
                     **{k: v for k, v in SETTINGS.items() if k != "before"}}
+    common = [f"decode.max_frames={max(wanted) + 1}", f"swap.direction='{args.direction}'"]
     for title, sets in settings.items():
-        common = [f"decode.max_frames={max(wanted) + 1}", f"swap.direction='{args.direction}'"]
         frames, _ = run_in_memory(args.clip, load_config(overrides=[*sets, *common]))
         if "input" not in columns:
             columns["input"] = {i: frames[i].meta["original"] for i in wanted}

@@ -96,3 +96,15 @@ def test_a_new_model_starts_from_the_bundled_swap_model(facesets, tmp_path: Path
     card = train(dict((n, facesets[n]) for n in names), tmp_path / "gan", ModelSpec(64, 32, 256), minutes=0.01,
                  batch=2, init=BUNDLED_MODEL_DIR)
     assert card["started_from"]["sha256"] == start["sha256"]
+
+
+def test_the_corpus_starts_from_the_bundled_model_only_when_its_shape_fits() -> None:
+    from models.checkpoint import BUNDLED_MODEL_DIR
+    from pipeline.corpus.methods.gan import _init_model
+
+    assert _init_model("bundled", ModelSpec(64, 32, 256)) == str(BUNDLED_MODEL_DIR)
+    assert _init_model("bundled", ModelSpec(128, 32, 256)) is None
+    assert _init_model("bundled", ModelSpec(64, 16, 256)) is None  # another train.width: from scratch, no error
+    assert _init_model("none", ModelSpec(64, 32, 256)) is None
+    with pytest.raises(FacepipeError, match="no such model folder"):
+        _init_model("/nope/model", ModelSpec(64, 32, 256))

@@ -98,8 +98,8 @@ def main(args: argparse.Namespace) -> int:
         overrides.append("capture.reconnect=true")
     if args.duration is not None:
         overrides.append(f"capture.duration={args.duration}")
-    config = load_config(args.config, overrides, profile=None if args.full_quality else LIVE_PROFILE,
-                         profile_name="live profile")
+    profile = {} if args.full_quality else LIVE_PROFILE
+    config = load_config(args.config, overrides, profile=profile, profile_name="live profile")
     chosen = [name for name in SINKS if getattr(args, name, None)]
     if not chosen:
         raise FacepipeError("say where the output goes: " + ", ".join("--" + n.replace("_", "-") for n in SINK_OPTIONS))
@@ -156,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
     figures = summary(stats, meter, monitor)
     figures["ended_by"] = getattr(source, "ended_by", "") or "end"
     figures["reconnects"] = getattr(source, "reconnects", 0)
-    figures["profile"] = {} if args.full_quality else LIVE_PROFILE
+    figures["profile"] = profile
     if args.stats:
         write_json_atomic(args.stats, {**stats.as_dict(), **figures, "series": monitor.series})
     if not args.quiet:

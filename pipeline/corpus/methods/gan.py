@@ -48,10 +48,13 @@ def _init_model(setting: str, spec: Any) -> str | None:
     if setting == "none":
         return None
     if setting == "bundled":
-        from models.checkpoint import BUNDLED_MODEL_DIR, WEIGHTS
+        from models.checkpoint import BUNDLED_MODEL_DIR, CARD, WEIGHTS, read_card
 
-        if spec.resolution != 64 or not (BUNDLED_MODEL_DIR / WEIGHTS).is_file():
-            return None  # the bundled model is 64 px; other sizes start from scratch
+        card = read_card(BUNDLED_MODEL_DIR / CARD) or {}
+        shape = {key: card.get("spec", {}).get(key) for key in ("resolution", "width", "latent")}
+        if shape != {"resolution": spec.resolution, "width": spec.width, "latent": spec.latent} \
+                or not (BUNDLED_MODEL_DIR / WEIGHTS).is_file():
+            return None  # another model shape (e.g. 128 px, or another train.width) starts from scratch
         return str(BUNDLED_MODEL_DIR)
     if not Path(setting).exists():
         raise FacepipeError(f"corpus.gan_init = {setting!r}: no such model folder")
