@@ -1,6 +1,6 @@
 """End-to-end speed of the default `facepipe convert` (face swap) against the ffmpeg-only transcode.
 
-Usage: python bench/convert.py [--runs 1] [--model DIR]
+Usage: python bench/convert.py [--runs 1] [--model DIR] [--set KEY=VALUE ...]
 Clips: the bundled 640x360 sample, and the same clip upscaled to 1280x720 (a real face, larger).
 Prints, per clip: ffmpeg CLI transcode fps (same x264 settings), facepipe passthrough fps, facepipe
 default convert fps, the ratios, and the busy time of each stage in ms per frame. Stages run in
@@ -32,7 +32,7 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def bench_clip(clip: Path, work: Path, runs: int, model: str | None) -> None:
+def bench_clip(clip: Path, work: Path, runs: int, model: str | None, settings: list[str]) -> None:
     encode = load_config().encode
     frames = probe(clip).frame_count
     cli = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", encode.codec, "-preset", encode.preset,
@@ -42,6 +42,8 @@ def bench_clip(clip: Path, work: Path, runs: int, model: str | None) -> None:
     swap = base + ["-o", str(work / "swap.mp4"), "--stats", str(stats_file)]
     if model:
         swap += ["--set", f"swap.model={json.dumps(model)}"]
+    for setting in settings:
+        swap += ["--set", setting]
     plain = base + ["-o", str(work / "plain.mp4"), "--passthrough"]
     times: dict[str, list[float]] = {"cli": [], "plain": [], "swap": []}
     for _ in range(runs):
@@ -61,8 +63,12 @@ def bench_clip(clip: Path, work: Path, runs: int, model: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--model", help="swap model folder (default: the bundled one)")
+    parser.add_argument("--model", help="swap model folder or bundled name (default: the bundled one; 'fast')")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the swap "
+                        "convert (repeatable)")
     args = parser.parse_args()
+    if args.model or args.set:
+        print("settings: " + " ".join([f"swap.model={args.model}"] * bool(args.model) + args.set))
     sample = REPO / "samples" / "sample.mp4"
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -70,7 +76,7 @@ def main() -> None:
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(sample), "-vf", "scale=1280:720:flags=lanczos",
                         "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-c:a", "copy", str(big)], check=True)
         for clip in (sample, big):
-            bench_clip(clip, work, args.runs, args.model)
+            bench_clip(clip, work, args.runs, args.model, args.set)
 
 
 if __name__ == "__main__":

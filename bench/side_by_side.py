@@ -1,7 +1,7 @@
 """Side-by-side picture of swapped sample frames: input | before | after | after with the mouth mask.
 
 Usage: python bench/side_by_side.py [--frames 45,75,110] [--clip VIDEO] [--direction a2b]
-       [--before-model DIR] [-o docs/swap_quality_side_by_side.png]
+       [--before-model DIR [--before-set KEY=VALUE ...]] [-o docs/swap_quality_side_by_side.png]
 
 "before" is the blend as it was before occlusion, detail and the mouth mask existed
 (``blend.occlusion=none``, ``blend.detail=0``), or, with ``--before-model``, today's default blend
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--clip", default=str(REPO / "samples" / "sample.mp4"))
     parser.add_argument("--direction", default="a2b", choices=("a2b", "b2a"))
     parser.add_argument("--before-model", help="the 'before' column: this swap model with today's blend")
+    parser.add_argument("--before-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="more settings of the 'before' column (e.g. the detail band the earlier model was tuned for)")
     parser.add_argument("-o", "--output", default=str(REPO / "docs" / "swap_quality_side_by_side.png"))
     args = parser.parse_args()
     wanted = [int(v) for v in args.frames.split(",")]
@@ -45,7 +47,7 @@ def main() -> None:
     boxes: dict[int, np.ndarray] = {}
     settings = dict(SETTINGS)
     if args.before_model:
-        settings = {"before (" + Path(args.before_model).name + ")": [f"swap.model='{args.before_model}'"],
+        settings = {"before (" + Path(args.before_model).name + ")": [f"swap.model='{args.before_model}'", *args.before_set],
                     **{k: v for k, v in SETTINGS.items() if k != "before"}}
     common = [f"decode.max_frames={max(wanted) + 1}", f"swap.direction='{args.direction}'"]
     for title, sets in settings.items():

@@ -1,12 +1,13 @@
-"""Swap-model speed: training iterations/s and inference faces/s (batch 1 and 32), at 64 and 128 px.
+"""Swap-model speed: training iterations/s and inference faces/s (batch 1 and 32), for the two bundled shapes.
 
     python bench/train.py                 # CPU, and CUDA too when torch sees a GPU
-    python bench/train.py --res 64 --iterations 5 --threads 2
+    python bench/train.py --shapes 64:0 --iterations 5 --threads 2
 
 Training is one full iteration of the real loop (both identities, augmentation, GAN terms on, batch
 from ``[train] batch_size``). Inference is :meth:`SwapModel.swap` end to end on 256-px aligned crops
 (as ``facepipe extract`` writes them): resize in, generator, resize out, composite. Data are random
-pixels: speed does not depend on content. Models have the default shape (``[train]`` width/latent).
+pixels: speed does not depend on content. Shapes are ``RES:DECODER_WIDTH`` with ``[train]``'s width and
+latent: ``64:0`` is the fast bundled model (models/bundled_fast), ``128:24`` the default one (models/bundled).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _faces(n: int, res: int, rng: np.random.Generator) -> np.ndarray:
     return faces
 
 
-def bench_training(res: int, device: torch.device, iterations: int, cfg: TrainConfig) -> float:
+def bench_training(res: int, decoder_width: int, device: torch.device, iterations: int, cfg: TrainConfig) -> float:
     rng = np.random.default_rng(0)
-    cfg = replace(cfg, resolution=res, gan_warmup=0, preview_every=10**6, save_every=10**6)
+    cfg = replace(cfg, resolution=res, decoder_width=decoder_width, gan_warmup=0, preview_every=10**6, save_every=10**6)
     fa = Faceset(_faces(64, res, rng), _faces(0, res, rng))
     fb = Faceset(_faces(64, res, rng), _faces(0, res, rng))
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,9 +57,9 @@ def bench_training(res: int, device: torch.device, iterations: int, cfg: TrainCo
         return iterations / (time.perf_counter() - t0)
 
 
-def bench_inference(res: int, device: torch.device, batch: int, seconds: float, cfg: TrainConfig) -> float:
+def bench_inference(res: int, decoder_width: int, device: torch.device, batch: int, seconds: float, cfg: TrainConfig) -> float:
     torch.manual_seed(0)
-    model = SwapModel(Networks(ModelSpec(res, cfg.width, cfg.latent), cfg.disc_width), {}, device)
+    model = SwapModel(Networks(ModelSpec(res, cfg.width, cfg.latent, decoder_width), cfg.disc_width), {}, device)
     crops = np.random.default_rng(1).integers(0, 256, (batch, 256, 256, 3), dtype=np.uint8)
     model.swap(crops, "a2b", batch_size=batch)
     _sync(device)
@@ -77,7 +78,7 @@ def _sync(device: torch.device) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--res", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--shapes", nargs="+", default=["64:0", "128:24"], metavar="RES:DECODER_WIDTH")
     parser.add_argument("--iterations", type=int, default=5, help="timed training iterations per resolution (CPU)")
     parser.add_argument("--seconds", type=float, default=3.0, help="time per inference measurement")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = all cores")
@@ -91,16 +92,17 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {cfg.batch_size} per identity, "
           f"width {cfg.width}, latent {cfg.latent}")
     # A markdown table: models/README.md holds this output as it is printed (the one copy of these figures).
-    print(f"| device | res | train it/s (batch {cfg.batch_size} + {cfg.batch_size}) | faces/s batch 1 | faces/s batch 32 |")
+    print(f"| device | res : decoder_width | train it/s (batch {cfg.batch_size} + {cfg.batch_size}) | faces/s batch 1 | faces/s batch 32 |")
     print("| --- | --- | --- | --- | --- |")
     for device in devices:
         name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
         iters = args.iterations if device.type == "cpu" else max(20, args.iterations)
-        for res in args.res:
-            train = bench_training(res, device, iters, replace(cfg, amp=True))
-            b1 = bench_inference(res, device, 1, args.seconds, cfg)
-            b32 = bench_inference(res, device, 32, args.seconds, cfg)
-            print(f"| {name} | {res} | {train:.2f} | {b1:.0f} | {b32:.0f} |", flush=True)
+        for shape in args.shapes:
+            res, decoder_width = (int(v) for v in shape.split(":"))
+            train = bench_training(res, decoder_width, device, iters, replace(cfg, amp=True))
+            b1 = bench_inference(res, decoder_width, device, 1, args.seconds, cfg)
+            b32 = bench_inference(res, decoder_width, device, 32, args.seconds, cfg)
+            print(f"| {name} | {res} : {decoder_width} | {train:.2f} | {b1:.0f} | {b32:.0f} |", flush=True)
     return 0
 
 

@@ -7,7 +7,16 @@ that class method plus one line in the table, and the file format and its checks
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.registry import Registry
+
+# The bundled swap models by the names every model setting (``swap.model``, ``train.init``) accepts
+# besides a path; here, free of torch, so that `facepipe doctor` and config checks can resolve them.
+BUNDLED_MODELS = {
+    "bundled": Path(__file__).resolve().parent / "bundled",  # the default: 128 px, trained on a GPU
+    "fast": Path(__file__).resolve().parent / "bundled_fast",  # 64 px: live's profile, the corpus GAN's start
+}
 
 ARCHITECTURES = Registry("model architecture", {
     "facepipe-deepfakes-gan-v1": "models.checkpoint:Networks",  # shared encoder, decoders A and B, PatchGANs

@@ -72,8 +72,16 @@ def colour_jitter(images: torch.Tensor, amount: float, generator: torch.Generato
 
 def make_pair(batch: torch.Tensor, s: AugmentSettings, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(N,4,H,W) BGRA in [0,1] -> (warped input, target, target mask)."""
+    warped, image, mask, _ = make_pair_with_maps(batch, s, generator)
+    return warped, image, mask
+
+
+def make_pair_with_maps(batch: torch.Tensor, s: AugmentSettings, generator: torch.Generator | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N,4+K,H,W) BGRA plus K maps (eyes and mouth, say) in [0,1] -> (warped input, target, target mask,
+    the K maps); the maps move with the face through the affine step and are left out of the colour steps."""
     moved = random_affine(batch, s, generator)
     image = colour_jitter(moved[:, :3], s.jitter, generator) if s.jitter > 0 else moved[:, :3]
     mask = moved[:, 3:4]
     warped = random_warp(image, s.warp, generator) if s.warp > 0 else image
-    return warped, image, mask
+    return warped, image, mask, moved[:, 4:]

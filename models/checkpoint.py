@@ -28,14 +28,16 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from models import ARCHITECTURES
+from models import ARCHITECTURES, BUNDLED_MODELS
 from models.discriminator import PatchDiscriminator
 from models.generator import ARCHITECTURE, Generator, ModelSpec
 from pipeline.device import resolve_device
 from pipeline.media.atomic import atomic_path
 from pipeline.errors import FacepipeError
 
-BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLED_MODEL_DIR = BUNDLED_MODELS["bundled"]  # the default swap model (128 px)
+FAST_MODEL_DIR = BUNDLED_MODELS["fast"]  # 64 px: live's profile, the corpus GAN's start
+BUNDLED_MODEL_DIRS = (BUNDLED_MODEL_DIR, FAST_MODEL_DIR)
 WEIGHTS = "model.safetensors"
 CARD = "model.json"
 OPTIMIZER = "optimizer.safetensors"
@@ -62,14 +64,12 @@ class Networks(torch.nn.Module):
 
     def header(self) -> dict[str, str]:
         """The safetensors metadata that fixes this network's shapes."""
-        spec = self.spec
-        return {"architecture": ARCHITECTURE, "resolution": str(spec.resolution), "width": str(spec.width),
-                "latent": str(spec.latent), "disc_width": str(self.disc_width)}
+        return {"architecture": ARCHITECTURE, **self.spec.header(), "disc_width": str(self.disc_width)}
 
     @classmethod
     def from_header(cls, meta: dict[str, str]) -> "Networks":
         """Build the (untrained) networks a checkpoint header describes; ValueError/KeyError when malformed."""
-        spec = ModelSpec(int(meta["resolution"]), int(meta["width"]), int(meta["latent"]))
+        spec = ModelSpec.from_header(meta)
         spec.check()
         return cls(spec, int(meta["disc_width"]))
 
@@ -291,9 +291,17 @@ def _direction(direction: str) -> str:
     return direction[-1]
 
 
+def model_path(setting: str | Path | None) -> Path:
+    """A model setting as a path: empty or ``bundled`` = the default model, ``fast`` = the 64-px one."""
+    if not setting:
+        return BUNDLED_MODEL_DIR
+    return BUNDLED_MODELS.get(str(setting), Path(setting))
+
+
 def load_model(path_or_dir: str | Path = BUNDLED_MODEL_DIR, device: str | torch.device | None = "auto") -> SwapModel:
-    """Load a swap model for inference (default: the bundled one); refuses anything malformed."""
-    path = Path(path_or_dir)
+    """Load a swap model for inference (default: the bundled one; the names of ``BUNDLED_MODELS`` work
+    too); refuses anything malformed."""
+    path = model_path(path_or_dir)
     if not path.exists():
         raise FacepipeError(f"swap model not found: {path} (set swap.model to a folder made by `facepipe train`, "
                             f"or restore models/bundled/ from the repository)")

@@ -37,9 +37,17 @@ class Faceset:
     duplicates: int = 0  # crops dropped as within DEDUPE_PSNR of a crop of another clip
     gap_faces: int = 0  # faces used neither for training nor held out: the gap, and look-alikes of held-out faces
     split: str = "time"  # how the hold-out was chosen: "time" (block per clip) or "clip" (whole clips)
+    train_landmarks: np.ndarray | None = None  # (N,68,2) float32 at the model resolution, NaN where unknown
+    held_landmarks: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name, crops in (("train_landmarks", self.train), ("held_landmarks", self.held)):
+            if getattr(self, name) is None:
+                setattr(self, name, np.full((len(crops), 68, 2), np.nan, np.float32))
 
 
 def _read(path: Path, size: int) -> np.ndarray:
+    """One crop as BGRA uint8 at ``size`` (a crop without alpha gets a centred ellipse)."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.ndim != 3 or img.shape[2] not in (3, 4):
         raise FacepipeError(f"{path}: not a readable BGR/BGRA face crop")
@@ -103,7 +111,7 @@ def drop_duplicates(crops: np.ndarray, clips: list[str], min_psnr: float = DEDUP
 
 
 def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, gap: int = 0,
-                 by: str = "time", dedupe_psnr: float = DEDUPE_PSNR) -> Faceset:
+                 by: str = "time", dedupe_psnr: float = DEDUPE_PSNR, occlusion: bool = False) -> Faceset:
     """Read every crop in ``dirs``, drop duplicates by content, and split off held-out faces.
 
     Duplicates: a crop within ``dedupe_psnr`` dB of a kept crop of another clip is dropped.
@@ -112,8 +120,20 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
     held-out one. ``by="clip"``: whole clips (the last ones listed) are held out, about ``holdout`` of
     the faces; needs two or more clips with faces left after de-duplication. Either way, a training
     crop within ``dedupe_psnr`` dB of a held-out crop is left out too (counted in ``gap_faces``).
+    A ``.npz`` faceset pack (``models.faceset_pack``) is read as it was split and masked when packed.
+    ``occlusion``: take what covers the face out of each crop's mask (:func:`mask_occluders`).
     """
+    packs = [d for d in dirs if Path(d).suffix == ".npz"]
+    if packs:
+        from models.faceset_pack import load_pack
+
+        if len(dirs) > 1:
+            raise FacepipeError(f"a faceset pack ({packs[0]}) is one identity's whole training set: give it alone")
+        if not Path(packs[0]).is_file():
+            raise FacepipeError(f"faceset pack not found: {packs[0]}")
+        return load_pack(packs[0], resolution)  # split and masked when packed: those settings are not applied again
     by_clip: dict[str, list[tuple[int, Path]]] = {}
+    marks: dict[Path, np.ndarray | None] = {}
     align: dict = {}
     for d in dirs:
         root = Path(d)
@@ -123,11 +143,15 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
         align = align or align_here
         for entry in entries:
             by_clip.setdefault(f"{root}::{entry.clip}", []).append((entry.frame, entry.path))
+            marks[entry.path] = entry.landmarks
     total = sum(len(v) for v in by_clip.values())
     if total < 2:
         raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: needs at least 2 face crops, found {total}")
     order = [(key, frame, path) for key, items in by_clip.items() for frame, path in sorted(items)]
     crops = np.stack([_read(path, resolution) for _, _, path in order])
+    if occlusion:
+        crops = mask_occluders(crops)
+    points = np.stack([_scaled(marks.get(path), align.get("size"), path, resolution) for _, _, path in order])
     kept = drop_duplicates(crops, [key for key, _, _ in order], dedupe_psnr)
     clips_kept: dict[str, list[tuple[int, int]]] = {}  # clip -> (frame, row in crops)
     for row in kept:
@@ -144,7 +168,42 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
     clips = {key.split("::", 1)[1] or Path(key.split("::", 1)[0]).name: len(items) for key, items in clips_kept.items()}
     empty = np.zeros((0, resolution, resolution, 4), np.uint8)
     return Faceset(crops[train_rows], crops[held_rows] if held_rows else empty, [str(d) for d in dirs], clips, align,
-                   duplicates=len(order) - len(kept), gap_faces=gap_faces, split=by)
+                   duplicates=len(order) - len(kept), gap_faces=gap_faces, split=by,
+                   train_landmarks=points[train_rows], held_landmarks=points[held_rows] if held_rows else None)
+
+
+def mask_occluders(crops: np.ndarray, batch: int = 128) -> np.ndarray:
+    """Crops whose alpha no longer covers hands, fingers or objects in front of the face.
+
+    Why: the extract mask is the landmark hull, which runs under a hand as if it were not there. A
+    decoder trained to rebuild the hull then learns to paint the hand (the A decoder painted fingers
+    over B's mouth in every B->A swap); masked by the bundled occlusion segmenter (DeepFaceLab trains
+    on XSeg masks for the same reason), the hand is neither learned nor asked for, and the mask the
+    generator learns leaves it out.
+    """
+    from models.segmenter import BUNDLED_SEGMENTER, Segmenter
+
+    segmenter = Segmenter(BUNDLED_SEGMENTER, "cpu")
+    out = crops.copy()
+    for start in range(0, len(crops), batch):
+        chunk = list(crops[start:start + batch])
+        for i, visible in enumerate(segmenter(chunk)):
+            alpha = out[start + i, ..., 3].astype(np.float32)
+            out[start + i, ..., 3] = np.clip(np.minimum(alpha, visible * 255.0) + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _scaled(points: np.ndarray | None, crop_size: int | None, path: Path, resolution: int) -> np.ndarray:
+    """Crop-pixel landmarks at the model resolution; NaN when unknown. The crop's side comes from the
+    faceset's ``align`` settings, or from the file itself when they do not record it."""
+    if points is None or np.shape(points) != (68, 2):
+        return np.full((68, 2), np.nan, np.float32)
+    if not crop_size:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        crop_size = int(img.shape[0]) if img is not None else 0
+    if not crop_size:
+        return np.full((68, 2), np.nan, np.float32)
+    return (np.asarray(points, np.float32) * (resolution / float(crop_size))).astype(np.float32)
 
 
 def _split(clips: dict[str, list[tuple[int, int]]], holdout: float, gap: int, by: str) -> tuple[list[int], list[int], int]:

@@ -29,12 +29,41 @@ class ModelSpec:
     resolution: int = 64  # crop side in pixels
     width: int = 32  # channels of the first encoder layer; the rest scale from it
     latent: int = 256  # size of the dense bottleneck
+    # Channels of the decoder's last (full-resolution) layer, doubling towards the 8x8 code. 0 keeps
+    # the first models' thin decoder (width*4 at 8x8, halving to width/2), so their files still load;
+    # a 128-px face needs the wider one to paint lips, teeth and eyelids rather than a smear.
+    decoder_width: int = 0
 
     def check(self) -> None:
         if self.resolution not in RESOLUTIONS:
             raise ValueError(f"resolution {self.resolution} not supported (one of {RESOLUTIONS})")
         if self.width < 4 or self.latent < 8:
             raise ValueError("width must be >= 4 and latent >= 8")
+        if self.decoder_width and self.decoder_width < 4:
+            raise ValueError("decoder_width must be 0 (the first models' decoder) or >= 4")
+
+    def decoder_channels(self) -> list[int]:
+        """Output channels of each decoder upscale, 8x8 code to full resolution."""
+        steps = int(math.log2(self.resolution // 8))
+        if self.decoder_width:
+            return [self.decoder_width * 2 ** (steps - 1 - i) for i in range(steps)]
+        chans, cin = [], Encoder.out_channels(self)
+        for _ in range(steps):
+            cin = max(cin // 2, self.width // 2, 8)
+            chans.append(cin)
+        return chans
+
+    def header(self) -> dict[str, str]:
+        """The shape as safetensors metadata; ``decoder_width`` only when set, so old files read the same."""
+        meta = {"resolution": str(self.resolution), "width": str(self.width), "latent": str(self.latent)}
+        if self.decoder_width:
+            meta["decoder_width"] = str(self.decoder_width)
+        return meta
+
+    @classmethod
+    def from_header(cls, meta: dict[str, str]) -> "ModelSpec":
+        """The inverse of :meth:`header`; KeyError/ValueError when malformed."""
+        return cls(int(meta["resolution"]), int(meta["width"]), int(meta["latent"]), int(meta.get("decoder_width", 0)))
 
     @property
     def down_steps(self) -> int:
@@ -93,7 +122,8 @@ class Encoder(nn.Module):
 
     @staticmethod
     def out_channels(spec: ModelSpec) -> int:
-        return spec.width * 4
+        """Channels of the 8x8 code the decoders read (the wide decoder's first upscale keeps them)."""
+        return spec.decoder_width * 2 ** (int(math.log2(spec.resolution // 8)) - 1) if spec.decoder_width else spec.width * 4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.down(x * 2.0 - 1.0)
@@ -106,11 +136,11 @@ class Decoder(nn.Module):
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
-        steps = int(math.log2(spec.resolution // 8))
+        chans = spec.decoder_channels()
+        steps = len(chans)
         cin = Encoder.out_channels(spec)
         layers: list[nn.Module] = []
-        for i in range(steps):
-            cout = max(cin // 2, spec.width // 2, 8)
+        for i, cout in enumerate(chans):
             layers.append(_Up(cin, cout))
             if i == steps - 2:
                 layers.append(_Residual(cout))

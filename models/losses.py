@@ -44,10 +44,21 @@ def masked_ssim(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.T
     return ssim(x * mask, y * mask)
 
 
-def reconstruction(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, ssim_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L1 + ssim_weight * (1 - SSIM)) on the masked face, and the L1 part alone (for logging)."""
+def reconstruction(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, ssim_weight: float,
+                   parts: torch.Tensor | None = None, parts_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L1 + ssim_weight * (1 - SSIM)) on the masked face, and the L1 part alone (for logging).
+
+    ``parts`` (N,1,H,W) in [0,1] marks the eyes and mouth: there the L1 error counts ``1 + parts_weight``
+    times (normalised by the same mask, so the figure stays comparable), the lesson of DeepFaceLab's
+    eyes-and-mouth priority.
+    """
     l1 = masked_l1(x, y, mask).mean()
-    loss = l1 + ssim_weight * (1.0 - masked_ssim(x, y, mask).mean()) if ssim_weight > 0 else l1
+    loss = l1
+    if parts is not None and parts_weight > 0:
+        extra = ((x - y).abs() * (mask * parts)).sum(dim=(1, 2, 3)) / (mask.sum(dim=(1, 2, 3)) * x.shape[1] + 1e-6)
+        loss = loss + parts_weight * extra.mean()
+    if ssim_weight > 0:
+        loss = loss + ssim_weight * (1.0 - masked_ssim(x, y, mask).mean())
     return loss, l1
 
 

@@ -65,7 +65,7 @@ class MultiGenerator(nn.Module):
 def save(model: MultiGenerator, directory: Path, extra: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
     """Weights, optimiser state, then the card naming the weights' checksum (all atomic)."""
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"architecture": ARCHITECTURE, **{k: str(v) for k, v in asdict(model.spec).items()},
+    meta = {"architecture": ARCHITECTURE, **model.spec.header(),
             "identities": json.dumps(model.identities)}
     tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(directory / WEIGHTS) as temp:
@@ -90,7 +90,7 @@ def load(directory: str | Path) -> tuple[MultiGenerator, dict[str, Any]]:
         raise FacepipeError(f"{weights}: architecture {meta.get('architecture', 'none recorded')!r} is not {ARCHITECTURE!r}")
     try:
         card = json.loads(card_path.read_text())
-        spec = ModelSpec(int(meta["resolution"]), int(meta["width"]), int(meta["latent"]))
+        spec = ModelSpec.from_header(meta)
         identities = json.loads(meta["identities"])
     except (OSError, ValueError, KeyError) as exc:
         raise FacepipeError(f"{root}: unreadable model card or header ({exc})") from None

@@ -15,6 +15,8 @@ class TrainConfig:
     threads: int = option(0, "CPU threads for training; 0 = all cores", min=0, max=256)
     width: int = option(32, "channels of the first encoder layer; the network scales from it", min=4, max=512)
     latent: int = option(256, "size of the encoder's dense bottleneck", min=8, max=8192)
+    decoder_width: int = option(0, "channels of the decoder's full-resolution layer, doubling towards the code; "
+                                "0 = the first 64-px models' thin decoder", min=0, max=512)
     disc_width: int = option(32, "channels of the first discriminator layer", min=4, max=512)
     batch_size: int = option(16, "faces per identity per iteration", unit="faces", min=1, max=1024)
     iterations: int = option(20000, "total iterations to train to (a resumed run continues to this count)", min=1, max=10_000_000)
@@ -26,6 +28,12 @@ class TrainConfig:
     gan_warmup: int = option(1000, "iterations of reconstruction only before the adversarial loss starts", min=0)
     swap_adversarial: bool = option(False, "also show swapped faces (A->B, B->A) to the discriminators (experimental: "
                                     "with a short training run it paints GAN texture into swaps)")
+    parts_weight: float = option(3.0, "extra weight of the eyes and mouth in the reconstruction loss (their error "
+                                 "counts 1 + this many times; needs the faceset's landmarks)", min=0.0, max=100.0)
+    balance_pose: bool = option(True, "draw training faces evenly over head yaw, so turned heads are not starved by "
+                                "frontal ones (needs the faceset's landmarks)")
+    init: str = option("", "start a new model from this model folder's weights (same shape: one pretrained on many "
+                       "faces, or 'fast', the bundled 64-px model, for the default shape); the iteration count starts at 0")
     mask_weight: float = option(0.3, "weight of the mask loss (alpha follows the faceset mask, smoothly)", min=0.0, max=100.0)
     warp: float = option(0.05, "random-warp strength (std of grid offsets, fraction of the crop)", min=0.0, max=0.5)
     rotate: float = option(10.0, "random rotation range", unit="degrees", min=0.0, max=180.0)
@@ -33,6 +41,8 @@ class TrainConfig:
     shift: float = option(0.05, "random shift range (fraction of the crop)", min=0.0, max=0.5)
     flip: float = option(0.5, "probability of a horizontal flip", min=0.0, max=1.0)
     jitter: float = option(0.08, "colour jitter amplitude (brightness, contrast, channel gain)", min=0.0, max=1.0)
+    occlusion_mask: bool = option(True, "leave whatever covers the face (hands, fingers, objects) out of the training "
+                                  "masks, with the bundled occlusion segmenter, so the decoders never learn to paint it")
     holdout: float = option(0.0, "fraction of the faces kept out of training for the model card's figures", min=0.0, max=0.9)
     holdout_by: str = option("time", "hold out a contiguous block at the end of each clip (time) or whole clips (clip)",
                              choices=("time", "clip"))

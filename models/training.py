@@ -20,8 +20,10 @@ import numpy as np
 import torch
 
 from models import losses
-from models.augment import AugmentSettings, make_pair
-from models.checkpoint import OPTIMIZER, WEIGHTS, Networks, git_commit, load_networks, read_tensors, save_weights
+from models.augment import AugmentSettings, make_pair_with_maps
+from models.checkpoint import (OPTIMIZER, WEIGHTS, Networks, git_commit, load_networks, model_path, read_tensors,
+                               save_weights)
+from models.face_parts import part_maps, pose_weights
 from models.faceset import Faceset
 from models.generator import ModelSpec, composite
 from models.preview import loss_curve, preview_grid, write_png
@@ -31,9 +33,21 @@ from pipeline.errors import FacepipeError
 LOSS_KEYS = ("rec_a", "rec_b", "l1_a", "l1_b", "mask", "g_adv", "d_a", "d_b")
 
 
-def _to_device(faces: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(N,R,R,4) uint8 -> (N,4,R,R) uint8 on the device; float conversion happens per batch."""
+def _to_device(faces: np.ndarray, device: torch.device, landmarks: np.ndarray | None = None) -> torch.Tensor:
+    """(N,R,R,4) uint8 -> (N,4,R,R) uint8 on the device (a 5th channel, the eyes-and-mouth map, when
+    ``landmarks`` are given); float conversion happens per batch."""
+    if landmarks is not None:
+        faces = np.concatenate([faces, part_maps(landmarks, faces.shape[1])[..., None]], axis=3)
     return torch.from_numpy(np.ascontiguousarray(faces)).permute(0, 3, 1, 2).contiguous().to(device)
+
+
+def _has_landmarks(fs: Faceset) -> bool:
+    return bool(len(fs.train_landmarks)) and bool(np.isfinite(fs.train_landmarks).all(axis=(1, 2)).any())
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 where the GPU has it (no loss scaling, no overflow in the GAN terms), else float16."""
+    return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
 
 
 class Trainer:
@@ -45,14 +59,17 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.device = device
         self.faces_a, self.faces_b = faces_a, faces_b
-        self.spec = ModelSpec(cfg.resolution, cfg.width, cfg.latent)
+        self.spec = ModelSpec(cfg.resolution, cfg.width, cfg.latent, cfg.decoder_width)
         torch.manual_seed(cfg.seed)
         # Tiny Adam moments / activations turn denormal on CPUs and slow every op by 10-50x.
         torch.set_flush_denormal(True)
         self.rng = torch.Generator(device=device).manual_seed(cfg.seed)
         self.aug = AugmentSettings(cfg.rotate, cfg.zoom, cfg.shift, cfg.flip, cfg.warp, cfg.jitter)
-        self.data_a = _to_device(faces_a.train, device)
-        self.data_b = _to_device(faces_b.train, device)
+        parts = cfg.parts_weight > 0 and _has_landmarks(faces_a) and _has_landmarks(faces_b)
+        self.data_a = _to_device(faces_a.train, device, faces_a.train_landmarks if parts else None)
+        self.data_b = _to_device(faces_b.train, device, faces_b.train_landmarks if parts else None)
+        self.draw_a = self._draw_weights(faces_a)
+        self.draw_b = self._draw_weights(faces_b)
         self.iteration = 0
         self.history: dict[str, list[float]] = {k: [] for k in LOSS_KEYS}
         self.history_its: list[int] = []
@@ -62,6 +79,8 @@ class Trainer:
             self.nets = self._resume()
         else:
             self.nets = Networks(self.spec, cfg.disc_width).to(device)
+            if cfg.init:
+                self._start_from(cfg.init)
             mask = np.concatenate([faces_a.train[..., 3], faces_b.train[..., 3]]).astype(np.float32).mean(0) / 255.0
             self.nets.face_mask.copy_(torch.from_numpy(mask)[None, None].to(device))
         g_params = list(self.nets.g.parameters())
@@ -69,19 +88,43 @@ class Trainer:
         self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr_g, betas=(cfg.beta1, 0.999))
         self.opt_d = torch.optim.Adam(d_params, lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
         self.amp = cfg.amp and device.type == "cuda"
-        self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.amp_dtype = amp_dtype(device)
+        scale = self.amp and self.amp_dtype == torch.float16  # bfloat16 has float32's range: nothing to scale
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=scale)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=scale)
         if resume:
             self._load_optimisers()
         self.preview_idx_a = self._preview_indices(faces_a)
         self.preview_idx_b = self._preview_indices(faces_b)
 
     # ------------------------------------------------------------------ resume / save
+    def _start_from(self, init: str) -> None:
+        """Copy a trained model's weights (generator and discriminators) into this new model.
+
+        Why: a model pretrained on many people (DeepFaceLab's pretraining) has an encoder that already
+        knows poses, expressions and lighting beyond the two identities; the swap pair then only
+        teaches the decoders who to paint. Shapes must match; the iteration count starts at 0.
+        """
+        nets, card = load_networks(model_path(init), spec=self.spec, disc_width=self.cfg.disc_width)
+        state = nets.state_dict()
+        state["face_mask"] = self.nets.face_mask  # this model's average mask comes from its own faces
+        self.nets.load_state_dict(state)
+        self.card_extra["initialised_from"] = {"model": str(model_path(init)), "sha256": card.get("files", {}).get("sha256"),
+                                               "iterations": card.get("iterations"), "data": card.get("data")}
+
+    def _draw_weights(self, fs: Faceset) -> torch.Tensor | None:
+        """Per-face draw probabilities (even over head yaw), or None for uniform draws."""
+        if not self.cfg.balance_pose or not _has_landmarks(fs):
+            return None
+        return torch.from_numpy(pose_weights(fs.train_landmarks)).float().to(self.device)
+
     def _resume(self) -> Networks:
         if not (self.out_dir / WEIGHTS).is_file():
             raise FacepipeError(f"--resume: no checkpoint in {self.out_dir} (expected {WEIGHTS})")
         nets, card = load_networks(self.out_dir, spec=self.spec, disc_width=self.cfg.disc_width)
         self.iteration = int(card.get("iterations", 0))
+        if "initialised_from" in card:
+            self.card_extra["initialised_from"] = card["initialised_from"]
         self.wall_seconds = float(card.get("training", {}).get("wall_seconds", 0.0))
         return nets.to(self.device)
 
@@ -95,7 +138,7 @@ class Trainer:
             for name, opt in (("g", self.opt_g), ("d", self.opt_d)):
                 _load_adam(opt, tensors, name, json.loads(meta[f"{name}_groups"]))
             for name, scaler in (("g", self.scaler_g), ("d", self.scaler_d)):
-                if self.amp and f"{name}_scaler" in meta:
+                if scaler.is_enabled() and f"{name}_scaler" in meta:
                     scaler.load_state_dict(json.loads(meta[f"{name}_scaler"]))
             its = tensors.pop("history.iteration", torch.zeros(0)).long().tolist()
             self.history = {k: tensors.pop(f"history.{k}", torch.zeros(0)).tolist() for k in LOSS_KEYS}
@@ -113,7 +156,7 @@ class Trainer:
             t, groups = _dump_adam(opt, name)
             opt_tensors.update(t)
             meta[f"{name}_groups"] = json.dumps(groups)
-        if self.amp:
+        if self.scaler_g.is_enabled():
             meta["g_scaler"] = json.dumps(self.scaler_g.state_dict())
             meta["d_scaler"] = json.dumps(self.scaler_d.state_dict())
         opt_tensors["history.iteration"] = torch.tensor(self.history_its, dtype=torch.int64)
@@ -146,17 +189,20 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ one iteration
-    def _batch(self, data: torch.Tensor) -> torch.Tensor:
-        idx = torch.randint(0, data.shape[0], (self.cfg.batch_size,), generator=self.rng, device=self.device)
+    def _batch(self, data: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        if weights is None:
+            idx = torch.randint(0, data.shape[0], (self.cfg.batch_size,), generator=self.rng, device=self.device)
+        else:
+            idx = torch.multinomial(weights, self.cfg.batch_size, replacement=True, generator=self.rng)
         return data[idx].float().div_(255.0)
 
     def step(self) -> dict[str, float]:
         cfg, nets = self.cfg, self.nets
         g = nets.g
-        wa, ta, ma = make_pair(self._batch(self.data_a), self.aug, self.rng)
-        wb, tb, mb = make_pair(self._batch(self.data_b), self.aug, self.rng)
+        wa, ta, ma, pa = make_pair_with_maps(self._batch(self.data_a, self.draw_a), self.aug, self.rng)
+        wb, tb, mb, pb = make_pair_with_maps(self._batch(self.data_b, self.draw_b), self.aug, self.rng)
         use_gan = cfg.adversarial_weight > 0 and self.iteration >= cfg.gan_warmup
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+        autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp else nullcontext()
         face_mask = nets.face_mask
         with autocast:
             code_a, code_b = g.encoder(wa), g.encoder(wb)
@@ -165,8 +211,8 @@ class Trainer:
             out_aa, out_bb = composite(rgb_aa, al_aa, wa), composite(rgb_bb, al_bb, wb)
         out = {}
         # Losses in float32: SSIM is sensitive to half precision.
-        rec_a, out["l1_a"] = _rec(out_aa.float(), rgb_aa.float(), ta, ma, cfg.ssim_weight)
-        rec_b, out["l1_b"] = _rec(out_bb.float(), rgb_bb.float(), tb, mb, cfg.ssim_weight)
+        rec_a, out["l1_a"] = _rec(out_aa.float(), rgb_aa.float(), ta, ma, cfg.ssim_weight, pa, cfg.parts_weight)
+        rec_b, out["l1_b"] = _rec(out_bb.float(), rgb_bb.float(), tb, mb, cfg.ssim_weight, pb, cfg.parts_weight)
         mask_loss = losses.mask_regulariser(al_aa.float(), ma) + losses.mask_regulariser(al_bb.float(), mb)
         loss_g = rec_a + rec_b + cfg.mask_weight * mask_loss
         fakes_a, fakes_b = out_aa, out_bb
@@ -276,10 +322,13 @@ class Trainer:
         return running
 
 
-def _rec(out: torch.Tensor, rgb: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ssim_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reconstruction of the composite, plus half-weight on the raw face so it is good under any alpha."""
-    loss, l1 = losses.reconstruction(out, target, mask, ssim_weight)
-    raw, _ = losses.reconstruction(rgb, target, mask, ssim_weight)
+def _rec(out: torch.Tensor, rgb: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ssim_weight: float,
+         parts: torch.Tensor, parts_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstruction of the composite, plus half-weight on the raw face so it is good under any alpha.
+    ``parts`` (N,0|1,H,W): the eyes-and-mouth map, empty when the faceset has no landmarks."""
+    parts_or_none = parts if parts.shape[1] else None
+    loss, l1 = losses.reconstruction(out, target, mask, ssim_weight, parts_or_none, parts_weight)
+    raw, _ = losses.reconstruction(rgb, target, mask, ssim_weight, parts_or_none, parts_weight)
     return loss + 0.5 * raw, l1
 
 

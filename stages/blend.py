@@ -13,13 +13,18 @@ frame to frame, so per-track temporal smoothing is meaningful):
    average), so colour does not pulse and the edge does not crawl;
 4. warp back with the inverse alignment, only inside the face's bounding rectangle, and alpha-composite
    (or OpenCV seamless cloning when asked). Pixels outside the blend mask are never written.
-5. detail (``detail`` > 0): the generator paints at its own resolution (64 px), so a face that spans
-   300 px comes out as an upscaled smear. The frame's own band finer than the model's resolution
-   (original minus its Gaussian blur of ``detail_band`` model pixels) is added onto the pasted face:
-   skin texture, eyelashes and lip edges come from the source at the scale where they carry little
-   identity, while the shapes, tone and identity above that scale are the generator's. The band is
-   kept narrow (0.3 model pixels) because a wider one (0.6) carried enough of the source's features
-   to pull the dlib identity distance to the source from 0.78 to 0.67 on the sample.
+5. detail (``detail`` > 0): the generator paints at its own resolution (128 px; 64 for the fast
+   model), so a face that spans 300 px comes out upscaled and soft. The frame's own band finer than
+   the model's resolution (original minus its Gaussian blur of ``detail_band`` model pixels) is added
+   onto the pasted face: skin texture, eyelashes and lip edges come from the source at the scale
+   where they carry little identity, while the shapes, tone and identity above that scale are the
+   generator's. The band is narrow because a wide one carries the source's features: with the 64-px
+   model, 0.6 instead of 0.3 pulled the identity distance to the source from 0.78 to 0.67 on the
+   sample. For the 128-px model (bench/quality.py, 2026-12-04; sharpness = output/input variance of
+   the Laplacian, "won" = faces nearer B than their source): 0.3 left the sample at 0.59 and the
+   unseen man (b2a) at 0.33; 0.45 gave 0.80 / 0.56 with the unseen face2 won 88 %; 0.5 gives 0.6 or
+   more on every clip (b2a 0.63) with face2 won 75 %; 0.6 lost more (face2 62 %). 0.5 is the default;
+   live's profile, which runs the 64-px model, sets 0.3.
 6. mouth (``mouth = "source"``): the source's lips and mouth interior (the outer lip contour from the
    landmarks, grown and feathered) are kept, shifted to the swapped face's colour in a ring around
    them, so speech stays in sync.
@@ -61,7 +66,7 @@ class BlendConfig:
     occlusion_model: str = option("", "segmenter weights (.safetensors); empty = models/segmenter/segmenter.safetensors")
     detail: float = option(1.0, "carry the frame's detail finer than the model's resolution onto the swapped face "
                            "(0 = off, 1 = all of it)", min=0.0, max=2.0)
-    detail_band: float = option(0.3, "the detail carried over is what is finer than this (Gaussian sigma, in pixels "
+    detail_band: float = option(0.5, "the detail carried over is what is finer than this (Gaussian sigma, in pixels "
                                 "of the model's resolution); smaller keeps more of the generator's identity",
                                 min=0.05, max=2.0)
     mouth: str = option("none", "source = keep the source's lips and mouth interior (lip contour from the landmarks, "

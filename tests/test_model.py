@@ -144,14 +144,17 @@ def test_missing_model_and_bad_card(tmp_path: Path) -> None:
         load_model(tmp_path, "cpu")
 
 
-def test_bundled_model_loads_and_swaps() -> None:
-    if not (BUNDLED_MODEL_DIR / WEIGHTS).is_file():
-        pytest.skip("no bundled model committed yet")
-    model = load_model(device="cpu")
-    card = json.loads((BUNDLED_MODEL_DIR / CARD).read_text())
-    assert card["resolution"] == model.resolution
+@pytest.mark.parametrize("name,resolution", [("bundled", 128), ("fast", 64)])
+def test_bundled_models_load_and_swap(name: str, resolution: int) -> None:
+    """The default model is the 128-px one and stays within the issue's 60 MB; the fast one is 64 px."""
+    from models.checkpoint import BUNDLED_MODELS
+
+    folder = BUNDLED_MODELS[name]
+    model = load_model(name, device="cpu")
+    card = json.loads((folder / CARD).read_text())
+    assert model.resolution == card["resolution"] == resolution
     assert card["evaluation"]["split"] == "held-out"
-    assert (BUNDLED_MODEL_DIR / WEIGHTS).stat().st_size < 25 * 2**20
+    assert (folder / WEIGHTS).stat().st_size < 60e6
     crops = np.full((2, 256, 256, 3), 128, np.uint8)
     faces, masks = model.swap(crops, "a2b")
     assert faces.shape == (2, 256, 256, 3) and masks.shape == (2, 256, 256)
@@ -168,3 +171,12 @@ def test_safetensors_header_that_starts_like_a_pickle_still_loads(tmp_path: Path
     assert path.read_bytes()[:1] == b"\x80"
     tensors, _ = read_tensors(path)
     assert tensors["x"].tolist() == [0.0, 0.0]
+
+
+def test_doctor_knows_the_bundled_model_names(capsys: pytest.CaptureFixture) -> None:
+    from pipeline.cli.main import main as cli
+
+    assert cli(["doctor", "-q", "--set", "swap.model='fast'"]) == 0
+    assert cli(["doctor", "-q", "--set", "swap.model='no-such-model'"]) == 1
+    captured = capsys.readouterr()
+    assert "no-such-model" in captured.out + captured.err

@@ -73,20 +73,20 @@ def test_refuses_a_tampered_checkpoint(facesets, tmp_path: Path) -> None:
 
 
 def test_a_new_model_starts_from_the_bundled_swap_model(facesets, tmp_path: Path) -> None:
-    """Warm start: before any step the decoders paint exactly what the bundled decoders A and B paint
+    """Warm start: before any step the decoders paint exactly what the bundled 64-px decoders A and B paint
     (in turn), and the card says where the model started."""
     import torch
 
-    from models.checkpoint import BUNDLED_MODEL_DIR, WEIGHTS, load_networks, sha256
+    from models.checkpoint import FAST_MODEL_DIR, WEIGHTS, load_networks, sha256
     from models.multi_identity import MultiGenerator, warm_start
 
     names = sorted(facesets)[:3]
     model = MultiGenerator(ModelSpec(64, 32, 256), names)
     x = torch.rand(2, 3, 64, 64)
     scratch = model.decoders[0](model.encoder(x))[0]
-    start = warm_start(model, BUNDLED_MODEL_DIR)
-    assert start["sha256"] == sha256(BUNDLED_MODEL_DIR / WEIGHTS)
-    nets, _ = load_networks(BUNDLED_MODEL_DIR)
+    start = warm_start(model, FAST_MODEL_DIR)
+    assert start["sha256"] == sha256(FAST_MODEL_DIR / WEIGHTS)
+    nets, _ = load_networks(FAST_MODEL_DIR)
     with torch.no_grad():
         for number, identity in enumerate("aba"):
             ours = model.decoders[number](model.encoder(x))[0]
@@ -94,16 +94,17 @@ def test_a_new_model_starts_from_the_bundled_swap_model(facesets, tmp_path: Path
             assert torch.allclose(ours, theirs, atol=1e-5)
         assert (scratch - model.decoders[0](model.encoder(x))[0]).abs().mean() > 0.01
     card = train(dict((n, facesets[n]) for n in names), tmp_path / "gan", ModelSpec(64, 32, 256), minutes=0.01,
-                 batch=2, init=BUNDLED_MODEL_DIR)
+                 batch=2, init=FAST_MODEL_DIR)
     assert card["started_from"]["sha256"] == start["sha256"]
 
 
 def test_the_corpus_starts_from_the_bundled_model_only_when_its_shape_fits() -> None:
-    from models.checkpoint import BUNDLED_MODEL_DIR
+    from models.checkpoint import BUNDLED_MODEL_DIR, FAST_MODEL_DIR
     from pipeline.corpus.methods.gan import _init_model
 
-    assert _init_model("bundled", ModelSpec(64, 32, 256)) == str(BUNDLED_MODEL_DIR)
-    assert _init_model("bundled", ModelSpec(128, 32, 256)) is None
+    assert _init_model("bundled", ModelSpec(64, 32, 256)) == str(FAST_MODEL_DIR)  # the corpus's default shape
+    assert _init_model("bundled", ModelSpec(128, 32, 256, 24)) == str(BUNDLED_MODEL_DIR)
+    assert _init_model("bundled", ModelSpec(128, 32, 256)) is None  # 128 px with the thin decoder: no such model
     assert _init_model("bundled", ModelSpec(64, 16, 256)) is None  # another train.width: from scratch, no error
     assert _init_model("none", ModelSpec(64, 32, 256)) is None
     with pytest.raises(FacepipeError, match="no such model folder"):

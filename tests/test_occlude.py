@@ -340,15 +340,16 @@ def _swap_model() -> str:
     return ""
 
 
-# The sample is A's training footage: the bundled D_B already rates its clean A->B swaps about 0.45
-# fake (first 8 frames), so "fooled" there asks for 0.25. On the unseen man D_B calls the clean swap
-# fake (about 0.69), and fooling it means the plain 0.5.
-@pytest.mark.parametrize("clip, threshold", [("sample", 0.25), ("unseen", 0.5)])
+# The bundled 128-px model's D_B calls its clean A->B swaps fake: 0.72-0.76 on the sample's first 8
+# frames, 0.82-0.83 on the unseen man's (the 64-px model's D_B had called the sample's swaps real, 0.45,
+# so that case asked for 0.25). Fooling it means the plain 0.5 on both. With a budget of 32 the patch
+# search fooled 8/8 sample faces but 6/8 of the unseen man's (0.75, the bare minimum); 64 fools 8/8.
+@pytest.mark.parametrize("clip, threshold", [("sample", 0.5), ("unseen", 0.5)])
 def test_attack_on_swapped_frames_fools_the_discriminator(tmp_path: Path, clip: str, threshold: float) -> None:
     model = _swap_model()
     source = SAMPLE if clip == "sample" else media(UNSEEN)
     out, report, sidecar = tmp_path / "s.mp4", tmp_path / "s.json", tmp_path / "s.jsonl"
-    budget = 32
+    budget = 64
     args = ["attack", source, "-o", out, "-q", "--swap", "--report", report, "--sidecar", sidecar,
             "--set", "decode.max_frames=8", "--set", "occlude.kind='patch'",
             "--set", f"occlude.image={json.dumps(str(media(SOURCE)))}", "--set", "occlude.level=4",

@@ -100,9 +100,20 @@ class FacesetEntry:
     clip: str  # the source video's file stem ("" when unknown)
     frame: int
     track: int = -1
+    landmarks: np.ndarray | None = None  # (68, 2) float32 in crop pixels (training weights eyes and mouth by them)
 
 
 _NAME = re.compile(r"^(?P<stem>.+)_(?P<frame>\d{6})_(?P<track>-?\d+)$")
+
+
+def crop_landmarks(record: dict[str, Any]) -> np.ndarray | None:
+    """A record's frame landmarks mapped into its crop (through ``matrix``), or None when it has none."""
+    try:
+        points = np.asarray(record["landmarks"], np.float64).reshape(-1, 2)
+        matrix = np.asarray(record["matrix"], np.float64).reshape(2, 3)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
 def list_faces(directory: str | Path) -> tuple[list[FacesetEntry], dict[str, Any]]:
@@ -121,7 +132,8 @@ def list_faces(directory: str | Path) -> tuple[list[FacesetEntry], dict[str, Any
             path = root / record["file"]
             match = _NAME.match(path.stem)  # the file stem is unique per source within a faceset
             clip = match["stem"] if match else Path(str(record.get("source", ""))).stem
-            entries.append(FacesetEntry(path, clip, int(record.get("frame", len(entries))), int(record.get("track", -1))))
+            entries.append(FacesetEntry(path, clip, int(record.get("frame", len(entries))), int(record.get("track", -1)),
+                                        crop_landmarks(record)))
         return entries, dict(data.get("align", {}))
     folder = root / FACES_DIR if (root / FACES_DIR).is_dir() else root
     entries = []

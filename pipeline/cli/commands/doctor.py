@@ -89,8 +89,10 @@ def rows(config=None) -> tuple[list[tuple[str, str]], list[str]]:
     weights = sorted(str(p.relative_to(MODEL_DIR)) for p in MODEL_DIR.rglob("*.safetensors")) if MODEL_DIR.is_dir() else []
     found.append(("model files", ", ".join(weights) or "none found under models/"))
     if config is not None and "swap" in config.pipeline.stages:
+        from models import BUNDLED_MODELS
+
         model = config.section("swap").model
-        if model and not Path(model).exists():
+        if model and not Path(BUNDLED_MODELS.get(model, model)).exists():
             problems.append(f"swap.model = {model!r}: not found")
         elif not model and not weights:
             problems.append("the bundled swap model is missing under models/bundled")

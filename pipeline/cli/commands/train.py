@@ -20,9 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a face-swap model on two facesets",
         description="Train the GAN swap model (shared encoder, decoder per identity, PatchGAN per identity) on "
                     "facesets written by `facepipe extract`. Settings come from the [train] table; Ctrl-C saves.")
-    parser.add_argument("--faces-a", nargs="+", required=True, metavar="DIR", help="faceset(s) of identity A (the face replaced)")
-    parser.add_argument("--faces-b", nargs="+", required=True, metavar="DIR", help="faceset(s) of identity B (the face painted in)")
-    parser.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="model directory (checkpoint, card, previews)")
+    parser.add_argument("--faces-a", nargs="+", required=True, metavar="DIR",
+                        help="faceset(s) of identity A (the face replaced), or one faceset pack (.npz, see --pack-to)")
+    parser.add_argument("--faces-b", nargs="+", required=True, metavar="DIR",
+                        help="faceset(s) of identity B (the face painted in), or one faceset pack (.npz)")
+    parser.add_argument("-o", "--output", metavar="MODEL_DIR", help="model directory (checkpoint, card, previews)")
+    parser.add_argument("--pack-to", metavar="DIR", help="train nothing: write the prepared training sets (crops at "
+                        "train.resolution, landmarks, the hold-out split) as DIR/a.npz and DIR/b.npz, a few MB each, "
+                        "to carry to another machine (e.g. one with a GPU)")
     parser.add_argument("--iterations", type=int, metavar="N", help="total iterations (overrides train.iterations)")
     parser.add_argument("--max-minutes", type=float, metavar="M", help="stop (saving and evaluating as usual) after M minutes of this run")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in MODEL_DIR (iteration count and optimiser state)")
@@ -37,6 +42,10 @@ def main(args: argparse.Namespace) -> int:
     overrides.append("pipeline.stages=[]")
     config = load_config(args.config, overrides)
     cfg = config.train
+    if args.pack_to:
+        return _pack(args, cfg)
+    if not args.output:
+        raise FacepipeError("train needs -o MODEL_DIR (or --pack-to DIR to only prepare the faces)")
     out_dir = Path(args.output)
     from models.checkpoint import WEIGHTS
 
@@ -56,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     console = Console(stderr=True, quiet=args.quiet)
     set_threads(cfg.threads)
     device = torch_device(config.pipeline.device)
-    split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr}
+    split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr, "occlusion": cfg.occlusion_mask}
     faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout, **split)
     faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout, **split)
     say(console, [f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out ({faces_a.duplicates} duplicates dropped)",
@@ -85,6 +94,25 @@ def main(args: argparse.Namespace) -> int:
     say(console, [f"saved {out_dir}", f"iteration {trainer.iteration} ({rate:.2f} it/s)",
                   f"A->A L1 {figures.get('a2a', {}).get('l1')}", f"B->B L1 {figures.get('b2b', {}).get('l1')}",
                   f"discriminator accuracy {figures.get('discriminator_accuracy')}", f"on {figures['split']}"])
+    return 0
+
+
+def _pack(args: argparse.Namespace, cfg) -> int:
+    """``--pack-to``: load, de-duplicate and split both identities once, and write them as packs."""
+    from rich.console import Console
+
+    from models.faceset import load_faceset
+    from models.faceset_pack import save_pack
+
+    console = Console(stderr=True, quiet=args.quiet)
+    split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr, "occlusion": cfg.occlusion_mask}
+    phrases = []
+    for name, dirs in (("a", args.faces_a), ("b", args.faces_b)):
+        faces = load_faceset(dirs, cfg.resolution, cfg.holdout, **split)
+        path = Path(args.pack_to) / f"{name}.npz"
+        save_pack(faces, path)
+        phrases.append(f"{path}: {len(faces.train)} train + {len(faces.held)} held out, {path.stat().st_size / 1e6:.1f} MB")
+    say(console, phrases + [f"{cfg.resolution} px"])
     return 0
 
 

@@ -48,14 +48,16 @@ def _init_model(setting: str, spec: Any) -> str | None:
     if setting == "none":
         return None
     if setting == "bundled":
-        from models.checkpoint import BUNDLED_MODEL_DIR, CARD, WEIGHTS, read_card
+        from models.checkpoint import BUNDLED_MODEL_DIRS, CARD, WEIGHTS, read_card
 
-        card = read_card(BUNDLED_MODEL_DIR / CARD) or {}
-        shape = {key: card.get("spec", {}).get(key) for key in ("resolution", "width", "latent")}
-        if shape != {"resolution": spec.resolution, "width": spec.width, "latent": spec.latent} \
-                or not (BUNDLED_MODEL_DIR / WEIGHTS).is_file():
-            return None  # another model shape (e.g. 128 px, or another train.width) starts from scratch
-        return str(BUNDLED_MODEL_DIR)
+        wanted = {"resolution": spec.resolution, "width": spec.width, "latent": spec.latent,
+                  "decoder_width": getattr(spec, "decoder_width", 0)}
+        for directory in BUNDLED_MODEL_DIRS:  # the default model, then the fast 64-px one
+            found = (read_card(directory / CARD) or {}).get("spec", {})
+            shape = {key: found.get(key, 0 if key == "decoder_width" else None) for key in wanted}
+            if shape == wanted and (directory / WEIGHTS).is_file():
+                return str(directory)
+        return None  # no bundled model has this shape (another train.width, say): start from scratch
     if not Path(setting).exists():
         raise FacepipeError(f"corpus.gan_init = {setting!r}: no such model folder")
     return setting
