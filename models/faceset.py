@@ -39,6 +39,9 @@ class Faceset:
     split: str = "time"  # how the hold-out was chosen: "time" (block per clip) or "clip" (whole clips)
     train_landmarks: np.ndarray | None = None  # (N,68,2) float32 at the model resolution, NaN where unknown
     held_landmarks: np.ndarray | None = None
+    # How these crops were prepared (hold-out, de-duplication, occlusion masks): a pack keeps it, the
+    # model card records it, so a run from a pack says what was applied when it was packed.
+    prepared: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, crops in (("train_landmarks", self.train), ("held_landmarks", self.held)):
@@ -133,7 +136,7 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
             raise FacepipeError(f"faceset pack not found: {packs[0]}")
         return load_pack(packs[0], resolution)  # split and masked when packed: those settings are not applied again
     by_clip: dict[str, list[tuple[int, Path]]] = {}
-    marks: dict[Path, np.ndarray | None] = {}
+    marks: dict[Path, tuple[np.ndarray | None, int | None]] = {}  # landmarks and the crop side they are in
     align: dict = {}
     for d in dirs:
         root = Path(d)
@@ -143,7 +146,7 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
         align = align or align_here
         for entry in entries:
             by_clip.setdefault(f"{root}::{entry.clip}", []).append((entry.frame, entry.path))
-            marks[entry.path] = entry.landmarks
+            marks[entry.path] = (entry.landmarks, align_here.get("size"))
     total = sum(len(v) for v in by_clip.values())
     if total < 2:
         raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: needs at least 2 face crops, found {total}")
@@ -151,7 +154,7 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
     crops = np.stack([_read(path, resolution) for _, _, path in order])
     if occlusion:
         crops = mask_occluders(crops)
-    points = np.stack([_scaled(marks.get(path), align.get("size"), path, resolution) for _, _, path in order])
+    points = np.stack([_scaled(*marks.get(path, (None, None)), path, resolution) for _, _, path in order])
     kept = drop_duplicates(crops, [key for key, _, _ in order], dedupe_psnr)
     clips_kept: dict[str, list[tuple[int, int]]] = {}  # clip -> (frame, row in crops)
     for row in kept:
@@ -169,7 +172,9 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
     empty = np.zeros((0, resolution, resolution, 4), np.uint8)
     return Faceset(crops[train_rows], crops[held_rows] if held_rows else empty, [str(d) for d in dirs], clips, align,
                    duplicates=len(order) - len(kept), gap_faces=gap_faces, split=by,
-                   train_landmarks=points[train_rows], held_landmarks=points[held_rows] if held_rows else None)
+                   train_landmarks=points[train_rows], held_landmarks=points[held_rows] if held_rows else None,
+                   prepared={"holdout": holdout, "holdout_by": by, "holdout_gap": gap, "dedupe_psnr": dedupe_psnr,
+                             "occlusion_mask": occlusion})
 
 
 def mask_occluders(crops: np.ndarray, batch: int = 128) -> np.ndarray:
@@ -183,6 +188,9 @@ def mask_occluders(crops: np.ndarray, batch: int = 128) -> np.ndarray:
     """
     from models.segmenter import BUNDLED_SEGMENTER, Segmenter
 
+    if not BUNDLED_SEGMENTER.is_file():
+        raise FacepipeError(f"train.occlusion_mask needs the occlusion segmenter ({BUNDLED_SEGMENTER}); restore it "
+                            f"from the repository or set train.occlusion_mask = false")
     segmenter = Segmenter(BUNDLED_SEGMENTER, "cpu")
     out = crops.copy()
     for start in range(0, len(crops), batch):

@@ -54,7 +54,7 @@ def save_pack(faceset: Faceset, path: str | Path, quality: int = 95) -> None:
     alpha, alpha_at = _encode([c[..., 3] for c in crops], ".png", [cv2.IMWRITE_PNG_COMPRESSION, 9])
     meta = {"format": PACK_FORMAT, "version": 1, "resolution": int(crops.shape[1]) if len(crops) else 0,
             "sources": faceset.sources, "clips": faceset.clips, "align": faceset.align, "duplicates": faceset.duplicates,
-            "gap_faces": faceset.gap_faces, "split": faceset.split}
+            "gap_faces": faceset.gap_faces, "split": faceset.split, "prepared": faceset.prepared}
     arrays = {"colour": colour, "colour_at": colour_at, "alpha": alpha, "alpha_at": alpha_at,
               "landmarks": np.concatenate([faceset.train_landmarks, faceset.held_landmarks]).astype(np.float32),
               "held": np.r_[np.zeros(len(faceset.train), bool), np.ones(len(faceset.held), bool)],
@@ -77,9 +77,12 @@ def load_pack(path: str | Path, resolution: int) -> Faceset:
         colour = _decode(arrays["colour"], arrays["colour_at"], cv2.IMREAD_COLOR)
         alpha = _decode(arrays["alpha"], arrays["alpha_at"], cv2.IMREAD_GRAYSCALE)
         held, landmarks = arrays["held"].astype(bool), arrays["landmarks"].astype(np.float32)
-    except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError, zipfile.BadZipFile) as exc:
+        if len(landmarks) != len(held) or landmarks.shape[1:] != (68, 2):
+            raise ValueError("landmarks do not match the crops")
+    except (OSError, ValueError, KeyError, IndexError, UnicodeDecodeError, EOFError, zipfile.BadZipFile, cv2.error) as exc:
         raise FacepipeError(f"{path}: not a readable faceset pack ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    if any(c is None for c in colour) or any(a is None for a in alpha) or not (len(colour) == len(alpha) == len(held)):
+    if any(c is None for c in colour) or any(a is None for a in alpha) or not (len(colour) == len(alpha) == len(held)) \
+            or len({c.shape[:2] for c in colour} | {a.shape[:2] for a in alpha}) > 1:
         raise FacepipeError(f"{path}: faceset pack is damaged (a crop does not decode)")
     crops = np.stack([np.dstack([c, a]) for c, a in zip(colour, alpha)]) if colour else np.zeros((0, resolution, resolution, 4), np.uint8)
     if len(crops) and crops.shape[1] != resolution:
@@ -88,4 +91,5 @@ def load_pack(path: str | Path, resolution: int) -> Faceset:
         crops = np.stack([cv2.resize(c, (resolution, resolution), interpolation=interp) for c in crops])
     return Faceset(crops[~held], crops[held], [str(path)], dict(meta.get("clips", {})), dict(meta.get("align", {})),
                    duplicates=int(meta.get("duplicates", 0)), gap_faces=int(meta.get("gap_faces", 0)),
-                   split=str(meta.get("split", "time")), train_landmarks=landmarks[~held], held_landmarks=landmarks[held])
+                   split=str(meta.get("split", "time")), train_landmarks=landmarks[~held], held_landmarks=landmarks[held],
+                   prepared={**dict(meta.get("prepared", {})), "pack": str(path)})

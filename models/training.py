@@ -172,7 +172,8 @@ class Trainer:
         data = {}
         for ident, fs in (("a", self.faces_a), ("b", self.faces_b)):
             data[ident] = {"facesets": fs.sources, "clips": fs.clips, "train_faces": int(len(fs.train)), "held_out_faces": int(len(fs.held)),
-                           "duplicates_dropped": fs.duplicates, "gap_faces": fs.gap_faces, "held_out_by": fs.split}
+                           "duplicates_dropped": fs.duplicates, "gap_faces": fs.gap_faces, "held_out_by": fs.split,
+                           "prepared": fs.prepared}
         data["align"] = self.faces_a.align or self.faces_b.align
         return {
             "description": "facepipe GAN face-swap model: shared encoder, decoders A and B (RGB + mask), PatchGAN per identity",

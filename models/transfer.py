@@ -17,20 +17,28 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
-from models.checkpoint import CARD, WEIGHTS, load_networks, read_tensors, save_weights
+from models.checkpoint import CARD, WEIGHTS, load_networks, read_tensors, save_weights, sha256
 from pipeline.errors import FacepipeError
+from pipeline.media.atomic import atomic_path
 
 SHARD = "weights-{:02d}.safetensors"
 
 
 def split(model_dir: Path, out_dir: Path, max_mb: float = 15.0) -> list[Path]:
-    """Write ``model_dir``'s weights as float16 shards (and its card and pictures) into ``out_dir``."""
-    tensors, meta = read_tensors(Path(model_dir) / WEIGHTS)
+    """Write ``model_dir``'s weights as float16 shards (and its card and pictures) into ``out_dir``.
+
+    Shards of an earlier split in ``out_dir`` are removed first, and every shard's header names the
+    checksum of the weights it came from, so ``join`` can never mix two models.
+    """
+    weights = Path(model_dir) / WEIGHTS
+    tensors, meta = read_tensors(weights)
+    source = sha256(weights)
     out_dir.mkdir(parents=True, exist_ok=True)
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
@@ -42,42 +50,68 @@ def split(model_dir: Path, out_dir: Path, max_mb: float = 15.0) -> list[Path]:
             size = 0
         shards[-1][key] = tensor.contiguous()
         size += nbytes
+    for stale in out_dir.glob("weights-*.safetensors"):
+        stale.unlink()
     written = []
     for number, shard in enumerate(shards):
         path = out_dir / SHARD.format(number)
-        save_file(shard, str(path), metadata={**meta, "shard": f"{number + 1}/{len(shards)}"})
+        with atomic_path(path) as temp:
+            save_file(shard, str(temp), metadata={**meta, "shard": f"{number + 1}/{len(shards)}", "source": source})
         written.append(path)
     for name in (CARD, "preview.png", "losses.png"):
         if (Path(model_dir) / name).is_file():
-            shutil.copyfile(Path(model_dir) / name, out_dir / name)
+            with atomic_path(out_dir / name) as temp:
+                shutil.copyfile(Path(model_dir) / name, temp)
     return written
 
 
 def join(shard_dir: Path, model_dir: Path) -> Path:
-    """Rebuild a model directory from ``split``'s shards; the result loads like any trained model."""
+    """Rebuild a model directory from ``split``'s shards; the result loads like any trained model.
+
+    The shards must be one complete split (the same source checksum, numbers 1..N once each, no
+    tensor twice); the model is built and checked in a temporary folder beside ``model_dir`` and only
+    then moved in, so a failed join leaves ``model_dir`` as it was.
+    """
     paths = sorted(Path(shard_dir).glob("weights-*.safetensors"))
     if not paths:
         raise FacepipeError(f"{shard_dir}: no weights-NN.safetensors shards")
     tensors: dict[str, torch.Tensor] = {}
-    meta: dict[str, str] = {}
+    headers: list[dict[str, str]] = []
     for path in paths:
         part, meta = read_tensors(path)
+        if set(part) & set(tensors):
+            raise FacepipeError(f"{path}: holds tensors another shard holds too; shards of two splits are mixed")
         tensors.update({k: v.float() if v.is_floating_point() else v for k, v in part.items()})
-    total = int(meta.get("shard", "0/0").split("/")[1] or 0)
-    if total != len(paths):
-        raise FacepipeError(f"{shard_dir}: {len(paths)} shards found, the header says {total}")
-    meta = {k: v for k, v in meta.items() if k != "shard"}
-    model_dir.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(model_dir / WEIGHTS), metadata=meta)
-    card = json.loads((Path(shard_dir) / CARD).read_text()) if (Path(shard_dir) / CARD).is_file() else {}
+        headers.append(meta)
+    numbers = sorted(int(h.get("shard", "0/0").split("/")[0]) for h in headers)
+    totals = {h.get("shard", "0/0").split("/")[1] for h in headers}
+    sources = {h.get("source") for h in headers}
+    if len(sources) != 1 or len(totals) != 1 or numbers != list(range(1, int(totals.pop() or 0) + 1)):
+        raise FacepipeError(f"{shard_dir}: {len(paths)} shards found that are not one complete split "
+                            f"(shard numbers {numbers}, {len(sources)} source model(s))")
+    meta = {k: v for k, v in headers[0].items() if k not in ("shard", "source")}
+    card: dict = {}
+    if (Path(shard_dir) / CARD).is_file():
+        try:
+            card = json.loads((Path(shard_dir) / CARD).read_text())
+        except (OSError, ValueError) as exc:
+            raise FacepipeError(f"{Path(shard_dir) / CARD}: unreadable model card ({exc})") from None
     card.pop("files", None)
-    (model_dir / CARD).unlink(missing_ok=True)  # the old checksum would refuse the new file
-    nets, _ = load_networks(model_dir)  # checks every tensor against the architecture
     card["transfer"] = "weights carried as float16 shards (models/transfer.py)"
-    save_weights(nets, model_dir, card)
-    for name in ("preview.png", "losses.png"):
-        if (Path(shard_dir) / name).is_file():
-            shutil.copyfile(Path(shard_dir) / name, model_dir / name)
+    model_dir = Path(model_dir)
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=model_dir.parent, prefix=f".{model_dir.name}.join-") as folder:
+        build = Path(folder)
+        save_file(tensors, str(build / WEIGHTS), metadata=meta)
+        nets, _ = load_networks(build)  # checks every tensor against the architecture
+        save_weights(nets, build, card)
+        for name in ("preview.png", "losses.png"):
+            if (Path(shard_dir) / name).is_file():
+                shutil.copyfile(Path(shard_dir) / name, build / name)
+        model_dir.mkdir(exist_ok=True)
+        for name in (WEIGHTS, "preview.png", "losses.png", CARD):  # the card last: it names the weights' checksum
+            if (build / name).is_file():
+                (build / name).replace(model_dir / name)
     return model_dir
 
 

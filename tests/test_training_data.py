@@ -142,6 +142,8 @@ def test_cli_packs_then_trains_from_the_packs(faceset: Path, tmp_path: Path) -> 
                 "-o", str(tmp_path / "model"), "--iterations", "3", *small]) == 0
     card = json.loads((tmp_path / "model" / CARD).read_text())
     assert card["iterations"] == 3 and card["data"]["a"]["held_out_faces"] > 0
+    prepared = card["data"]["a"]["prepared"]  # what the pack applied, recorded where the card can show it
+    assert prepared["pack"].endswith("a.npz") and prepared["holdout"] == 0.2 and prepared["occlusion_mask"] is True
 
 
 # ---------------------------------------------------------------- warm start and shards
@@ -185,8 +187,29 @@ def test_shards_carry_a_model_and_join_back(tmp_path: Path) -> None:
         b = back.g.decoder_b(back.g.encoder(x))[0]
     assert float((a - b).abs().max()) * 255 < 1.0  # float16 weights: under one output level
     shards[-1].unlink()
-    with pytest.raises(FacepipeError, match="shards found"):
+    with pytest.raises(FacepipeError, match="not one complete split"):
         join(tmp_path / "shards", tmp_path / "again")
+
+
+def test_shards_of_two_models_never_join_and_a_failed_join_changes_nothing(tmp_path: Path) -> None:
+    from models.transfer import join, split
+
+    spec = ModelSpec(64, 8, 32)
+    _small_model(tmp_path / "x", spec, seed=1)
+    _small_model(tmp_path / "y", spec, seed=2)
+    split(tmp_path / "x", tmp_path / "x-shards", max_mb=0.2)
+    join(tmp_path / "x-shards", tmp_path / "joined")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "joined").iterdir()}
+    split(tmp_path / "y", tmp_path / "y-shards", max_mb=0.2)
+    (tmp_path / "y-shards" / "weights-01.safetensors").replace(tmp_path / "x-shards" / "weights-01.safetensors")
+    with pytest.raises(FacepipeError, match="not one complete split"):
+        join(tmp_path / "x-shards", tmp_path / "joined")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "joined").iterdir()} == before
+    split(tmp_path / "y", tmp_path / "x-shards", max_mb=1000)  # one shard: the old ones must go
+    assert len(list((tmp_path / "x-shards").glob("weights-*.safetensors"))) == 1
+    join(tmp_path / "x-shards", tmp_path / "joined")
+    assert load_networks(tmp_path / "joined")[0].state_dict()["g.encoder.bottleneck.weight"].equal(
+        load_networks(tmp_path / "y")[0].state_dict()["g.encoder.bottleneck.weight"].half().float())
 
 
 def test_a_first_generation_file_still_loads_with_its_thin_decoder(tmp_path: Path) -> None:
@@ -198,3 +221,14 @@ def test_a_first_generation_file_still_loads_with_its_thin_decoder(tmp_path: Pat
         assert "decoder_width" not in (f.metadata() or {})
     nets, _ = load_networks(tmp_path / "old")
     assert nets.spec.decoder_width == 0 and nets.spec.decoder_channels() == [16, 8, 8]
+
+
+def test_landmarks_follow_each_facesets_own_crop_size(faceset: Path, tmp_path: Path) -> None:
+    """Two facesets of the same frames at 256 and 128 px: at the model resolution their landmarks agree."""
+    small = tmp_path / "small"
+    assert cli(["extract", str(media("single_face.mp4")), "-o", str(small), "--end", "24f", "-q",
+                "--set", "align.size=128"]) == 0
+    both = load_faceset([faceset, small], 64, dedupe_psnr=0)
+    half = len(both.train) // 2
+    assert len(both.train) == 2 * half and np.isfinite(both.train_landmarks).all()
+    assert np.abs(both.train_landmarks[:half] - both.train_landmarks[half:]).max() < 1.0

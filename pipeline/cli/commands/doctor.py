@@ -94,8 +94,8 @@ def rows(config=None) -> tuple[list[tuple[str, str]], list[str]]:
         model = config.section("swap").model
         if model and not Path(BUNDLED_MODELS.get(model, model)).exists():
             problems.append(f"swap.model = {model!r}: not found")
-        elif not model and not weights:
-            problems.append("the bundled swap model is missing under models/bundled")
+        elif not model and not (BUNDLED_MODELS["bundled"] / "model.safetensors").is_file():
+            problems.append("the bundled swap model is missing: models/bundled/model.safetensors")
     return found, problems
 
 

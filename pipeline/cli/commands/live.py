@@ -47,10 +47,10 @@ LIVE_PROFILE: dict[str, dict[str, Any]] = {
     # softer skin texture, docs/live-profile.png)
     "align": {"size": 128},
     # the bundled 64-px model (models/bundled_fast) instead of the 128-px default: its generator costs
-    # ~2 ms a face against ~10 on 2 cores, and on a 128-px crop the 128-px model's extra detail is
+    # 3 ms a face against 16 on 2 cores (bench/train.py, batch 32), and on a 128-px crop the 128-px model's extra detail is
     # mostly what the crop has already lost
     "swap": {"model": "fast"},
-    # the detail band tuned for the 64-px model (stages/blend.py); 0.45 is the 128-px model's
+    # the detail band tuned for the 64-px model (stages/blend.py); 0.5 (the default) is the 128-px model's
     "blend": {"detail_band": 0.3},
 }
 

@@ -68,6 +68,8 @@ def main(args: argparse.Namespace) -> int:
     split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr, "occlusion": cfg.occlusion_mask}
     faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout, **split)
     faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout, **split)
+    for faces in (faces_a, faces_b):
+        _note_pack_settings(console, faces.prepared, cfg)
     say(console, [f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out ({faces_a.duplicates} duplicates dropped)",
                   f"B {len(faces_b.train)} train + {len(faces_b.held)} held out ({faces_b.duplicates} duplicates dropped)",
                   f"{cfg.resolution} px on {device} ({torch.get_num_threads()} threads)"])
@@ -114,6 +116,16 @@ def _pack(args: argparse.Namespace, cfg) -> int:
         phrases.append(f"{path}: {len(faces.train)} train + {len(faces.held)} held out, {path.stat().st_size / 1e6:.1f} MB")
     say(console, phrases + [f"{cfg.resolution} px"])
     return 0
+
+
+def _note_pack_settings(console, prepared: dict, cfg) -> None:
+    """A pack was split and masked when it was packed: say so when this run's settings differ."""
+    if "pack" not in prepared:
+        return
+    differ = [f"{key} = {prepared[key]!r}" for key in ("holdout", "holdout_by", "holdout_gap", "dedupe_psnr", "occlusion_mask")
+              if key in prepared and prepared[key] != getattr(cfg, key)]
+    if differ:
+        say(console, [f"{prepared['pack']}: packed with", *differ, "(those apply, not this run's train settings)"])
 
 
 def say(console, phrases: list[str]) -> None:

@@ -97,7 +97,7 @@ class GanMethod:
             dirs = [build.layout.faces(v.number) for v in build.with_faces if v.identity == identity]
             facesets[identity] = load_faceset(dirs, corpus.gan_resolution).train
         set_threads(settings.threads)
-        spec = ModelSpec(corpus.gan_resolution, settings.width, settings.latent)
+        spec = ModelSpec(corpus.gan_resolution, settings.width, settings.latent, settings.decoder_width)
         train(facesets, directory, spec, corpus.train_minutes, batch=corpus.gan_batch, seed=corpus.seed,
               lr=settings.lr_g, init=_init_model(corpus.gan_init, spec), log=build.options.log)
 
