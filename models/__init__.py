@@ -18,6 +18,15 @@ BUNDLED_MODELS = {
     "fast": Path(__file__).resolve().parent / "bundled_fast",  # 64 px: live's profile, the corpus GAN's start
 }
 
+
+
+def model_path(setting: str | Path | None) -> Path:
+    """A model setting as a path: empty or ``bundled`` = the default model, ``fast`` = the 64-px one."""
+    if not setting:
+        return BUNDLED_MODELS["bundled"]
+    return BUNDLED_MODELS.get(str(setting), Path(setting))
+
+
 ARCHITECTURES = Registry("model architecture", {
     "facepipe-deepfakes-gan-v1": "models.checkpoint:Networks",  # shared encoder, decoders A and B, PatchGANs
 })

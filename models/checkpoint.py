@@ -28,7 +28,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from models import ARCHITECTURES, BUNDLED_MODELS
+from models import ARCHITECTURES, BUNDLED_MODELS, model_path
 from models.discriminator import PatchDiscriminator
 from models.generator import ARCHITECTURE, Generator, ModelSpec
 from pipeline.device import resolve_device
@@ -289,13 +289,6 @@ def _direction(direction: str) -> str:
     if direction not in ("a2b", "b2a", "a2a", "b2b"):
         raise ValueError(f"direction must be one of a2b, b2a, a2a, b2b, not {direction!r}")
     return direction[-1]
-
-
-def model_path(setting: str | Path | None) -> Path:
-    """A model setting as a path: empty or ``bundled`` = the default model, ``fast`` = the 64-px one."""
-    if not setting:
-        return BUNDLED_MODEL_DIR
-    return BUNDLED_MODELS.get(str(setting), Path(setting))
 
 
 def load_model(path_or_dir: str | Path = BUNDLED_MODEL_DIR, device: str | torch.device | None = "auto") -> SwapModel:

@@ -39,8 +39,9 @@ class Faceset:
     split: str = "time"  # how the hold-out was chosen: "time" (block per clip) or "clip" (whole clips)
     train_landmarks: np.ndarray | None = None  # (N,68,2) float32 at the model resolution, NaN where unknown
     held_landmarks: np.ndarray | None = None
-    # How these crops were prepared (hold-out, de-duplication, occlusion masks): a pack keeps it, the
-    # model card records it, so a run from a pack says what was applied when it was packed.
+    # How these crops were prepared, keyed by the [train] names (holdout, holdout_by, holdout_gap,
+    # dedupe_psnr, occlusion_mask; "pack" for a pack's path): a pack keeps it, the model card records it,
+    # so a run from a pack says what was applied when it was packed.
     prepared: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -49,8 +50,9 @@ class Faceset:
                 setattr(self, name, np.full((len(crops), 68, 2), np.nan, np.float32))
 
 
-def _read(path: Path, size: int) -> np.ndarray:
-    """One crop as BGRA uint8 at ``size`` (a crop without alpha gets a centred ellipse)."""
+def _read(path: Path, size: int, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One crop as BGRA uint8 at ``size`` (a crop without alpha gets a centred ellipse), and its
+    landmarks moved from the file's own pixels to ``size`` ((68, 2) float32, NaN when unknown)."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.ndim != 3 or img.shape[2] not in (3, 4):
         raise FacepipeError(f"{path}: not a readable BGR/BGRA face crop")
@@ -61,11 +63,15 @@ def _read(path: Path, size: int) -> np.ndarray:
         h, w = alpha.shape
         cv2.ellipse(alpha, (w // 2, h // 2), (int(w * 0.38), int(h * 0.46)), 0, 0, 360, 255, -1)
         img = np.dstack([img, alpha])
+    points = np.full((68, 2), np.nan, np.float32)
+    if landmarks is not None and np.shape(landmarks) == (68, 2):
+        points = (np.asarray(landmarks, np.float32) * (size / float(img.shape[0]))).astype(np.float32)
     interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
-    return cv2.resize(img, (size, size), interpolation=interp)
+    return cv2.resize(img, (size, size), interpolation=interp), points
 
 
 DEDUPE_PSNR = 35.0  # dB: crops closer than this count once (re-encodes and near-still frames)
+PACK_SUFFIX = ".npz"  # a faceset pack (models.faceset_pack) instead of a faceset folder
 
 
 def _thumbs(pixels: np.ndarray) -> np.ndarray:
@@ -126,7 +132,7 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
     A ``.npz`` faceset pack (``models.faceset_pack``) is read as it was split and masked when packed.
     ``occlusion``: take what covers the face out of each crop's mask (:func:`mask_occluders`).
     """
-    packs = [d for d in dirs if Path(d).suffix == ".npz"]
+    packs = [d for d in dirs if Path(d).suffix == PACK_SUFFIX]
     if packs:
         from models.faceset_pack import load_pack
 
@@ -136,7 +142,7 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
             raise FacepipeError(f"faceset pack not found: {packs[0]}")
         return load_pack(packs[0], resolution)  # split and masked when packed: those settings are not applied again
     by_clip: dict[str, list[tuple[int, Path]]] = {}
-    marks: dict[Path, tuple[np.ndarray | None, int | None]] = {}  # landmarks and the crop side they are in
+    marks: dict[Path, np.ndarray | None] = {}  # landmarks in the crop file's pixels
     align: dict = {}
     for d in dirs:
         root = Path(d)
@@ -146,15 +152,16 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
         align = align or align_here
         for entry in entries:
             by_clip.setdefault(f"{root}::{entry.clip}", []).append((entry.frame, entry.path))
-            marks[entry.path] = (entry.landmarks, align_here.get("size"))
+            marks[entry.path] = entry.landmarks
     total = sum(len(v) for v in by_clip.values())
     if total < 2:
         raise FacepipeError(f"faceset {', '.join(map(str, dirs))}: needs at least 2 face crops, found {total}")
     order = [(key, frame, path) for key, items in by_clip.items() for frame, path in sorted(items)]
-    crops = np.stack([_read(path, resolution) for _, _, path in order])
+    read = [_read(path, resolution, marks.get(path)) for _, _, path in order]
+    crops = np.stack([crop for crop, _ in read])
+    points = np.stack([landmarks for _, landmarks in read])
     if occlusion:
         crops = mask_occluders(crops)
-    points = np.stack([_scaled(*marks.get(path, (None, None)), path, resolution) for _, _, path in order])
     kept = drop_duplicates(crops, [key for key, _, _ in order], dedupe_psnr)
     clips_kept: dict[str, list[tuple[int, int]]] = {}  # clip -> (frame, row in crops)
     for row in kept:
@@ -199,19 +206,6 @@ def mask_occluders(crops: np.ndarray, batch: int = 128) -> np.ndarray:
             alpha = out[start + i, ..., 3].astype(np.float32)
             out[start + i, ..., 3] = np.clip(np.minimum(alpha, visible * 255.0) + 0.5, 0, 255).astype(np.uint8)
     return out
-
-
-def _scaled(points: np.ndarray | None, crop_size: int | None, path: Path, resolution: int) -> np.ndarray:
-    """Crop-pixel landmarks at the model resolution; NaN when unknown. The crop's side comes from the
-    faceset's ``align`` settings, or from the file itself when they do not record it."""
-    if points is None or np.shape(points) != (68, 2):
-        return np.full((68, 2), np.nan, np.float32)
-    if not crop_size:
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        crop_size = int(img.shape[0]) if img is not None else 0
-    if not crop_size:
-        return np.full((68, 2), np.nan, np.float32)
-    return (np.asarray(points, np.float32) * (resolution / float(crop_size))).astype(np.float32)
 
 
 def _split(clips: dict[str, list[tuple[int, int]]], holdout: float, gap: int, by: str) -> tuple[list[int], list[int], int]:

@@ -25,11 +25,6 @@ from pipeline.errors import FacepipeError
 from pipeline.media.atomic import atomic_path
 
 PACK_FORMAT = "facepipe-faceset-pack"
-PACK_SUFFIX = ".npz"
-
-
-def is_pack(path: str | Path) -> bool:
-    return Path(path).suffix == PACK_SUFFIX and Path(path).is_file()
 
 
 def _encode(images: list[np.ndarray], ext: str, params: list[int]) -> tuple[np.ndarray, np.ndarray]:

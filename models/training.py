@@ -21,8 +21,8 @@ import torch
 
 from models import losses
 from models.augment import AugmentSettings, make_pair_with_maps
-from models.checkpoint import (OPTIMIZER, WEIGHTS, Networks, git_commit, load_networks, model_path, read_tensors,
-                               save_weights)
+from models import model_path
+from models.checkpoint import OPTIMIZER, WEIGHTS, Networks, git_commit, load_networks, read_tensors, save_weights
 from models.face_parts import part_maps, pose_weights
 from models.faceset import Faceset
 from models.generator import ModelSpec, composite
@@ -105,11 +105,12 @@ class Trainer:
         knows poses, expressions and lighting beyond the two identities; the swap pair then only
         teaches the decoders who to paint. Shapes must match; the iteration count starts at 0.
         """
-        nets, card = load_networks(model_path(init), spec=self.spec, disc_width=self.cfg.disc_width)
+        source = model_path(init)
+        nets, card = load_networks(source, spec=self.spec, disc_width=self.cfg.disc_width)
         state = nets.state_dict()
         state["face_mask"] = self.nets.face_mask  # this model's average mask comes from its own faces
         self.nets.load_state_dict(state)
-        self.card_extra["initialised_from"] = {"model": str(model_path(init)), "sha256": card.get("files", {}).get("sha256"),
+        self.card_extra["initialised_from"] = {"model": str(source), "sha256": card.get("files", {}).get("sha256"),
                                                "iterations": card.get("iterations"), "data": card.get("data")}
 
     def _draw_weights(self, fs: Faceset) -> torch.Tensor | None:

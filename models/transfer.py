@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     j.add_argument("shard_dir", type=Path)
     j.add_argument("model_dir", type=Path)
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so temporary shards and build folders are removed on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if args.verb == "split":
             for path in split(args.model_dir, args.out_dir, args.max_mb):

@@ -89,12 +89,12 @@ def rows(config=None) -> tuple[list[tuple[str, str]], list[str]]:
     weights = sorted(str(p.relative_to(MODEL_DIR)) for p in MODEL_DIR.rglob("*.safetensors")) if MODEL_DIR.is_dir() else []
     found.append(("model files", ", ".join(weights) or "none found under models/"))
     if config is not None and "swap" in config.pipeline.stages:
-        from models import BUNDLED_MODELS
+        from models import model_path
 
         model = config.section("swap").model
-        if model and not Path(BUNDLED_MODELS.get(model, model)).exists():
+        if model and not model_path(model).exists():
             problems.append(f"swap.model = {model!r}: not found")
-        elif not model and not (BUNDLED_MODELS["bundled"] / "model.safetensors").is_file():
+        elif not model and not (model_path(model) / "model.safetensors").is_file():
             problems.append("the bundled swap model is missing: models/bundled/model.safetensors")
     return found, problems
 

@@ -59,15 +59,12 @@ def main(args: argparse.Namespace) -> int:
 
     from models.checkpoint import torch_device
     from models.evaluate import evaluate
-    from models.faceset import load_faceset
     from models.training import Trainer, set_threads
 
     console = Console(stderr=True, quiet=args.quiet)
     set_threads(cfg.threads)
     device = torch_device(config.pipeline.device)
-    split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr, "occlusion": cfg.occlusion_mask}
-    faces_a = load_faceset(args.faces_a, cfg.resolution, cfg.holdout, **split)
-    faces_b = load_faceset(args.faces_b, cfg.resolution, cfg.holdout, **split)
+    faces_a, faces_b = _load_faces(args, cfg)
     for faces in (faces_a, faces_b):
         _note_pack_settings(console, faces.prepared, cfg)
     say(console, [f"faces: A {len(faces_a.train)} train + {len(faces_a.held)} held out ({faces_a.duplicates} duplicates dropped)",
@@ -103,14 +100,11 @@ def _pack(args: argparse.Namespace, cfg) -> int:
     """``--pack-to``: load, de-duplicate and split both identities once, and write them as packs."""
     from rich.console import Console
 
-    from models.faceset import load_faceset
     from models.faceset_pack import save_pack
 
     console = Console(stderr=True, quiet=args.quiet)
-    split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr, "occlusion": cfg.occlusion_mask}
     phrases = []
-    for name, dirs in (("a", args.faces_a), ("b", args.faces_b)):
-        faces = load_faceset(dirs, cfg.resolution, cfg.holdout, **split)
+    for name, faces in zip("ab", _load_faces(args, cfg)):
         path = Path(args.pack_to) / f"{name}.npz"
         save_pack(faces, path)
         phrases.append(f"{path}: {len(faces.train)} train + {len(faces.held)} held out, {path.stat().st_size / 1e6:.1f} MB")
@@ -118,12 +112,21 @@ def _pack(args: argparse.Namespace, cfg) -> int:
     return 0
 
 
+def _load_faces(args: argparse.Namespace, cfg) -> tuple:
+    """Both identities' faces, de-duplicated, split and masked as ``[train]`` says (packs as packed)."""
+    from models.faceset import load_faceset
+
+    split = {"gap": cfg.holdout_gap, "by": cfg.holdout_by, "dedupe_psnr": cfg.dedupe_psnr, "occlusion": cfg.occlusion_mask}
+    return tuple(load_faceset(dirs, cfg.resolution, cfg.holdout, **split) for dirs in (args.faces_a, args.faces_b))
+
+
 def _note_pack_settings(console, prepared: dict, cfg) -> None:
-    """A pack was split and masked when it was packed: say so when this run's settings differ."""
+    """A pack was split and masked when it was packed: say so when this run's settings differ.
+    ``prepared`` is keyed by the ``[train]`` names of those settings, plus ``pack``."""
     if "pack" not in prepared:
         return
-    differ = [f"{key} = {prepared[key]!r}" for key in ("holdout", "holdout_by", "holdout_gap", "dedupe_psnr", "occlusion_mask")
-              if key in prepared and prepared[key] != getattr(cfg, key)]
+    differ = [f"{key} = {value!r}" for key, value in prepared.items()
+              if key != "pack" and hasattr(cfg, key) and value != getattr(cfg, key)]
     if differ:
         say(console, [f"{prepared['pack']}: packed with", *differ, "(those apply, not this run's train settings)"])
 

@@ -51,7 +51,7 @@ def _init_model(setting: str, spec: Any) -> str | None:
         from models.checkpoint import BUNDLED_MODEL_DIRS, CARD, WEIGHTS, read_card
 
         wanted = {"resolution": spec.resolution, "width": spec.width, "latent": spec.latent,
-                  "decoder_width": getattr(spec, "decoder_width", 0)}
+                  "decoder_width": spec.decoder_width}
         for directory in BUNDLED_MODEL_DIRS:  # the default model, then the fast 64-px one
             found = (read_card(directory / CARD) or {}).get("spec", {})
             shape = {key: found.get(key, 0 if key == "decoder_width" else None) for key in wanted}
