@@ -2,13 +2,14 @@
 
 Usage: python bench/attack.py CORPUS_DIR DET_DIR [--hardened DET_DIR] [--compression c23] [--frames 4]
        [--budgets 16,64,256] [--levels 1,2,3,4,5] [--kinds block,noise,object] [--attack-kinds block,noise]
-       [--attack-level 3] [--threads 2] [--json FILE] [--markdown FILE]
+       [--attack-level 3] [--threads 2] [--json FILE] [--markdown PAGE [--section attack]]
 
 Prints one table per detector: clean frame AUC; AUC with a random occluder of each kind and level
 over every face; and under the attack on the fakes (occlusion stage, attack mode, the detector's
 TorchScript export as ``occlude.classifier``) at each budget, with the success rate (fooled / faces
 the detector called fake), mean queries and mean occluded share of the face box. Faces are the test
-split's clean real and fake videos at ``--compression`` (identity-disjoint from training).
+split's clean real and fake videos at ``--compression`` (identity-disjoint from training). With
+``--markdown`` the tables go into that page's section (bench/report.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
+from bench.report import add_options, begin_run, publish  # noqa: E402
 from models.detectors.checkpoint import open_detector  # noqa: E402
 from pipeline.cli.settings import load_config  # noqa: E402
 from pipeline.detection.attack_eval import attack_table  # noqa: E402
@@ -63,8 +65,9 @@ def main() -> int:
     parser.add_argument("--attack-level", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json")
-    parser.add_argument("--markdown")
+    add_options(parser, "attack")
     args = parser.parse_args()
+    run = begin_run(args)
     torch.set_num_threads(args.threads)
     config = load_config(None, ["pipeline.stages=[]"])
     videos = [v for v in read_corpus(args.corpus) if v.split == "test" and v.compression == args.compression
@@ -81,8 +84,7 @@ def main() -> int:
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    publish(args, run, f"Corpus `{args.corpus}`, test split, {args.compression}, {args.frames} faces per video.\n\n{text}")
     return 0
 
 

@@ -1,10 +1,12 @@
 """End-to-end speed of the default `facepipe convert` (face swap) against the ffmpeg-only transcode.
 
-Usage: python bench/convert.py [--runs 1] [--model DIR] [--set KEY=VALUE ...]
-Clips: the bundled 640x360 sample, and the same clip upscaled to 1280x720 (a real face, larger).
-Prints, per clip: ffmpeg CLI transcode fps (same x264 settings), facepipe passthrough fps, facepipe
-default convert fps, the ratios, and the busy time of each stage in ms per frame. Stages run in
-parallel threads, so their ms add up to more than the wall time per frame.
+Usage: python bench/convert.py [--runs 1] [--frames N] [--sizes 640x360,1280x720] [--model DIR]
+                               [--set KEY=VALUE ...] [--markdown docs/benchmarks.md [--section convert]]
+Clips: the bundled 640x360 sample, and the same clip scaled to each other --sizes entry (1280x720: a real
+face, larger); --frames N uses only the first N frames (a short run). Prints, per clip: ffmpeg CLI transcode
+fps (same x264 settings), facepipe passthrough fps, facepipe default convert fps, the ratios, and the busy
+time of each stage in ms per frame. Stages run in parallel threads, so their ms add up to more than the wall
+time per frame. With --markdown the same figures go into that page's section as tables.
 """
 
 from __future__ import annotations
@@ -16,25 +18,46 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import add_options, begin_run, publish, table  # noqa: E402
 from pipeline.cli.settings import load_config  # noqa: E402
 from pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
 from pipeline.media.decode import probe  # noqa: E402
 
+SAMPLE = REPO / "samples" / "sample.mp4"
+
+
+@dataclass
+class ClipResult:
+    """One clip's figures: frames per second of each command and the swap's busy ms per frame per stage."""
+
+    name: str
+    size: str
+    frames: int
+    runs: int
+    fps: dict[str, float]
+    busy_ms: dict[str, float] = field(default_factory=dict)
+
 
 def timed(command: list[str]) -> float:
+    """Wall seconds of one command; a failing command ends the bench with its last error line."""
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise SystemExit(f"bench/convert.py: {' '.join(command[:5])} ... failed (exit {done.returncode}): {last}")
     return time.perf_counter() - started
 
 
-def bench_clip(clip: Path, work: Path, runs: int, model: str | None, settings: list[str]) -> None:
+def bench_clip(clip: Path, work: Path, runs: int, model: str | None, settings: list[str]) -> ClipResult:
     encode = load_config().encode
-    frames = probe(clip).frame_count
+    info = probe(clip)
+    frames = info.frame_count
     cli = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", encode.codec, "-preset", encode.preset,
            "-crf", str(encode.crf), "-pix_fmt", encode.pix_fmt, "-c:a", "copy", str(work / "cli.mp4")]
     base = [sys.executable, "-m", "pipeline.cli.main", "convert", str(clip), "--overwrite", "-q"]
@@ -51,33 +74,84 @@ def bench_clip(clip: Path, work: Path, runs: int, model: str | None, settings: l
         times["plain"].append(timed(plain))
         times["swap"].append(timed(swap))
     fps = {name: frames / statistics.median(values) for name, values in times.items()}
-    info = probe(clip)
-    print(f"\n{clip.name}: {info.width}x{info.height}, {frames} frames (median of {runs})")
+    steps = json.loads(stats_file.read_text())["steps"]
+    result = ClipResult(clip.name, f"{info.width}x{info.height}", frames, runs, fps,
+                        {name: step["ms_per_frame"] for name, step in steps.items()})
+    print(f"\n{clip.name}: {result.size}, {frames} frames (median of {runs})")
     print(f"  ffmpeg CLI transcode      : {fps['cli']:7.1f} fps")
     print(f"  facepipe --passthrough    : {fps['plain']:7.1f} fps  ({fps['plain'] / fps['cli']:.2f}x ffmpeg)")
     print(f"  facepipe convert (swap)   : {fps['swap']:7.1f} fps  ({fps['swap'] / fps['cli']:.2f}x ffmpeg)")
-    steps = json.loads(stats_file.read_text())["steps"]
-    print("  busy ms per frame: " + ", ".join(f"{name} {step['ms_per_frame']:.1f}" for name, step in steps.items()))
+    print("  busy ms per frame: " + ", ".join(f"{name} {ms:.1f}" for name, ms in result.busy_ms.items()))
+    return result
 
 
-def main() -> None:
+def make_clip(out: Path, frames: int, size: str | None) -> None:
+    """The sample cut to its first ``frames`` frames (0 = all) and/or scaled to ``size``, re-encoded nearly losslessly."""
+    command = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(SAMPLE)]
+    if frames:
+        command += ["-frames:v", str(frames), "-shortest"]
+    if size:
+        width, height = size.split("x")
+        command += ["-vf", f"scale={width}:{height}:flags=lanczos"]
+    subprocess.run(command + ["-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-c:a", "copy", str(out)], check=True)
+
+
+def markdown(results: list[ClipResult], frames_total: int, args: argparse.Namespace) -> str:
+    """The figures as the page shows them: what was run, one speed table, one per-stage table."""
+    used = f"the first {args.frames} of its {frames_total} frames" if args.frames else f"all {frames_total} frames"
+    settings = " ".join([f"`swap.model={args.model}`"] * bool(args.model) + [f"`{s}`" for s in args.set]) or "the defaults"
+    runs = results[0].runs if results else args.runs
+    short = (" (a short run, cut and re-encoded at crf 16: start-up weighs heavily in its fps)" if args.frames else "")
+    lines = [f"Clip: `samples/sample.mp4`, {used}{short}; other sizes are copies scaled with lanczos and re-encoded at "
+             f"crf 16. Swap settings: {settings}. Frames per second of the whole command (start-up included), median of "
+             f"{runs} run(s); ffmpeg CLI = the same x264 settings, audio copied.", ""]
+    lines.append(table(["clip", "frames", "ffmpeg CLI fps", "facepipe --passthrough fps", "x ffmpeg",
+                        "facepipe convert (swap) fps", "x ffmpeg"],
+                       [(r.size, r.frames, f"{r.fps['cli']:.1f}", f"{r.fps['plain']:.1f}", f"{r.fps['plain'] / r.fps['cli']:.2f}",
+                         f"{r.fps['swap']:.1f}", f"{r.fps['swap'] / r.fps['cli']:.3f}") for r in results]))
+    stages = list(dict.fromkeys(name for r in results for name in r.busy_ms))
+    lines.append("Busy ms per frame of each stage in the swap convert (stages run in parallel threads, so these add "
+                 "up to more than the wall time per frame):\n")
+    lines.append(table(["clip", *stages], [(r.size, *(f"{r.busy_ms[s]:.1f}" if s in r.busy_ms else "-" for s in stages))
+                                            for r in results]))
+    return "\n".join(lines)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=0, help="use only the first N frames of the sample (0 = all)")
+    parser.add_argument("--sizes", default="640x360,1280x720", help="comma-separated WxH; the sample's own size is "
+                        "the sample itself, others are scaled copies")
     parser.add_argument("--model", help="swap model folder or bundled name (default: the bundled one; 'fast')")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the swap "
                         "convert (repeatable)")
+    add_options(parser, "convert")
     args = parser.parse_args()
+    if args.runs < 1 or args.frames < 0:
+        parser.error("--runs must be at least 1 and --frames at least 0")
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    bad = [s for s in sizes if not (len(s.split("x")) == 2 and all(p.isdigit() and int(p) > 0 for p in s.split("x")))]
+    if bad or not sizes:
+        parser.error(f"--sizes: expected WxH[,WxH...], got {args.sizes!r}")
+    run = begin_run(args)
     if args.model or args.set:
         print("settings: " + " ".join([f"swap.model={args.model}"] * bool(args.model) + args.set))
-    sample = REPO / "samples" / "sample.mp4"
+    info = probe(SAMPLE)
+    own = f"{info.width}x{info.height}"
+    results = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        big = work / "sample_720p.mp4"
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(sample), "-vf", "scale=1280:720:flags=lanczos",
-                        "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-c:a", "copy", str(big)], check=True)
-        for clip in (sample, big):
-            bench_clip(clip, work, args.runs, args.model, args.set)
+        for size in sizes:
+            if size == own and not args.frames:
+                clip = SAMPLE
+            else:
+                clip = work / f"sample_{size}.mp4"
+                make_clip(clip, args.frames, None if size == own else size)
+            results.append(bench_clip(clip, work, args.runs, args.model, args.set))
+    publish(args, run, markdown(results, info.frame_count, args))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

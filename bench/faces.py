@@ -2,14 +2,15 @@
 1280x720, what detecting every Nth frame (tracking in between) saves, and what ``facepipe live``'s
 cheaper landmark settings (``LIVE_PROFILE``) cost in accuracy and steadiness.
 
-    python bench/faces.py [--frames 40] [--json out.json]
+    python bench/faces.py [--frames 40] [--json out.json] [--markdown docs/benchmarks.md [--section faces]]
 
 640x360: the real clip ``single_face.mp4`` (one face of about 150 px).
 1280x720: the same clip upscaled 2x (a 300 px face) with two more faces of 45 and 90 px pasted in
 from ``multi_face.jpg``: three faces of very different sizes, as in the issue's measurement.
 Stages are called directly in one thread (no decode/encode), so the numbers are compute only.
 Detect-every-N recall and IoU are against the detector run on every frame (``every=1``), not
-against the default config (which itself detects only every 2nd frame).
+against the default config (which itself detects only every 2nd frame). With --markdown the same
+figures go into that page's section as tables (bench/report.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MEDIA = REPO.parent / "shared" / "media"
 
+from bench.report import add_options, begin_run, publish, table  # noqa: E402
 from pipeline.cli.commands.live import LIVE_PROFILE  # noqa: E402
 from pipeline.frame import Frame  # noqa: E402
 from stages.faces.geometry import box_iou  # noqa: E402
@@ -171,7 +173,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=40, help="frames per measurement (default 40)")
     parser.add_argument("--json", help="also write the numbers to this file")
+    add_options(parser, "faces")
     args = parser.parse_args()
+    run = begin_run(args)
     if not MEDIA.is_dir():
         print(f"media not found: {MEDIA}", file=sys.stderr)
         return 2
@@ -210,7 +214,30 @@ def main() -> int:
               f"eye-corner motion {row['eye_corner_motion_px']:.2f} px/frame")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    publish(args, run, markdown(report, args.frames))
     return 0
+
+
+def markdown(report: dict, frames: int) -> str:
+    """The printed figures as tables: stage ms per frame, detect-every-N, landmark settings."""
+    stages = [(label, f"{t['faces_per_frame']:.1f}", f"{t['detect']:.1f}", f"{t['landmarks']:.1f}", f"{t['align']:.1f}",
+               f"{t['strip']:.1f}") for label, t in report["stages"].items()]
+    every = []
+    for label, rows in report["every_n"].items():
+        for row in rows if isinstance(rows, list) else [rows]:
+            every.append((label, row["every"], f"{row['ms']:.1f}", f"{row['speedup']:.1f}" if "speedup" in row else "-",
+                          f"{row['recall']:.0%}", f"{row['mean_iou']:.3f}"))
+    marks = [(row["settings"], f"{row['ms_per_frame']:.1f}", f"{row['nme'][0]:.3f}", f"{row['nme'][1]:.3f}",
+              f"{row['eye_corner_motion_px']:.2f}") for row in report["landmark_profiles"]]
+    return (f"{frames} frames of `single_face.mp4` (640x360, one face of about 150 px) and of a 1280x720 copy with two "
+            "more faces (45 and 90 px) pasted in; stages called directly in one thread (compute only).\n\n"
+            + table(["input", "faces", "detect ms", "landmarks ms", "align ms", "strip ms"], stages)
+            + "\nDetecting every Nth frame (tracking between), against detection on every frame; 'live' rows use "
+              "`facepipe live`'s smaller detection copy:\n\n"
+            + table(["input", "N", "detect ms/frame", "speed-up", "recall", "mean IoU"], every)
+            + "\nLandmark settings, 640x360: NME = mean point error / inter-ocular distance on the two hand-annotated "
+              "photos; eye-corner motion = smoothed jitter plus head motion:\n\n"
+            + table(["settings", "ms/frame", "NME einstein", "NME takeo", "eye-corner motion px/frame"], marks))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Passthrough convert vs the plain ffmpeg CLI transcode of the same clip (same x264 settings).
 
 Usage: python bench/io.py [--size 1280x720] [--seconds 10] [--runs 3] [--clip FILE]
+                          [--markdown docs/benchmarks.md [--section io]]
 Prints frames/s of each (median of interleaved runs) and facepipe's ratio to ffmpeg. The clip is made
-with ffmpeg's lavfi sources (testsrc2 + noise, a sine tone as audio) unless --clip is given.
+with ffmpeg's lavfi sources (testsrc2 + noise, a sine tone as audio) unless --clip is given. With
+--markdown the same figures go into that page's section as a table (bench/report.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import add_options, begin_run, publish, table  # noqa: E402
 from pipeline.cli.settings import load_config  # noqa: E402
 from pipeline.media.ffmpeg import ffmpeg_exe, ffmpeg_version  # noqa: E402
 from pipeline.media.decode import probe  # noqa: E402
@@ -41,7 +44,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clip", help="use this clip instead of a generated one")
+    add_options(parser, "io")
     args = parser.parse_args()
+    if args.clip and not Path(args.clip).is_file():
+        raise SystemExit(f"bench/io.py: clip not found: {args.clip}")
+    run = begin_run(args)
     encode = load_config(overrides=["pipeline.stages=[]"]).encode
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -59,11 +66,18 @@ def main() -> None:
             our_times.append(timed(ours))
     cli_fps = frames / statistics.median(cli_times)
     our_fps = frames / statistics.median(our_times)
-    print(f"clip: {clip.name if args.clip else 'generated'} {args.size}, {frames} frames; ffmpeg {ffmpeg_version()}; "
-          f"x264 preset={encode.preset} crf={encode.crf}; median of {args.runs} interleaved runs")
+    what = (f"clip: {clip.name if args.clip else 'generated'} {'' if args.clip else args.size}, {frames} frames; "
+            f"ffmpeg {ffmpeg_version()}; x264 preset={encode.preset} crf={encode.crf}; median of {args.runs} interleaved runs")
+    print(what)
     print(f"ffmpeg CLI transcode : {cli_fps:7.1f} frames/s")
     print(f"facepipe passthrough : {our_fps:7.1f} frames/s (whole command: probe, decode, encode, start-up)")
     print(f"ratio facepipe/ffmpeg: {our_fps / cli_fps:.3f}")
+    generated = "" if args.clip else " (testsrc2 + noise, a sine tone: hard to encode)"
+    publish(args, run, what[0].upper() + what[1:] + generated + ".\n\n"
+            + table(["command", "frames/s", "ratio to ffmpeg"],
+                    [("ffmpeg CLI transcode", f"{cli_fps:.1f}", "1.000"),
+                     ("facepipe convert --passthrough (whole command: probe, decode, encode, start-up)", f"{our_fps:.1f}",
+                      f"{our_fps / cli_fps:.3f}")]))
 
 
 if __name__ == "__main__":

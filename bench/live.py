@@ -1,7 +1,8 @@
 """Live figures: a real clip served over loopback TCP in real time, through ``facepipe live``.
 
 Usage: python bench/live.py [--modes passthrough,swap] [--sizes 640x360,1280x720] [--seconds 20]
-                            [--clip FILE] [--set KEY=VALUE ...] [--soak-minutes 0]
+                            [--clip FILE] [--set KEY=VALUE ...] [--soak-minutes 0] [--full-quality]
+                            [--markdown docs/benchmarks.md [--section live]]
 
 For each mode and size: makes a clip from a real face clip (looped to --seconds) with a white flash and
 a beep at the same instants every 2 s, serves it with ``ffmpeg -re ... -f mpegts tcp://127.0.0.1:P?listen=1``
@@ -9,7 +10,8 @@ a beep at the same instants every 2 s, serves it with ``ffmpeg -re ... -f mpegts
 or --passthrough), and prints fps out, the drop rate, latency p50/p95/p99 (capture to every output
 having taken the frame), the audio drift (beep minus flash in the recording) and the peak RSS.
 ``--soak-minutes 10`` runs one long session instead and prints the RSS at 1 minute and at the end.
-Only 127.0.0.1 is used.
+Only 127.0.0.1 is used. With --markdown the same figures go into that page's section as a table
+(bench/report.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import add_options, begin_run, publish, table  # noqa: E402
 from pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
 from pipeline.media.syncprobe import drift_ms, make_sync_clip  # noqa: E402
 
@@ -82,7 +85,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="passed to facepipe live --set")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
     parser.add_argument("--full-quality", action="store_true", help="passed to facepipe live (convert's stage settings)")
+    add_options(parser, "live")
     args = parser.parse_args()
+    if not args.clip.is_file():
+        raise SystemExit(f"bench/live.py: clip not found: {args.clip}")
+    if args.soak_minutes and not any(a == "--section" or a.startswith("--section=") for a in sys.argv[1:]):
+        args.section = "live-soak"  # a soak keeps the speed table beside it
+    run = begin_run(args)
+    settings = " ".join([f"`--set {v}`" for v in args.set] + ["`--full-quality`"] * args.full_quality) or "none"
     extra = [arg for value in args.set for arg in ("--set", value)] + (["--full-quality"] if args.full_quality else [])
     with tempfile.TemporaryDirectory(prefix="facepipe-bench-live-") as folder:
         work = Path(folder)
@@ -93,13 +103,22 @@ def main() -> None:
             report = run_one(clip, args.modes.split(",")[-1], seconds, work, extra)
             series = report["series"]
             at_1 = max((row["rss_mb"] for row in series if row["t"] <= 60), default=None)
-            print(f"soak {args.soak_minutes:g} min, {args.modes.split(',')[-1]} {args.sizes.split(',')[0]}: "
-                  f"peak RSS {at_1} MB in the first minute, {max(row['rss_mb'] for row in series)} MB overall, "
-                  f"{report['rss_mb_end'] if 'rss_mb_end' in report else series[-1]['rss_mb']} MB at the end; "
+            peak = max(row["rss_mb"] for row in series)
+            end = report["rss_mb_end"] if "rss_mb_end" in report else series[-1]["rss_mb"]
+            mode, size = args.modes.split(",")[-1], args.sizes.split(",")[0]
+            print(f"soak {args.soak_minutes:g} min, {mode} {size}: "
+                  f"peak RSS {at_1} MB in the first minute, {peak} MB overall, "
+                  f"{end} MB at the end; "
                   f"fps {report['fps']}, dropped {report['dropped_pct']}%, p95 {report['latency_ms_p95']} ms")
+            publish(args, run, f"Memory soak: one `facepipe live` session of {args.soak_minutes:g} min on `{args.clip.name}` "
+                    f"(looped, served over loopback TCP in real time, `--record` on); extra settings: {settings}.\n\n"
+                    + table(["mode", "size", "peak RSS MB, first minute", "peak RSS MB, overall", "RSS MB at the end",
+                             "fps out", "dropped", "p95 latency ms"],
+                            [(mode, size, at_1, peak, end, report["fps"], f"{report['dropped_pct']}%", report["latency_ms_p95"])]))
             return
         print(f"{'mode':<12}{'size':<11}{'fps out':>8}{'dropped':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
               f"{'drift ms (max |d|)':>20}{'RSS MB':>8}  busy ms/frame per step")
+        rows: list[tuple[str, ...]] = []
         for size in args.sizes.split(","):
             clip = work / f"clip_{size}.mp4"
             make_sync_clip(args.clip, clip, min(args.seconds, 30.0), size=size)
@@ -110,6 +129,14 @@ def main() -> None:
                 print(f"{mode:<12}{size:<11}{report['fps']:>8.1f}{report['dropped_pct']:>8.1f}%"
                       f"{report['latency_ms_median']:>8.0f}{report['latency_ms_p95']:>8.0f}{report['latency_ms_p99']:>8.0f}"
                       f"{drift:>20}{report['peak_rss_mb']:>8.0f}  {stage_summary(report)}", flush=True)
+                rows.append((mode, size, f"{report['fps']:.1f}", f"{report['dropped_pct']:.1f}%",
+                             f"{report['latency_ms_median']:.0f} / {report['latency_ms_p95']:.0f} / {report['latency_ms_p99']:.0f}",
+                             drift, f"{report['peak_rss_mb']:.0f}", stage_summary(report) or "-"))
+    publish(args, run, f"`{args.clip.name}` with a flash and a beep every 2 s, served over loopback TCP in real time for "
+            f"{args.seconds:g} s, through `facepipe live --record`; extra settings: {settings}. Latency = capture to every "
+            "output having taken the frame; drift = beep minus flash in the recording; busy = each step's own time per frame.\n\n"
+            + table(["mode", "size", "fps out", "dropped", "latency p50 / p95 / p99 ms", "audio drift ms (max, pairs)",
+                     "peak RSS MB", "busy ms/frame per step"], rows))
 
 
 if __name__ == "__main__":

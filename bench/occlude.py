@@ -1,12 +1,14 @@
 """Cost of the occlusion stage: ms per face for each occluder kind, and ms per query in attack mode.
 
 Usage: python bench/occlude.py [--repeats 20] [--budget 32] [--model DIR] [--threads 2]
+                               [--markdown docs/benchmarks.md [--section occlude]]
 
 Faces come from the real face stages on the shared test photos (one face, then five). Random mode is
 timed per face over ``--repeats`` seeds (median). Attack mode runs with threshold 0, so every face
 spends exactly ``--budget`` queries, against a small TorchScript classifier (the tests' fixed conv
 net) and, when one is found (``--model``, else the bundled model), the swap model's discriminator;
 the classifier's own cost per crop is shown beside it, so search overhead = per query - classifier.
+With --markdown the same figures go into that page's section as tables (bench/report.py).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from pipeline.frame import Frame  # noqa: E402
+from bench.report import add_options, begin_run, publish, table  # noqa: E402
+from pipeline.frame import Frame, copy_frame  # noqa: E402
 from pipeline.stage import StageContext  # noqa: E402
 from stages.occlude import OccludeConfig, OccludeStage  # noqa: E402
-from pipeline.analysis.faces import copy_frame, find_faces  # noqa: E402
+from pipeline.detection.crops import find_faces  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 
@@ -85,7 +88,11 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=32, help="queries per face in attack mode (default 32)")
     parser.add_argument("--model", default="", help="swap model for the discriminator (default: the bundled one)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    add_options(parser, "occlude")
     args = parser.parse_args()
+    if not MEDIA.is_dir():
+        raise SystemExit(f"bench/occlude.py: media not found: {MEDIA}")
+    run = begin_run(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     frames = [find_faces(cv2.imread(str(MEDIA / name)), index)
@@ -93,8 +100,14 @@ def main() -> None:
     sizes = [f"{int(face.width)}x{int(face.height)}" for frame in frames for face in frame.faces]
     print(f"faces: {len(sizes)} ({', '.join(sizes)} px boxes); torch threads {torch.get_num_threads()}")
     print("\nrandom mode, level 3            ms/face (median of seeds)")
+    random_rows = []
     for kind, anchor, image in CASES:
-        print(f"  {kind:7s} {anchor:6s}              {time_random(frames, kind, anchor, image, args.repeats):8.2f}")
+        ms = time_random(frames, kind, anchor, image, args.repeats)
+        random_rows.append((kind, anchor, Path(image).name if image else "-", f"{ms:.2f}"))
+        print(f"  {kind:7s} {anchor:6s}              {ms:8.2f}")
+    body = (f"Faces from the real face stages on `single_face.jpg` and `multi_face.jpg` ({len(sizes)} faces); torch threads "
+            f"{torch.get_num_threads()}. Random mode, level 3, median over {args.repeats} seeds:\n\n"
+            + table(["kind", "anchor", "image", "ms per face"], random_rows))
 
     print(f"\nattack mode (patch, level 3, {args.budget} queries/face)   ms/query   classifier ms/crop")
     model = args.model
@@ -105,8 +118,12 @@ def main() -> None:
     if model:
         per_query, per_crop = time_attack(frames, "discriminator", args.budget, model=model, identity="b")
         print(f"  {'discriminator (' + Path(model).name + ')':40s}  {per_query:8.2f}   {per_crop:8.2f}")
+        body += (f"\nAttack mode (patch, level 3, {args.budget} queries per face; search overhead = per query - classifier):\n\n"
+                 + table(["classifier", "ms per query", "classifier ms per crop"],
+                         [(f"discriminator ({Path(model).name})", f"{per_query:.2f}", f"{per_crop:.2f}")]))
     else:
         print("  discriminator: no bundled model yet; pass --model DIR")
+    publish(args, run, body)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """How real a swap looks, in numbers: identity, expression, sharpness, occluders, flicker, colour.
 
 Usage: python bench/quality.py [--frames 60] [--clips sample,b2a,face2,face5,crowd] [--set KEY=VALUE ...]
+                               [--markdown docs/benchmarks.md [--section quality]]
 
 Each clip runs through the default `convert` stages in-process (the same Runner, an in-memory sink),
 then every swapped face is measured against its input frame:
@@ -19,6 +20,7 @@ then every swapped face is measured against its input frame:
 - psnr-out: PSNR outside the face (hull grown by one inter-ocular distance) vs the input (= a
   passthrough before encoding); inf means untouched.
 Identity and landmark re-fits run on every ``--identity-every``-th frame to keep the run in minutes.
+With --markdown the table goes into that page's section (bench/report.py).
 """
 
 from __future__ import annotations
@@ -36,14 +38,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import add_options, begin_run, publish  # noqa: E402
 from pipeline.cli.settings import load_config  # noqa: E402
 from pipeline.frame import Face, Frame  # noqa: E402
-from pipeline.quality.inmemory import run_in_memory  # noqa: E402
+from pipeline.cli.video_job import run_in_memory  # noqa: E402
+from pipeline.runner import RunStats  # noqa: E402
 from stages.faces import measures  # noqa: E402
 from stages.faces.geometry import inter_ocular  # noqa: E402
 from stages.faces.identity import SAME_PERSON, face_embedding, identity_distance, mean_embedding  # noqa: E402
 from stages.faces.landmarkers import LANDMARKERS  # noqa: E402
 from stages.landmarks import LandmarksConfig  # noqa: E402
+from stages.summaries import BlendSummary  # noqa: E402
 
 MEDIA = Path("/work/shared/media")
 for candidate in (REPO.parent / "shared" / "media", REPO / ".." / "shared" / "media"):
@@ -72,8 +77,8 @@ REFERENCES = {"b": (MEDIA / "people" / "lp_d6_woman_scrunchie_funnyfaces_first30
 
 
 def run_clip(path: Path, overrides: list[str], frames: int, stages: list[str] | None = None,
-             start: float = 0.0) -> tuple[list[Frame], dict]:
-    """Frames (with ``meta['original']``) after the configured stages, and each stage's summary."""
+             start: float = 0.0) -> tuple[list[Frame], RunStats]:
+    """Frames (with ``meta['original']``) after the configured stages, and the run's stats."""
     config = load_config(overrides=[*overrides, f"decode.max_frames={frames}", f"decode.start={start}"])
     return run_in_memory(path, config, stages)
 
@@ -118,9 +123,10 @@ def pooled_correlation(series: dict[int, list[tuple[float, float]]]) -> float:
 
 def measure(clip: Clip, overrides: list[str], frames: int, every: int, target: np.ndarray) -> Result:
     started = time.perf_counter()
-    processed, summaries = run_clip(clip.path, [*overrides, f"swap.direction={clip.direction}"], frames)
+    processed, stats = run_clip(clip.path, [*overrides, f"swap.direction={clip.direction}"], frames)
     result = Result(seconds=time.perf_counter() - started)
-    result.flicker = summaries.get("blend", {}).get("flicker_ratio") or float("nan")
+    blend = stats.summary("blend", BlendSummary)
+    result.flicker = (blend.flicker_ratio if blend else None) or float("nan")
     landmarker = LANDMARKERS.load("dlib").from_config(LandmarksConfig(), "cpu")
     for frame in processed:
         original, output = frame.meta["original"], frame.image
@@ -185,7 +191,12 @@ def main() -> None:
     parser.add_argument("--identity-every", type=int, default=3, help="re-fit landmarks and embed every Nth frame")
     parser.add_argument("--clips", default=",".join(CLIPS), help="comma-separated: " + ", ".join(CLIPS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
+    add_options(parser, "quality")
     args = parser.parse_args()
+    unknown = [key for key in args.clips.split(",") if key not in CLIPS]
+    if unknown:
+        parser.error(f"--clips: unknown clip {unknown[0]!r} (known: {', '.join(CLIPS)})")
+    run = begin_run(args)
     targets: dict[str, np.ndarray] = {}
     header = ("clip", "faces", "id->tgt", "id->src", "won", "mouth r", "eye r", "sharp", "occl", "swapped",
               "flicker", "dL", "da", "db", "psnr-out", "s")
@@ -211,12 +222,15 @@ def main() -> None:
                      _fmt(np.mean(r.occl_swapped) if r.occl_swapped else float("nan")), _fmt(r.flicker),
                      _fmt(lab[0], 1), _fmt(lab[1], 1), _fmt(lab[2], 1), _fmt(psnr_out, 1), f"{r.seconds:.0f}"))
         print("  ".join(rows[-1]), file=sys.stderr, flush=True)
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |" for row in rows]
+    print("\n".join(lines))
     if args.set:
         print(f"\nsettings: {' '.join('--set ' + s for s in args.set)}")
+    settings = " ".join(f"`{s}`" for s in args.set) or "the defaults"
+    publish(args, run, f"Clips {', '.join(args.clips.split(','))}, {args.frames} frames each (the sample runs to its last "
+            f"hand-labelled frame), identity and landmark re-fits every {args.identity_every} frames; settings: {settings}. "
+            "Columns are defined in `bench/quality.py`'s docstring; `s` is the wall time of the clip, not a speed figure "
+            "to compare.\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

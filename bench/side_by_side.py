@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.cli.settings import load_config  # noqa: E402
 from pipeline.media.atomic import write_image  # noqa: E402
-from pipeline.quality.inmemory import run_in_memory  # noqa: E402
+from pipeline.cli.video_job import run_in_memory  # noqa: E402
 
 SETTINGS = {
     "before": ["blend.occlusion='none'", "blend.detail=0.0"],

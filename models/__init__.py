@@ -1,9 +1,5 @@
-"""Networks, checkpoints and training. Architectures are listed by name in ``ARCHITECTURES``.
-
-A checkpoint's safetensors header names its architecture; the loader looks the class up here and
-builds it from the header (``Class.from_header(meta)``), so a new architecture is one module with
-that class method plus one line in the table, and the file format and its checks stay shared.
-"""
+"""Networks, model files and training. Every model kind is saved and loaded by ``models.family``;
+the architectures a file can name are listed in ``ARCHITECTURES``."""
 
 from __future__ import annotations
 
@@ -19,7 +15,6 @@ BUNDLED_MODELS = {
 }
 
 
-
 def model_path(setting: str | Path | None) -> Path:
     """A model setting as a path: empty or ``bundled`` = the default model, ``fast`` = the 64-px one."""
     if not setting:
@@ -27,11 +22,15 @@ def model_path(setting: str | Path | None) -> Path:
     return BUNDLED_MODELS.get(str(setting), Path(setting))
 
 
+# Every network a model file can hold, by the architecture its safetensors header names. Each class
+# implements ``models.family.ModelNet`` (kind, file stem, header/from_header, input contract), so the
+# one loader (``models.family.load_model_file``) can build and check it; a new kind is one line here.
 ARCHITECTURES = Registry("model architecture", {
-    "facepipe-deepfakes-gan-v1": "models.checkpoint:Networks",  # shared encoder, decoders A and B, PatchGANs
-})
-
-# Face segmenters (visible-face masks for occlusion-aware blending); same header/from_header contract.
-SEGMENTERS = Registry("segmenter architecture", {
-    "facepipe-xseg-unet-v1": "models.segmenter:SegmenterNet",  # small U-Net, trained with synthetic occluders
+    "facepipe-deepfakes-gan-v1": "models.checkpoint:Networks",  # swap pair: shared encoder, decoders A and B, PatchGANs
+    "facepipe-deepfakes-gan-multi-v1": "models.multi_identity:MultiGenerator",  # one decoder per identity (corpus GAN)
+    "facepipe-xseg-unet-v1": "models.segmenter:SegmenterNet",  # visible-face segmenter for occlusion-aware blending
+    # deepfake detectors (models.detectors.DETECTORS lists these as detector.architecture's choices)
+    "meso4": "models.detectors.meso4:Meso4",
+    "mesoinception4": "models.detectors.mesoinception4:MesoInception4",
+    "xceptionmini": "models.detectors.xceptionmini:XceptionMini",
 })

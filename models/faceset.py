@@ -15,39 +15,15 @@ Held-out figures are only worth something when the held-out faces are not the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from models.faceset_data import Faceset
+from models.faceset_pack import load_pack
 from pipeline.errors import FacepipeError
 from pipeline.media.faceset import list_faces
-
-
-@dataclass
-class Faceset:
-    """Crops of one identity: ``train``/``held`` are (N,R,R,4) uint8 BGRA at the model resolution."""
-
-    train: np.ndarray
-    held: np.ndarray
-    sources: list[str] = field(default_factory=list)  # faceset directories
-    clips: dict[str, int] = field(default_factory=dict)  # video stem -> faces used
-    align: dict = field(default_factory=dict)  # the faceset's alignment settings, for the model card
-    duplicates: int = 0  # crops dropped as within DEDUPE_PSNR of a crop of another clip
-    gap_faces: int = 0  # faces used neither for training nor held out: the gap, and look-alikes of held-out faces
-    split: str = "time"  # how the hold-out was chosen: "time" (block per clip) or "clip" (whole clips)
-    train_landmarks: np.ndarray | None = None  # (N,68,2) float32 at the model resolution, NaN where unknown
-    held_landmarks: np.ndarray | None = None
-    # How these crops were prepared, keyed by the [train] names (holdout, holdout_by, holdout_gap,
-    # dedupe_psnr, occlusion_mask; "pack" for a pack's path): a pack keeps it, the model card records it,
-    # so a run from a pack says what was applied when it was packed.
-    prepared: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name, crops in (("train_landmarks", self.train), ("held_landmarks", self.held)):
-            if getattr(self, name) is None:
-                setattr(self, name, np.full((len(crops), 68, 2), np.nan, np.float32))
 
 
 def _read(path: Path, size: int, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -134,8 +110,6 @@ def load_faceset(dirs: list[str | Path], resolution: int, holdout: float = 0.0, 
     """
     packs = [d for d in dirs if Path(d).suffix == PACK_SUFFIX]
     if packs:
-        from models.faceset_pack import load_pack
-
         if len(dirs) > 1:
             raise FacepipeError(f"a faceset pack ({packs[0]}) is one identity's whole training set: give it alone")
         if not Path(packs[0]).is_file():

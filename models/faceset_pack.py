@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.faceset import Faceset
+from models.faceset_data import Faceset
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import atomic_path
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pipeline.media.atomic import write_image
 
 ROWS = ("A", "A->A", "A->B", "B", "B->B", "B->A")
 _COLOURS = [(230, 120, 30), (40, 160, 40), (40, 40, 220), (170, 60, 170), (20, 170, 200), (120, 120, 120), (0, 0, 0), (200, 90, 140)]
@@ -71,8 +69,3 @@ def _smooth(v: np.ndarray, window: int = 9) -> np.ndarray:
     kernel = np.ones(window) / window
     padded = np.concatenate([np.full(window // 2, v[0]), v, np.full(window // 2, v[-1])])
     return np.convolve(padded, kernel, mode="valid")
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Atomic PNG write (a viewer refreshing the preview never sees a truncated file)."""
-    write_image(path, image)

@@ -3,28 +3,28 @@
 Why: whatever is in front of a face (fingers, a hand, a microphone, a surgical mask) must keep its own
 pixels when a swapped face is pasted back. The landmark hull cannot know that: dlib places the 68
 points under the hand as if it were not there. This network is trained here (``python -m
-stages.occlusion.train_segmenter``) on our facesets with synthetic occluders composited in (fingers drawn
+models.train_segmenter``) on our facesets with synthetic occluders composited in (fingers drawn
 in the face's own skin tone, object photos, textured patches, hair strands), so it learns what a
 face looks like rather than the outline of any one occluder.
 
 Input: aligned crops as the align stage makes them (BGR uint8, any square size; resized to the
 network's resolution). Output: (N, H, W) float32 in [0, 1] at the input size, 1 = visible face.
-Weights are safetensors with the architecture in the header, like the swap models
-(``SEGMENTERS.load(name).from_header(meta)``); the card (``segmenter.json``) records how it was made.
+Saved and loaded through ``models.family`` like every model; the card (``segmenter.json``) records how
+it was made.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from models import SEGMENTERS
+from models.family import InputContract, ModelCard, load_model_file, save_model
+from models.inputs import to_input
 from pipeline.errors import FacepipeError
 
 ARCHITECTURE = "facepipe-xseg-unet-v1"
@@ -45,7 +45,9 @@ class SegmenterNet(nn.Module):
     still land on pixels.
     """
 
-    architecture = ARCHITECTURE
+    kind: ClassVar[str] = "segmenter"
+    file_stem: ClassVar[str] = "segmenter"
+    architecture: ClassVar[str] = ARCHITECTURE
 
     def __init__(self, resolution: int = 64, width: int = 16) -> None:
         super().__init__()
@@ -80,34 +82,15 @@ class SegmenterNet(nn.Module):
     def from_header(cls, meta: dict[str, str]) -> "SegmenterNet":
         return cls(int(meta["resolution"]), int(meta["width"]))
 
-
-def save_segmenter(net: SegmenterNet, path: Path, card: dict[str, Any]) -> None:
-    """Weights (safetensors, header names the architecture) and the card beside them, both atomically."""
-    from safetensors.torch import save_file
-
-    from pipeline.media.atomic import atomic_path, write_json
-
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
-    with atomic_path(path) as temp:
-        save_file(tensors, str(temp), metadata=net.header())
-    write_json(path.with_suffix(".json"), {**card, "architecture": ARCHITECTURE, **net.header()})
+    def input_contract(self) -> InputContract:
+        return InputContract(self.resolution, "BGR", (0.0, 1.0), "none", "area")
 
 
-def load_segmenter_net(path: str | Path) -> SegmenterNet:
-    """Validated load; every refusal is a one-line FacepipeError."""
-    from models.checkpoint import read_tensors
-
-    tensors, meta = read_tensors(Path(path))
-    name = meta.get("architecture", "none recorded")
-    if name not in SEGMENTERS:
-        raise FacepipeError(f"{path}: segmenter architecture {name!r} is not one facepipe knows ({', '.join(SEGMENTERS)})")
-    try:
-        net = SEGMENTERS.load(name).from_header(meta)
-        net.load_state_dict(tensors)
-    except (KeyError, ValueError, RuntimeError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise FacepipeError(f"{path}: tensors do not fit segmenter {name} ({reason})") from None
-    return net.eval()
+def save_segmenter(net: SegmenterNet, path: Path, record: dict[str, Any]) -> ModelCard:
+    """Weights and card into ``path``'s folder (named by the kind: segmenter.safetensors / .json)."""
+    if path.name != f"{SegmenterNet.file_stem}.safetensors":
+        raise FacepipeError(f"{path}: a segmenter is saved as {SegmenterNet.file_stem}.safetensors in its folder")
+    return save_model(net, path.parent, record)
 
 
 class Segmenter:
@@ -117,18 +100,17 @@ class Segmenter:
         if not Path(path).is_file():
             raise FacepipeError(f"occlusion segmenter not found: {path} (set blend.occlusion_model, or "
                                 f"blend.occlusion = \"none\")")
-        self.net = load_segmenter_net(path).to(device)
+        loaded = load_model_file(path, kind="segmenter")
+        self.net: SegmenterNet = loaded.net.to(device)
         self.device = torch.device(device)
         self.resolution = self.net.resolution
-        card = Path(path).with_suffix(".json")
-        self.card = json.loads(card.read_text()) if card.is_file() else {}
+        self.card = loaded.card
+        self.contract = loaded.contract
 
     @torch.inference_mode()
     def __call__(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         if not crops:
             return []
-        r = self.resolution
-        small = np.stack([cv2.resize(c[..., :3], (r, r), interpolation=cv2.INTER_AREA) for c in crops])
-        x = torch.from_numpy(small).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        x = to_input(crops, self.contract, self.device)
         probs = torch.sigmoid(self.net(x))[:, 0].cpu().numpy()
         return [cv2.resize(p, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR) for p, c in zip(probs, crops)]

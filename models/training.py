@@ -22,13 +22,16 @@ import torch
 from models import losses
 from models.augment import AugmentSettings, make_pair_with_maps
 from models import model_path
-from models.checkpoint import OPTIMIZER, WEIGHTS, Networks, git_commit, load_networks, read_tensors, save_weights
+from models.checkpoint import OPTIMIZER, WEIGHTS, Networks, load_networks, save_weights
+from models.family import git_commit, read_tensors
 from models.face_parts import part_maps, pose_weights
-from models.faceset import Faceset
+from models.faceset_data import Faceset
 from models.generator import ModelSpec, composite
-from models.preview import loss_curve, preview_grid, write_png
+from models.optimiser_state import dump_adam, load_adam
+from models.preview import loss_curve, preview_grid
 from models.train_config import TrainConfig
 from pipeline.errors import FacepipeError
+from pipeline.media.atomic import write_image
 
 LOSS_KEYS = ("rec_a", "rec_b", "l1_a", "l1_b", "mask", "g_adv", "d_a", "d_b")
 
@@ -110,8 +113,8 @@ class Trainer:
         state = nets.state_dict()
         state["face_mask"] = self.nets.face_mask  # this model's average mask comes from its own faces
         self.nets.load_state_dict(state)
-        self.card_extra["initialised_from"] = {"model": str(source), "sha256": card.get("files", {}).get("sha256"),
-                                               "iterations": card.get("iterations"), "data": card.get("data")}
+        self.card_extra["initialised_from"] = {"model": str(source), "sha256": card.sha256,
+                                               "iterations": card.record.get("iterations"), "data": card.record.get("data")}
 
     def _draw_weights(self, fs: Faceset) -> torch.Tensor | None:
         """Per-face draw probabilities (even over head yaw), or None for uniform draws."""
@@ -123,10 +126,10 @@ class Trainer:
         if not (self.out_dir / WEIGHTS).is_file():
             raise FacepipeError(f"--resume: no checkpoint in {self.out_dir} (expected {WEIGHTS})")
         nets, card = load_networks(self.out_dir, spec=self.spec, disc_width=self.cfg.disc_width)
-        self.iteration = int(card.get("iterations", 0))
-        if "initialised_from" in card:
-            self.card_extra["initialised_from"] = card["initialised_from"]
-        self.wall_seconds = float(card.get("training", {}).get("wall_seconds", 0.0))
+        self.iteration = int(card.record.get("iterations", 0))
+        if "initialised_from" in card.record:
+            self.card_extra["initialised_from"] = card.record["initialised_from"]
+        self.wall_seconds = float(card.record.get("training", {}).get("wall_seconds", 0.0))
         return nets.to(self.device)
 
     def _load_optimisers(self) -> None:
@@ -137,7 +140,7 @@ class Trainer:
         try:
             step = int(tensors.pop("iteration").item())
             for name, opt in (("g", self.opt_g), ("d", self.opt_d)):
-                _load_adam(opt, tensors, name, json.loads(meta[f"{name}_groups"]))
+                load_adam(opt, tensors, name, json.loads(meta[f"{name}_groups"]))
             for name, scaler in (("g", self.scaler_g), ("d", self.scaler_d)):
                 if scaler.is_enabled() and f"{name}_scaler" in meta:
                     scaler.load_state_dict(json.loads(meta[f"{name}_scaler"]))
@@ -154,7 +157,7 @@ class Trainer:
         opt_tensors: dict[str, torch.Tensor] = {"iteration": torch.tensor(self.iteration, dtype=torch.int64)}
         meta: dict[str, str] = {}
         for name, opt in (("g", self.opt_g), ("d", self.opt_d)):
-            t, groups = _dump_adam(opt, name)
+            t, groups = dump_adam(opt, name)
             opt_tensors.update(t)
             meta[f"{name}_groups"] = json.dumps(groups)
         if self.scaler_g.is_enabled():
@@ -178,7 +181,6 @@ class Trainer:
         data["align"] = self.faces_a.align or self.faces_b.align
         return {
             "description": "facepipe GAN face-swap model: shared encoder, decoders A and B (RGB + mask), PatchGAN per identity",
-            "input": "aligned face crops as written by `facepipe extract` (BGR uint8, any square size; resized to the model resolution)",
             "iterations": self.iteration,
             "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -280,8 +282,8 @@ class Trainer:
         return preview_grid(rows)
 
     def write_pictures(self) -> None:
-        write_png(self.out_dir / "preview.png", self.preview())
-        write_png(self.out_dir / "losses.png", loss_curve(self.history, self.history_its))
+        write_image(self.out_dir / "preview.png", self.preview())
+        write_image(self.out_dir / "losses.png", loss_curve(self.history, self.history_its))
 
     # ------------------------------------------------------------------ the loop
     def run(self, until: int, on_step: Callable[[int, dict[str, float], float], None] | None = None,
@@ -337,34 +339,6 @@ def _rec(out: torch.Tensor, rgb: torch.Tensor, target: torch.Tensor, mask: torch
 def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
-
-
-def _dump_adam(opt: torch.optim.Optimizer, name: str) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
-    """Optimiser state as flat tensors + JSON param groups (safetensors holds tensors only)."""
-    sd = opt.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    for idx, state in sd["state"].items():
-        for key, value in state.items():
-            tensors[f"{name}.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    groups = [{k: v for k, v in group.items()} for group in sd["param_groups"]]
-    return tensors, json.loads(json.dumps(groups, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
-
-
-def _load_adam(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], name: str, groups: list[dict[str, Any]]) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    prefix = f"{name}."
-    for key, value in tensors.items():
-        if key.startswith(prefix):
-            idx, field = key[len(prefix):].split(".", 1)
-            state.setdefault(int(idx), {})[field] = value
-    current = opt.state_dict()
-    if len(groups) != len(current["param_groups"]) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, current["param_groups"])):
-        raise ValueError("parameter groups differ")
-    for g_saved, g_now in zip(groups, current["param_groups"]):
-        g_saved["betas"] = tuple(g_saved.get("betas", g_now["betas"]))
-        # The configured learning rates win over the saved ones, so a resume can change them.
-        g_saved["lr"] = g_now["lr"]
-    opt.load_state_dict({"state": state, "param_groups": groups})
 
 
 def set_threads(threads: int) -> None:

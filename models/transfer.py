@@ -14,7 +14,6 @@ on average; ``tests/test_model.py`` checks the round trip).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import sys
@@ -24,7 +23,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from models.checkpoint import CARD, WEIGHTS, load_networks, read_tensors, save_weights, sha256
+from models.checkpoint import CARD, WEIGHTS, load_networks, save_weights
+from models.family import read_card, read_tensors, sha256
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import atomic_path
 
@@ -91,13 +91,8 @@ def join(shard_dir: Path, model_dir: Path) -> Path:
         raise FacepipeError(f"{shard_dir}: {len(paths)} shards found that are not one complete split "
                             f"(shard numbers {numbers}, {len(sources)} source model(s))")
     meta = {k: v for k, v in headers[0].items() if k not in ("shard", "source")}
-    card: dict = {}
-    if (Path(shard_dir) / CARD).is_file():
-        try:
-            card = json.loads((Path(shard_dir) / CARD).read_text())
-        except (OSError, ValueError) as exc:
-            raise FacepipeError(f"{Path(shard_dir) / CARD}: unreadable model card ({exc})") from None
-    card.pop("files", None)
+    found = read_card(Path(shard_dir) / CARD)
+    card = dict(found.record) if found else {}
     card["transfer"] = "weights carried as float16 shards (models/transfer.py)"
     model_dir = Path(model_dir)
     model_dir.parent.mkdir(parents=True, exist_ok=True)

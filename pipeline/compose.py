@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from pipeline.config import Config
 from pipeline.errors import FacepipeError
@@ -11,13 +11,18 @@ from pipeline.registry import Registry
 from pipeline.stage import Stage, StageContext
 from pipeline.videoinfo import VideoInfo
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def build_stages(config: Config, table: Registry, names: list[str], video: VideoInfo, warn: Callable[[str], None],
-                 extras: dict[str, Any] | None = None) -> tuple[list[Stage], list[StageContext]]:
-    """Instantiate the named stages of ``table`` with their config tables; contexts are opened by the runner."""
+                 reference_embedding: np.ndarray | None = None) -> tuple[list[Stage], list[StageContext]]:
+    """Instantiate the named stages of ``table`` with their config tables; contexts are opened by the runner.
+
+    ``reference_embedding``: the person ``swap.select = 'reference'`` picks (see ``StageContext``)."""
     check_requirements(table, names)
     device = resolve_device(config.pipeline.device) if names else "cpu"  # torch import costs ~1 s
-    extras = {"threads": config.pipeline.threads, **(extras or {})}
+    extras = {"threads": config.pipeline.threads}
     stages: list[Stage] = []
     contexts: list[StageContext] = []
     sections = config.names()
@@ -26,7 +31,8 @@ def build_stages(config: Config, table: Registry, names: list[str], video: Video
         section = config.section(name) if name in sections else None
         stage = cls(section)
         stages.append(stage)
-        contexts.append(StageContext(video=video, config=section, device=device, warn=warn, extras=dict(extras)))
+        contexts.append(StageContext(video=video, config=section, device=device, warn=warn, extras=dict(extras),
+                                     reference_embedding=reference_embedding))
     return stages, contexts
 
 

@@ -6,7 +6,7 @@ Stages add to these objects (detect fills ``faces``, align fills ``matrix``/``cr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: the runner core (and a stage-less convert) starts without numpy
@@ -31,7 +31,6 @@ class Face:
     swapped: np.ndarray | None = None  # generator output crop, BGR uint8
     swapped_mask: np.ndarray | None = None  # generator mask, float32 0..1
     selected: bool = True  # False: later stages leave this face alone (face choice)
-    swapped_to: str = ""  # identity the swap painted on this face ("a", "b", ...); "" = not swapped
     embedding: np.ndarray | None = None  # (128,) float32 identity embedding, when something computed it
     swapped_resolution: int = 0  # the generator's own resolution (px): detail finer than this is not in ``swapped``
     extras: dict[str, Any] = field(default_factory=dict)  # stage-private scratch; never a contract between stages
@@ -54,3 +53,9 @@ class Frame:
     image: np.ndarray
     faces: list[Face] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. "scene_cut": True
+
+
+def copy_frame(frame: Frame) -> Frame:
+    """An independent copy (image, faces, meta) to run an experiment on without touching the original."""
+    faces = [replace(face, extras=dict(face.extras)) for face in frame.faces]
+    return Frame(frame.index, frame.pts, frame.image.copy(), faces, dict(frame.meta))

@@ -19,16 +19,17 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from pipeline.errors import Cancelled, Stopped
 from pipeline.io import Sink, Source
-from pipeline.stage import Stage, StageContext
+from pipeline.stage import Stage, StageContext, StageSummary
 
 if TYPE_CHECKING:
     from pipeline.frame import Frame
 
 _END = object()
+Summary = TypeVar("Summary", bound=StageSummary)
 
 
 @dataclass
@@ -48,21 +49,35 @@ class StepTiming:
 
 @dataclass
 class RunStats:
+    """Counts and timings of one run, and what each stage reported at its end."""
+
     frames_in: int = 0
     frames_out: int = 0
     frames_dropped: int = 0
     wall_seconds: float = 0.0
     steps: list[StepTiming] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # stage name -> its summary, for the stages that had one; None when no runner ran stages (a
+    # one-ffmpeg transcode), so the stats JSON then has no "stages" key at all
+    stages: dict[str, StageSummary] | None = None
 
     @property
     def fps(self) -> float:
         return self.frames_out / self.wall_seconds if self.wall_seconds else 0.0
 
+    def summary(self, name: str, kind: type[Summary]) -> Summary | None:
+        """Stage ``name``'s summary if that stage ran and reported one of type ``kind``."""
+        found = (self.stages or {}).get(name)
+        return found if isinstance(found, kind) else None
+
     def as_dict(self) -> dict[str, Any]:
-        return {"frames_in": self.frames_in, "frames_out": self.frames_out, "frames_dropped": self.frames_dropped,
-                "wall_seconds": round(self.wall_seconds, 3), "fps": round(self.fps, 2),
-                "steps": {s.name: s.as_dict() for s in self.steps}, **self.extra}
+        """The ``--stats`` JSON: counts, per-step timings and, after a staged run, each stage's summary."""
+        out: dict[str, Any] = {
+            "frames_in": self.frames_in, "frames_out": self.frames_out, "frames_dropped": self.frames_dropped,
+            "wall_seconds": round(self.wall_seconds, 3), "fps": round(self.fps, 2),
+            "steps": {s.name: s.as_dict() for s in self.steps}}
+        if self.stages is not None:
+            out["stages"] = {name: summary.as_dict() for name, summary in self.stages.items()}
+        return out
 
 
 class _Stop(Exception):
@@ -292,8 +307,14 @@ class Runner:
             if sink_open:
                 self.sink.close(ok)
             self.stats.wall_seconds = time.perf_counter() - started
-            self.stats.extra["stages"] = {stage.name: stage.summary() for stage in opened if stage.summary()}
+            self.stats.stages = stage_summaries(opened)
         return self.stats
+
+
+def stage_summaries(stages: list[Stage]) -> dict[str, StageSummary]:
+    """Each stage's summary by name, leaving out the stages with nothing to report."""
+    found = ((stage.name, stage.summary()) for stage in stages)
+    return {name: summary for name, summary in found if summary is not None}
 
 
 def stage_groups(items: list[Any], threads: int) -> list[list[Any]]:
@@ -307,10 +328,3 @@ def stage_groups(items: list[Any], threads: int) -> list[list[Any]]:
         groups.append(items[start:end])
         start = end
     return groups
-
-
-def run(source: Source, stages: list[Stage], sink: Sink, **kwargs: Any) -> RunStats:
-    """Open the source, run every frame through the stages into the sink, return timings."""
-    if getattr(source, "info", None) is None:
-        source.open()
-    return Runner(source, stages, sink, **kwargs).run()

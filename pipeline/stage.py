@@ -7,11 +7,15 @@ detector one); the runner groups frames accordingly and keeps their order.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pipeline.frame import Frame
 from pipeline.videoinfo import VideoInfo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -23,6 +27,20 @@ class StageContext:
     device: str = "cpu"  # "cuda" when torch sees a GPU and the config allows it
     warn: Callable[[str], None] = print  # user-visible warning, one line
     extras: dict[str, Any] = field(default_factory=dict)  # run-wide values (paths, seeds, ...)
+    # the person to swap when ``swap.select = 'reference'``: their identity embedding, computed once per
+    # run by the application (it has the detector and landmark stages at hand); None otherwise
+    reference_embedding: np.ndarray | None = None
+
+
+@dataclass
+class StageSummary:
+    """What one stage reports after a run (faces found, flicker, ...); subclasses add the fields.
+
+    A dataclass so callers read attributes; :meth:`as_dict` is its part of the ``--stats`` JSON, so a
+    subclass whose JSON is not simply its fields (a part that exists only in one mode) overrides it."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class Stage:
@@ -51,6 +69,6 @@ class Stage:
         """Release resources; called once, also after an error. ``ok`` says whether the run succeeded,
         so a stage that writes files commits them (True) or discards them (False)."""
 
-    def summary(self) -> dict[str, Any]:
-        """Counts and measures for the run's stats JSON (faces found, flicker, ...)."""
-        return {}
+    def summary(self) -> StageSummary | None:
+        """Counts and measures for the run's stats JSON; None when the stage has nothing to report."""
+        return None

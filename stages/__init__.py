@@ -1,4 +1,5 @@
-"""The frame stages: one ``Stage`` subclass per module, and the table that names them.
+"""The frame stages: one ``Stage`` subclass per module, the table that names them, and the stage lists
+that several commands run alike (``FACE_STAGES``, ``FACESET_STAGES``).
 
 A new stage is one module here (its ``Config`` dataclass and its ``Stage`` class) plus one line in
 ``STAGES``; its ``[name]`` table in ``pipeline.toml`` comes from its ``Config`` by itself. Helpers
@@ -20,3 +21,9 @@ STAGES = Registry("stage", {
     "blend": "stages.blend:BlendStage",
     "occlude": "stages.occlude:OccludeStage",
 }, setting="pipeline.stages")
+
+# Every aligned crop cut outside a configured run (the detector's crops and scores, the attack, one
+# image's faces) goes through these, so all of them see faces framed alike.
+FACE_STAGES = ("detect", "landmarks", "align")
+# What a faceset is written from (``facepipe extract``, the corpus's face cache): the crops and their masks.
+FACESET_STAGES = (*FACE_STAGES, "strip")

@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.frame import Face, Frame
-from stages.faces.geometry import DEFAULT_COVERAGE, align_matrix, invert, transform
+from stages.faces.geometry import DEFAULT_COVERAGE, align_matrix, crop_region, invert, similarity_scale
 from pipeline.stage import Stage
 
 
@@ -34,14 +34,11 @@ class AlignConfig:
 def warp_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Cut the aligned crop; area-average first when the face is shrunk by more than 1.5x."""
     import cv2
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    scale = similarity_scale(matrix)
     if scale >= 1 / 1.5:
         return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     # The frame region that the crop covers, shrunk towards the crop's resolution.
-    corners = transform(np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64), invert(matrix))
-    h, w = image.shape[:2]
-    x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int) - 2, 0, [w, h])
-    x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 2, 0, [w, h])
+    x0, y0, x1, y1 = crop_region(invert(matrix), size, image.shape, (2, 2))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     region = image[y0:y1, x0:x1]
@@ -68,7 +65,6 @@ class AlignStage(Stage):
     name = "align"
     requires = ("landmarks",)
     Config = AlignConfig
-    batch_size = 1
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         cfg: AlignConfig = self.config

@@ -18,13 +18,10 @@ frame to frame, so per-track temporal smoothing is meaningful):
    the model's resolution (original minus its Gaussian blur of ``detail_band`` model pixels) is added
    onto the pasted face: skin texture, eyelashes and lip edges come from the source at the scale
    where they carry little identity, while the shapes, tone and identity above that scale are the
-   generator's. The band is narrow because a wide one carries the source's features: with the 64-px
-   model, 0.6 instead of 0.3 pulled the identity distance to the source from 0.78 to 0.67 on the
-   sample. For the 128-px model (bench/quality.py, 2026-12-04; sharpness = output/input variance of
-   the Laplacian, "won" = faces nearer B than their source): 0.3 left the sample at 0.59 and the
-   unseen man (b2a) at 0.33; 0.45 gave 0.80 / 0.56 with the unseen face2 won 88 %; 0.5 gives 0.6 or
-   more on every clip (b2a 0.63) with face2 won 75 %; 0.6 lost more (face2 62 %). 0.5 is the default;
-   live's profile, which runs the 64-px model, sets 0.3.
+   generator's. The band is narrow because a wide one carries the source's features back and pulls
+   the identity towards the source; a band too narrow leaves the face soft. The 128-px model stands a
+   wider band (0.5, the default) than the 64-px one, which live's profile runs with 0.3;
+   ``bench/quality.py`` measures sharpness against identity for a choice of band.
 6. mouth (``mouth = "source"``): the source's lips and mouth interior (the outer lip contour from the
    landmarks, grown and feathered) are kept, shifted to the swapped face's colour in a ring around
    them, so speech stays in sync.
@@ -36,7 +33,6 @@ divided by the same in the input (1.0 = as stable as the source), reported in th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -44,7 +40,8 @@ from pipeline.config import option
 from pipeline.frame import Face, Frame
 from pipeline.media.masks import MaskWriter
 from pipeline.stage import Stage, StageContext
-from stages.faces.geometry import transform
+from stages.faces.geometry import crop_region, similarity_scale, transform
+from stages.summaries import BlendSummary
 
 
 @dataclass
@@ -84,11 +81,6 @@ class _Track:
     mask: np.ndarray | None = None
     stats: np.ndarray | None = None  # (4, 3): source mean, source std, target mean, target std in LAB
     last_index: int = -10
-
-
-def crop_scale(matrix: np.ndarray) -> float:
-    """Crop pixels per frame pixel of an aligning similarity matrix."""
-    return float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
 
 
 def shape_mask(mask: np.ndarray, erosion_px: float, feather_px: float) -> np.ndarray:
@@ -200,7 +192,9 @@ class BlendStage(Stage):
     requires = ("swap",)
     Config = BlendConfig
 
-    def __init__(self, config: BlendConfig | None) -> None:
+    def __init__(self, config: BlendConfig | None, keep_masks: bool = False) -> None:
+        """``keep_masks``: put each frame's exact blend mask on ``frame.meta["blend_mask"]`` (float32,
+        frame size, 0 where untouched); a corpus build encodes it as the mask video."""
         super().__init__(config or BlendConfig())
         self.tracks: dict[int, _Track] = {}
         self.faces_blended = 0
@@ -209,9 +203,7 @@ class BlendStage(Stage):
         self._flicker_in = 0.0
         self._flicker_out = 0.0
         self._masks: MaskWriter | None = None
-        # Corpus builds set this to get each frame's exact blend mask as frame.meta["blend_mask"]
-        # (float32, frame size, 0 where untouched) and encode it as the mask video.
-        self.keep_masks = False
+        self.keep_masks = keep_masks
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -254,7 +246,7 @@ class BlendStage(Stage):
         import cv2
         cfg: BlendConfig = self.config
         size = face.swapped.shape[0]
-        scale = crop_scale(face.matrix)
+        scale = similarity_scale(face.matrix)
         track = self.tracks.setdefault(face.track_id, _Track()) if face.track_id >= 0 else _Track()
         fresh = index - track.last_index > 2  # a gap (or new track) restarts the smoothing
         track.last_index = index
@@ -298,11 +290,7 @@ class BlendStage(Stage):
     def _paste(output: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray, method: str,
                frame_mask: np.ndarray | None, detail_sigma: float = 0.0, detail: float = 0.0) -> None:
         import cv2
-        h, w = output.shape[:2]
-        size = crop.shape[0]
-        corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inverse.T
-        x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 1, 0)
-        x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, [w, h])
+        x0, y0, x1, y1 = crop_region(inverse, crop.shape[0], output.shape, (1, 1))
         if x1 - x0 < 2 or y1 - y0 < 2:
             return
         shifted = inverse.copy()
@@ -347,8 +335,7 @@ class BlendStage(Stage):
                 self._flicker_out += float(np.abs(gray_out[y0:y1, x0:x1] - previous[2][y0:y1, x0:x1]).mean())
         self._previous = (frame.index, gray_in, gray_out)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> BlendSummary:
         ratio = self._flicker_out / self._flicker_in if self._flicker_in > 0 else None
-        return {"faces_blended": self.faces_blended, "frames_blended": self.frames_blended,
-                "flicker_input": round(self._flicker_in, 3), "flicker_output": round(self._flicker_out, 3),
-                "flicker_ratio": None if ratio is None else round(ratio, 3)}
+        return BlendSummary(self.faces_blended, self.frames_blended, round(self._flicker_in, 3),
+                            round(self._flicker_out, 3), None if ratio is None else round(ratio, 3))

@@ -19,6 +19,8 @@ from pipeline.config import option
 from pipeline.frame import Face, Frame
 from pipeline.stage import Stage, StageContext
 from stages.faces.detectors import DETECTORS
+from stages.faces.geometry import fit_longest_side, similarity_scale, transform
+from stages.summaries import DetectSummary
 from stages.faces.tracking import SceneCutDetector, Tracker, propagate
 
 Detection = tuple[np.ndarray, float, np.ndarray]  # box x0,y0,x1,y1; score 0..1; (5, 2) points
@@ -54,7 +56,6 @@ class DetectStage(Stage):
 
     name = "detect"
     Config = DetectConfig
-    batch_size = 1
 
     def open(self, context: StageContext) -> None:
         super().open(context)
@@ -77,9 +78,9 @@ class DetectStage(Stage):
             self._frames_with_faces += bool(frame.faces)
         return batch
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> DetectSummary:
         """Counts for the stats JSON; ``convert`` also uses ``faces`` to say when a video had none."""
-        return {"frames": self._frames, "frames_with_faces": self._frames_with_faces, "faces": self._faces}
+        return DetectSummary(self._frames, self._frames_with_faces, self._faces)
 
     # -- one frame -------------------------------------------------------------------------------
 
@@ -108,14 +109,9 @@ class DetectStage(Stage):
 
     def _downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The image the detector sees and the factor from its pixels to the frame's."""
-        import cv2
         size = self.config.detect_size
-        h, w = image.shape[:2]
-        if size <= 0 or max(h, w) <= size:
-            return image, 1.0
-        k = size / max(h, w)
-        small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-        return small, w / small.shape[1]
+        small = image if size <= 0 else fit_longest_side(image, size)
+        return small, image.shape[1] / small.shape[1]
 
     def _detect(self, small: np.ndarray, scale: float) -> list[Face]:
         cfg: DetectConfig = self.config
@@ -164,7 +160,7 @@ def _move_box(box: np.ndarray, motion: np.ndarray) -> np.ndarray:
     """The box after a similarity: centre moved, sides scaled, kept axis-aligned."""
     center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float64)
     center = motion[:, :2] @ center + motion[:, 2]
-    k = float(np.sqrt(abs(np.linalg.det(motion[:, :2]))))
+    k = similarity_scale(motion)
     half = np.array([box[2] - box[0], box[3] - box[1]], np.float64) * k / 2
     return np.array([*(center - half), *(center + half)], dtype=np.float32)
 
@@ -173,4 +169,4 @@ def _moved_points(points: np.ndarray | None, motion: np.ndarray) -> np.ndarray |
     """The detector's key points carried along by the motion (the landmark model starts from them)."""
     if points is None:
         return None
-    return (np.asarray(points, np.float64) @ motion[:, :2].T + motion[:, 2]).astype(np.float32)
+    return transform(points, motion).astype(np.float32)

@@ -47,7 +47,6 @@ class LandmarksStage(Stage):
     name = "landmarks"
     requires = ("detect",)
     Config = LandmarksConfig
-    batch_size = 1
 
     def open(self, context: StageContext) -> None:
         super().open(context)

@@ -23,12 +23,12 @@ import numpy as np
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
-from stages.faces.geometry import align_matrix, invert
-from stages.occlusion.images import black_bar, load_object, load_source
+from stages.faces.geometry import align_matrix, crop_region, invert
+from pipeline.media.occluder_images import black_bar, load_object, load_source
 from stages.occlusion.occluders import ANCHORS, KINDS, Occluder, draw, draw_placement, face_region, noise_field
-from stages.occlusion.attack import CropSampler, crop_bounds, search, union
+from stages.occlusion.attack import CropSampler, search, union
 from pipeline.media.masks import MaskWriter
-from stages.occlusion.report import JsonlSidecar, Totals
+from stages.occlusion.report import JsonlSidecar, OccludeSummary, Totals
 from pipeline.stage import Stage, StageContext
 
 
@@ -81,7 +81,6 @@ class OccludeStage(Stage):
     name = "occlude"
     requires = ("detect",)
     Config = OccludeConfig
-    batch_size = 1
 
     def __init__(self, config: OccludeConfig | None) -> None:
         super().__init__(config or OccludeConfig())
@@ -112,8 +111,8 @@ class OccludeStage(Stage):
             self.sidecar.close(ok)
             self.sidecar = None
 
-    def summary(self) -> dict[str, Any]:
-        return self.totals.as_dict(self.config.mode == "attack") if self.totals.frames else {}
+    def summary(self) -> OccludeSummary | None:
+        return self.totals.summary(self.config.mode == "attack") if self.totals.frames else None
 
     # -- frames ------------------------------------------------------------------------------------
 
@@ -150,7 +149,8 @@ class OccludeStage(Stage):
         if attack and matrix is None:
             return self._skip(record, "no landmarks or alignment to crop the face for the classifier")
         if attack:
-            roi = union(roi, crop_bounds(invert(matrix), size, frame.image.shape))
+            # the pixels the classifier's crop reads: 2 for interpolation, 1 more for the exclusive end
+            roi = union(roi, crop_region(invert(matrix), size, frame.image.shape, (2, 3)))
         x0, y0, x1, y1 = roi
         region_mask = region.mask(roi)
         if not region_mask.any():

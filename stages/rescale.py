@@ -49,7 +49,6 @@ class RescaleStage(Stage):
     name = "rescale"
     requires = ("align",)
     Config = RescaleConfig
-    batch_size = 1
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:

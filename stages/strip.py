@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.config import option
 from pipeline.frame import Face, Frame
-from stages.faces.geometry import BROWS, transform
+from stages.faces.geometry import BROWS, fit_longest_side, transform
 from pipeline.stage import Stage, StageContext
 
 
@@ -68,7 +68,6 @@ class StripStage(Stage):
     name = "strip"
     requires = ("align",)
     Config = StripConfig
-    batch_size = 1
 
     def open(self, context: StageContext) -> None:
         import cv2
@@ -104,9 +103,7 @@ class StripStage(Stage):
         """MOG2 foreground of the whole frame (shadows dropped, holes closed), frame size, uint8."""
         import cv2
         h, w = frame.image.shape[:2]
-        k = min(1.0, 320.0 / max(h, w))
-        small = cv2.resize(frame.image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-        raw = self._mog2.apply(small)
+        raw = self._mog2.apply(fit_longest_side(frame.image, 320))
         fg = np.where(raw >= 200, 255, 0).astype(np.uint8)  # 127 = shadow
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         fg = cv2.morphologyEx(cv2.morphologyEx(fg, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)

@@ -6,7 +6,7 @@ which faces are swapped (all, the largest, named track ids, or whoever looks lik
 so a crowd scene can swap one person.
 
 Picking by reference: the application computes the reference person's dlib embedding (it has the
-detector and landmark stages at hand) and hands it over as ``context.extras["reference_embedding"]``.
+detector and landmark stages at hand) and hands it over as ``context.reference_embedding``.
 The embedding network costs about 0.2 s per face on a CPU, so it runs once per face track and again
 every ``RECHECK_FRAMES`` frames of that track (a tracker can drift to another face), not on every frame.
 """
@@ -14,7 +14,7 @@ every ``RECHECK_FRAMES`` frames of that track (a tracker can drift to another fa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
 from pipeline.stage import Stage, StageContext
+from stages.summaries import SwapSummary
 
 RECHECK_FRAMES = 25  # frames between two identity checks of the same track
 
@@ -31,9 +32,8 @@ class SwapConfig:
     """The ``[swap]`` table."""
 
     model: str = option("", "swap model folder or .safetensors file; empty = the bundled 128-px model "
-                        "(models/bundled), 'fast' = the bundled 64-px one (models/bundled_fast: softer, used by "
-                        "`facepipe live`; with blend.detail_band = 0.3). 640x360 on 2 cores: 14.9 fps as is, 19.0 "
-                        "with landmarks.samples = 1, detect.detect_size = 320, align.size = 128, 28.5 with 'fast' too")
+                        "(models/bundled), 'fast' = the bundled 64-px one (models/bundled_fast: faster but softer, "
+                        "used by `facepipe live` with blend.detail_band = 0.3)")
     direction: str = option("a2b", "a2b paints identity B onto faces of A (b2a the reverse; a2a/b2b reconstruct)",
                             choices=("a2b", "b2a", "a2a", "b2b"))
     select: str = option("all", "which faces to swap: all, the largest in each frame, the track ids in `tracks`, "
@@ -75,14 +75,20 @@ def choose_faces(faces: list[Face], select: str, tracks: list[int]) -> None:
 
 
 class SwapStage(Stage):
+    """Paints the chosen faces with a generator: ``swap.model`` by default, or the model that
+    ``open_model`` opens (the corpus GAN's multi-identity model) painting ``target`` (an identity)."""
+
     name = "swap"
     requires = ("align",)
     Config = SwapConfig
 
-    def __init__(self, config: SwapConfig | None) -> None:
+    def __init__(self, config: SwapConfig | None, open_model: Callable[[StageContext], Any] | None = None,
+                 target: str | None = None) -> None:
         super().__init__(config or SwapConfig())
         self.batch_size = self.config.batch_frames
-        self.model: Any = None
+        self.open_model = open_model
+        self.target = target or self.config.direction
+        self.model: Any = None  # a models.painter.FaceSwapper once open
         self.faces_swapped = 0
         self.reference: np.ndarray | None = None
         self._identity: dict[int, tuple[int, float]] = {}  # track id -> (frame checked, distance)
@@ -90,7 +96,7 @@ class SwapStage(Stage):
 
     def open(self, context: StageContext) -> None:
         super().open(context)
-        self.reference = context.extras.get("reference_embedding")
+        self.reference = context.reference_embedding
         check_selection(self.config, self.reference)
         import torch
 
@@ -99,7 +105,7 @@ class SwapStage(Stage):
         threads = int(context.extras.get("threads", 0))
         if threads:
             torch.set_num_threads(threads)  # intra-op threads; other stages run in threads of their own
-        self.model = load_model(self.config.model, context.device)
+        self.model = self.open_model(context) if self.open_model else load_model(self.config.model, context.device)
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         chosen: list[Face] = []
@@ -112,10 +118,9 @@ class SwapStage(Stage):
         if not chosen:
             return batch
         crops = np.stack([face.crop[..., :3] for face in chosen])
-        faces, masks = self.model.swap(crops, self.config.direction)
+        faces, masks = self.model.swap(crops, self.target)
         for face, swapped, mask in zip(chosen, faces, masks):
             face.swapped, face.swapped_mask = swapped, mask
-            face.swapped_to = self.config.direction[-1]
             face.swapped_resolution = self.model.resolution
         self.faces_swapped += len(chosen)
         return batch
@@ -136,8 +141,6 @@ class SwapStage(Stage):
                     self._identity[face.track_id] = known
             face.selected = known[1] <= self.config.reference_distance
 
-    def summary(self) -> dict[str, Any]:
-        found = {"faces_swapped": self.faces_swapped}
-        if self.config.select == "reference":
-            found["identity_checks"] = self.identity_checks
-        return found
+    def summary(self) -> SwapSummary:
+        checks = self.identity_checks if self.config.select == "reference" else None
+        return SwapSummary(self.faces_swapped, checks)

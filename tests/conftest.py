@@ -61,6 +61,22 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subpro
                           text=True, timeout=timeout, cwd=cwd or REPO)
 
 
+def one_line_error(result: subprocess.CompletedProcess, fragment: str = "", output: Path | None = None) -> str:
+    """Assert a run failed as a user's mistake should: non-zero exit, no traceback, one ``facepipe: error:``
+    line (warnings aside) that holds ``fragment``; with ``output``, nothing written there or left beside it.
+    Returns the line."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("facepipe: warning")]
+    assert len(lines) == 1 and lines[0].startswith("facepipe: error: "), result.stderr
+    assert fragment in lines[0], lines[0]
+    if output is not None:
+        assert not output.exists()
+        leftovers = [p.name for p in output.parent.iterdir() if "facepipe-" in p.name]
+        assert not leftovers, leftovers
+    return lines[0]
+
+
 def ffmpeg_make(ffmpeg: str, *args: str) -> None:
     subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", *map(str, args)], check=True)
 
@@ -73,10 +89,11 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def read_frames(path: str | Path) -> list[np.ndarray]:
-    from pipeline.media.decode import FileSource
+def read_frames(path: str | Path, max_frames: int = 0) -> list[np.ndarray]:
+    """The decoded frames of a video (its first ``max_frames``; 0 = all)."""
+    from pipeline.media.decode import DecodeConfig, FileSource
 
-    source = FileSource(path)
+    source = FileSource(path, DecodeConfig(max_frames=max_frames))
     source.open()
     try:
         return [frame.image for frame in source.frames()]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -13,23 +12,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.media.decode import probe
-from tests.conftest import REPO, ffmpeg_make, media, run_cli
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess, output: Path) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("facepipe: error: "), result.stderr
-    assert not output.exists()
-    leftovers = [p.name for p in output.parent.iterdir() if "facepipe-" in p.name]
-    assert not leftovers, leftovers
+from tests.conftest import REPO, ffmpeg_make, media, one_line_error, run_cli
 
 
 def test_missing_file(tmp_path: Path) -> None:
     output = tmp_path / "out.mp4"
     result = run_cli("convert", tmp_path / "nope.mp4", "-o", output, "--passthrough")
-    assert_clean_failure(result, output)
+    one_line_error(result, output=output)
     assert "not found" in result.stderr
 
 
@@ -38,7 +27,7 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
     fake.write_text("this is not a video\n" * 20)
     output = tmp_path / "out.mp4"
     result = run_cli("convert", fake, "-o", output, "--passthrough")
-    assert_clean_failure(result, output)
+    one_line_error(result, output=output)
 
 
 def test_truncated_mp4_with_index_at_the_end_is_refused(tmp_path: Path) -> None:
@@ -47,7 +36,7 @@ def test_truncated_mp4_with_index_at_the_end_is_refused(tmp_path: Path) -> None:
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(data[: int(len(data) * 0.3)])
     output = tmp_path / "out.mp4"
-    assert_clean_failure(run_cli("convert", broken, "-o", output, "--passthrough"), output)
+    one_line_error(run_cli("convert", broken, "-o", output, "--passthrough"), output=output)
 
 
 def test_truncated_mp4_with_decodable_frames_converts_them_and_warns(tmp_path: Path) -> None:
@@ -67,7 +56,7 @@ def test_file_without_video(tmp_path: Path, ffmpeg_bin: str) -> None:
     ffmpeg_make(ffmpeg_bin, "-i", media("single_face.mp4"), "-vn", "-c:a", "aac", audio)
     output = tmp_path / "out.mp4"
     result = run_cli("convert", audio, "-o", output, "--passthrough")
-    assert_clean_failure(result, output)
+    one_line_error(result, output=output)
     assert "no video stream" in result.stderr
 
 
@@ -102,7 +91,7 @@ def test_malformed_config(tmp_path: Path) -> None:
     config.write_text("[encode\ncrf = 18\n")
     output = tmp_path / "out.mp4"
     result = run_cli("convert", media("single_face.mp4"), "-o", output, "-c", config)
-    assert_clean_failure(result, output)
+    one_line_error(result, output=output)
     assert str(config) in result.stderr
 
 

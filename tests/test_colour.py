@@ -9,26 +9,17 @@ import numpy as np
 import pytest
 
 from pipeline.media.colour import video_colour
-from pipeline.media.decode import DecodeConfig, FileSource, probe
+from pipeline.media.decode import probe
 from pipeline.videoinfo import VideoInfo
-from tests.conftest import REPO, media, psnr, run_cli
+from tests.conftest import REPO, media, psnr, read_frames, run_cli
 
 FRAMES = 24
-
-
-def read_frames(path: Path) -> list[np.ndarray]:
-    source = FileSource(path, DecodeConfig(max_frames=FRAMES))
-    source.open()
-    try:
-        return [frame.image for frame in source.frames()]
-    finally:
-        source.close()
 
 
 def _convert(source: Path, output: Path, *extra: str) -> list[np.ndarray]:
     result = run_cli("convert", source, "-o", output, "-q", "--set", f"decode.max_frames={FRAMES}", *extra)
     assert result.returncode == 0, result.stderr
-    return read_frames(output)
+    return read_frames(output, FRAMES)
 
 
 def _shift_and_psnr(reference: list[np.ndarray], frames: list[np.ndarray]) -> tuple[np.ndarray, float]:
@@ -42,7 +33,7 @@ def _shift_and_psnr(reference: list[np.ndarray], frames: list[np.ndarray]) -> tu
 ])
 def test_detect_only_convert_matches_a_passthrough(tmp_path: Path, clip: str, tagged: str) -> None:
     source = REPO / clip if clip.startswith("samples/") else media(clip)
-    reference = read_frames(source)
+    reference = read_frames(source, FRAMES)
     passthrough = _convert(source, tmp_path / "pass.mp4", "--passthrough")
     detect_only = _convert(source, tmp_path / "detect.mp4", "--set", 'pipeline.stages=["detect"]')
     assert len(detect_only) == len(passthrough) == FRAMES

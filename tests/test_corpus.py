@@ -73,7 +73,7 @@ def test_build_makes_the_ffpp_layout_and_a_full_manifest(corpus) -> None:
                                f"{line['compression']}/videos/{line['target']}_{line['source']}.mp4"
         assert (root / line["mask"]).is_file() and "/masks/videos/" in line["mask"]
     gan = [l for l in fakes if l["method"] == "GAN"][0]
-    from models.checkpoint import sha256
+    from models.family import sha256
 
     assert gan["model_sha256"] == sha256(Path(gan["model"]) / "model.safetensors")
     # identity-disjoint splits, FF++-style [target, source] lists

@@ -23,20 +23,11 @@ import pytest
 import torch
 
 from pipeline.errors import FacepipeError
-from tests.conftest import media, read_frames, run_cli
+from tests.conftest import media, one_line_error, read_frames, run_cli
 from tests.toy_corpus import PEOPLE, build
 
 FAST = ["--set", "detector.flip=0", "--set", "detector.jpeg=0", "--set", "detector.blur=0", "--set", "detector.noise=0",
         "--set", "detector.colour=0"]
-
-
-def one_line_error(result: subprocess.CompletedProcess, fragment: str) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip() and "warning" not in line]
-    assert len(lines) == 1 and lines[0].startswith("facepipe: error: "), result.stderr
-    assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +87,8 @@ def test_export_is_what_occlude_classifier_loads(architecture: str, tmp_path: Pa
                 m.running_var.uniform_(0.5, 2.0)
     save_detector(net, architecture, tmp_path, {"note": "test"})
     loaded, card = load_detector(tmp_path, architecture)
-    assert card["architecture"] == architecture and card["files"]["torchscript"] == SCRIPT
+    assert card.architecture == architecture and card.files["torchscript"] == SCRIPT and card.kind == "detector"
+    assert card.input is not None and card.input.channels == "RGB" and card.input.size == net.INPUT_SIZE
     size = net.INPUT_SIZE
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (3, size, size, 3), dtype=np.uint8)
@@ -105,9 +97,10 @@ def test_export_is_what_occlude_classifier_loads(architecture: str, tmp_path: Pa
     assert direct.shape == scripted.shape == (3,)
     np.testing.assert_allclose(direct, scripted, atol=1e-4)
     via_stage = load_classifier(str(tmp_path), model="", identity="b", device="cpu")
+    np.testing.assert_allclose(via_stage.fake_probability(crops), scripted, atol=1e-6)
     other = rng.integers(0, 256, (2, 200, 200, 3), dtype=np.uint8)  # any crop size: the export resizes
     p = via_stage.fake_probability(other)
-    assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+    assert p.shape == (2,) and p[0] != p[1]
 
 
 def test_detector_files_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
@@ -130,8 +123,8 @@ def test_detector_files_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
         load_detector(wrong)
     swap = tmp_path / "swap"
     swap.mkdir()
-    save_file({"g.x": torch.zeros(1)}, str(swap / WEIGHTS), metadata={"architecture": "facepipe-swap-v1"})
-    with pytest.raises(FacepipeError, match="is not a detector"):
+    save_file({"g.x": torch.zeros(1)}, str(swap / WEIGHTS), metadata={"architecture": "facepipe-deepfakes-gan-v1"})
+    with pytest.raises(FacepipeError, match="holds a swap-pair model .* not a detector"):
         load_detector(swap)
     result = run_cli("detector", "score", media("single_face.mp4"), "--detector", pickled.parent)
     one_line_error(result, "pickle")

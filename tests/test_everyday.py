@@ -13,16 +13,9 @@ import pytest
 
 from pipeline.media.decode import probe
 from pipeline.media.faceset import read_alignments
-from tests.conftest import psnr, read_frames, media, run_cli
+from tests.conftest import media, one_line_error, psnr, read_frames, run_cli
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.mp4"
-
-
-def one_line_error(result, fragment: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("facepipe")]
-    assert len(lines) == 1 and fragment in lines[0], result.stderr
 
 
 # --- photos ------------------------------------------------------------------------------------------
@@ -283,14 +276,14 @@ def _has_nvidia_gpu() -> bool:
 
 
 def test_doctor_calls_an_encoder_usable_only_when_it_encodes() -> None:
-    from pipeline.cli.commands.doctor import _encoder_word
+    from pipeline.cli.commands.doctor import encoder_word
     from pipeline.media.ffmpeg import encoder_check, video_encoders
 
-    assert _encoder_word("libx264") == "yes" and encoder_check("libx264") == ""
+    assert encoder_word("libx264") == "yes" and encoder_check("libx264") == ""
     if "h264_nvenc" in video_encoders() and not _has_nvidia_gpu():
-        assert _encoder_word("h264_nvenc") == "listed, not usable"
+        assert encoder_word("h264_nvenc") == "listed, not usable"
         assert encoder_check("h264_nvenc")  # ffmpeg's own reason
-    assert _encoder_word("no_such_encoder") == "no"
+    assert encoder_word("no_such_encoder") == "no"
 
 
 def test_doctor_takes_config_set_and_quiet(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.media.faceset import ALIGNMENTS, FacesetWriter, read_alignments
+from pipeline.media.faceset import FacesetWriter, read_alignments
 from pipeline.frame import Face, Frame
 from stages.faces.geometry import TEMPLATE_NAME, template_in_crop, transform
 from pipeline.videoinfo import VideoInfo

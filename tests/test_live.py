@@ -321,7 +321,7 @@ def test_virtual_camera_gets_every_output_frame_through_pyvirtualcam(tmp_path: P
     from pipeline.media.avsource import StreamSource
     from pipeline.media.capture import CaptureConfig
     from pipeline.media.display import VirtualCameraSink
-    from pipeline.runner import run
+    from pipeline.runner import Runner
 
     received: list[np.ndarray] = []
     formats: list[int] = []
@@ -345,7 +345,8 @@ def test_virtual_camera_gets_every_output_frame_through_pyvirtualcam(tmp_path: P
     pyvirtualcam.register_backend("facepipe-test", FakeBackend)
     source = StreamSource(str(media("single_face.mp4")), CaptureConfig(realtime=False))
     sink = VirtualCameraSink(backend="facepipe-test")
-    stats = run(source, [], sink)
+    source.open()
+    stats = Runner(source, [], sink).run()
     assert stats.frames_out == sink.frames_sent == len(received) > 60
     # the device gets our pictures, as BGR, unaltered
     reference = StreamSource(str(media("single_face.mp4")), CaptureConfig(realtime=False))

@@ -12,7 +12,6 @@ import torch
 from safetensors.torch import save_file
 
 from models.checkpoint import (
-    BUNDLED_MODEL_DIR,
     CARD,
     WEIGHTS,
     Networks,
@@ -48,12 +47,12 @@ def test_generator_shapes_at_every_resolution(resolution: int) -> None:
 def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     nets = _save_small(tmp_path)
     loaded, card = load_networks(tmp_path)
-    assert card["resolution"] == 64 and card["files"]["sha256"]
+    assert card.record["resolution"] == 64 and card.sha256 and card.kind == "swap-pair"
     crops = np.random.default_rng(1).integers(0, 256, (3, 80, 80, 3), dtype=np.uint8)
     a = load_model(tmp_path, "cpu")
     from models.checkpoint import SwapModel
 
-    b = SwapModel(nets, {}, torch.device("cpu"))
+    b = SwapModel(nets, card, torch.device("cpu"))
     fa, ma = a.swap(crops, "a2b")
     fb, mb = b.swap(crops, "a2b")
     assert fa.shape == (3, 80, 80, 3) and fa.dtype == np.uint8
@@ -65,13 +64,19 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
         assert torch.equal(value, loaded.state_dict()[key])
 
 
-def test_score_is_a_probability_per_crop(tmp_path: Path) -> None:
+def test_score_judges_each_crop_inside_the_face_mask_with_the_identity_s_discriminator(tmp_path: Path) -> None:
     _save_small(tmp_path)
     model = load_model(tmp_path, "cpu")
     crops = np.random.default_rng(2).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
     p = model.score(crops, identity="a")
     assert p.shape == (5,) and p.dtype == np.float32
-    assert np.all((p >= 0) & (p <= 1))
+    outside, inside = crops.copy(), crops.copy()
+    outside[:, :6, :6] = 255 - outside[:, :6, :6]  # a corner, outside the face mask's ellipse
+    inside[:, 28:36, 28:36] = 255 - inside[:, 28:36, 28:36]  # the middle of the face
+    np.testing.assert_array_equal(model.score(outside, identity="a"), p)
+    assert np.all(model.score(inside, identity="a") != p)
+    assert np.all(model.score(crops, identity="b") != p)
+    np.testing.assert_allclose(model.score(crops[2:3], identity="a"), p[2:3], rtol=1e-5)  # a crop alone scores the same
     with pytest.raises(ValueError):
         model.swap(crops, "x2y")
 
@@ -162,7 +167,7 @@ def test_bundled_models_load_and_swap(name: str, resolution: int) -> None:
 
 def test_safetensors_header_that_starts_like_a_pickle_still_loads(tmp_path: Path) -> None:
     """A header length whose low byte is 0x80 must not be taken for pickle's protocol marker."""
-    from models.checkpoint import read_tensors
+    from models.family import read_tensors
 
     header = json.dumps({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
     header += b" " * (384 - len(header))  # 384 = 0x180: first byte 0x80

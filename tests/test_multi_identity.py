@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from models.generator import ModelSpec
-from models.multi_identity import MultiSwapModel, load, train
+from models.multi_identity import MultiSwapModel, load
+from models.train_multi import train
 from pipeline.errors import FacepipeError
 from tests.conftest import media, read_frames
 
@@ -40,13 +41,13 @@ def test_trains_to_budget_resumes_and_swaps(facesets, tmp_path: Path) -> None:
     spec = ModelSpec(64, 8, 16)
     directory = tmp_path / "gan"
     card = train(facesets, directory, spec, minutes=0.03, batch=2, save_every=1e9)
-    assert card["steps"] >= 1 and card["trained_seconds"] >= 0.03 * 60
-    assert card["identities"] == sorted(facesets)
-    first = card["steps"]
-    assert train(facesets, directory, spec, minutes=0.03, batch=2)["steps"] == first  # budget reached: no work
-    more = card["trained_seconds"] / 60 + 0.03  # (one step can overshoot a tiny budget on a busy machine)
+    assert card.record["steps"] >= 1 and card.record["trained_seconds"] >= 0.03 * 60
+    assert card.record["identities"] == sorted(facesets)
+    first = card.record["steps"]
+    assert train(facesets, directory, spec, minutes=0.03, batch=2).record["steps"] == first  # budget reached: no work
+    more = card.record["trained_seconds"] / 60 + 0.03  # (one step can overshoot a tiny budget on a busy machine)
     resumed = train(facesets, directory, spec, minutes=more, batch=2, save_every=1e9)
-    assert resumed["steps"] > first and resumed["trained_seconds"] >= more * 60 - 0.1
+    assert resumed.record["steps"] > first and resumed.record["trained_seconds"] >= more * 60 - 0.1
     model = MultiSwapModel(directory)
     crops = facesets[sorted(facesets)[0]][:3, ..., :3]
     faces_b, masks_b = model.swap(np.ascontiguousarray(crops), sorted(facesets)[1])
@@ -77,7 +78,8 @@ def test_a_new_model_starts_from_the_bundled_swap_model(facesets, tmp_path: Path
     (in turn), and the card says where the model started."""
     import torch
 
-    from models.checkpoint import FAST_MODEL_DIR, WEIGHTS, load_networks, sha256
+    from models.checkpoint import FAST_MODEL_DIR, WEIGHTS, load_networks
+    from models.family import sha256
     from models.multi_identity import MultiGenerator, warm_start
 
     names = sorted(facesets)[:3]
@@ -95,17 +97,17 @@ def test_a_new_model_starts_from_the_bundled_swap_model(facesets, tmp_path: Path
         assert (scratch - model.decoders[0](model.encoder(x))[0]).abs().mean() > 0.01
     card = train(dict((n, facesets[n]) for n in names), tmp_path / "gan", ModelSpec(64, 32, 256), minutes=0.01,
                  batch=2, init=FAST_MODEL_DIR)
-    assert card["started_from"]["sha256"] == start["sha256"]
+    assert card.record["started_from"]["sha256"] == start["sha256"]
 
 
 def test_the_corpus_starts_from_the_bundled_model_only_when_its_shape_fits() -> None:
     from models.checkpoint import BUNDLED_MODEL_DIR, FAST_MODEL_DIR
-    from pipeline.corpus.methods.gan import _init_model
+    from pipeline.corpus.methods.gan import init_model
 
-    assert _init_model("bundled", ModelSpec(64, 32, 256)) == str(FAST_MODEL_DIR)  # the corpus's default shape
-    assert _init_model("bundled", ModelSpec(128, 32, 256, 24)) == str(BUNDLED_MODEL_DIR)
-    assert _init_model("bundled", ModelSpec(128, 32, 256)) is None  # 128 px with the thin decoder: no such model
-    assert _init_model("bundled", ModelSpec(64, 16, 256)) is None  # another train.width: from scratch, no error
-    assert _init_model("none", ModelSpec(64, 32, 256)) is None
+    assert init_model("bundled", ModelSpec(64, 32, 256)) == str(FAST_MODEL_DIR)  # the corpus's default shape
+    assert init_model("bundled", ModelSpec(128, 32, 256, 24)) == str(BUNDLED_MODEL_DIR)
+    assert init_model("bundled", ModelSpec(128, 32, 256)) is None  # 128 px with the thin decoder: no such model
+    assert init_model("bundled", ModelSpec(64, 16, 256)) is None  # another train.width: from scratch, no error
+    assert init_model("none", ModelSpec(64, 32, 256)) is None
     with pytest.raises(FacepipeError, match="no such model folder"):
-        _init_model("/nope/model", ModelSpec(64, 32, 256))
+        init_model("/nope/model", ModelSpec(64, 32, 256))

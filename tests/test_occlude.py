@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -21,15 +20,14 @@ import torch
 
 from pipeline.errors import FacepipeError
 from stages.occlusion.classifier import TorchScriptClassifier, load_torchscript
-from pipeline.frame import Frame
-from stages.occlusion.images import load_object
+from pipeline.frame import Frame, copy_frame
+from pipeline.media.occluder_images import load_object
 from stages.occlusion.occluders import face_region
 from stages.occlusion.attack import cut_crop
 from pipeline.stage import StageContext
 from stages.occlude import OccludeConfig, OccludeStage
-from pipeline.analysis.faces import copy_frame
-from pipeline.analysis.faces import find_faces as analysis_find_faces
-from tests.conftest import REPO, WritesMarker, media, read_frames, run_cli
+from pipeline.detection.crops import find_faces as detect_faces
+from tests.conftest import REPO, WritesMarker, media, one_line_error, read_frames, run_cli
 
 SAMPLE = REPO / "samples" / "sample.mp4"
 MASKS = ["mask_black.jpg", "mask_blue.jpg", "mask_green.jpg", "mask_white.jpg"]
@@ -74,7 +72,7 @@ def save_redness(path: Path, crops: np.ndarray, size: int = 64) -> Path:
 
 
 def find_faces(image: np.ndarray, index: int = 0) -> Frame:
-    frame = analysis_find_faces(image, index)
+    frame = detect_faces(image, index)
     assert frame.faces, "no face found"
     return frame
 
@@ -91,15 +89,6 @@ def occlude(frame: Frame, **settings) -> tuple[Frame, list[dict]]:
 
 def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.any(a != b, axis=2)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, output: Path, fragment: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("facepipe: error: "), result.stderr
-    assert fragment in lines[0], lines[0]
-    assert not output.exists()
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -389,7 +378,7 @@ def test_bad_occluder_settings_are_one_line_errors(tmp_path: Path, sets: list[st
     output = tmp_path / "out.mp4"
     args = [item for s in sets for item in ("--set", s)]
     result = run_cli("convert", SAMPLE, "-o", output, "--set", 'pipeline.stages=["detect","occlude"]', *args)
-    assert_one_line_error(result, output, fragment)
+    one_line_error(result, fragment, output)
 
 
 def test_attack_with_unreadable_image_or_classifier_fails_cleanly(tmp_path: Path) -> None:
@@ -398,13 +387,13 @@ def test_attack_with_unreadable_image_or_classifier_fails_cleanly(tmp_path: Path
     output, report = tmp_path / "out.mp4", tmp_path / "r.json"
     result = run_cli("attack", SAMPLE, "-o", output, "--report", report, "--set", "occlude.kind='object'",
                      "--set", f"occlude.image={json.dumps(str(text))}")
-    assert_one_line_error(result, output, "not an image")
+    one_line_error(result, "not an image", output)
     assert not report.exists()
     pickled = tmp_path / "model.pt"
     torch.save(torch.nn.Linear(2, 1), pickled)
     result = run_cli("attack", SAMPLE, "-o", output, "--report", report,
                      "--set", f"occlude.classifier={json.dumps(str(pickled))}")
-    assert_one_line_error(result, output, "refusing it")
+    one_line_error(result, "refusing it", output)
     assert not report.exists()
 
 

@@ -1,7 +1,7 @@
 """What a viewer sees in a swap: hands kept in front of the face, a mouth that follows, detail, colour.
 
-Runs the default convert stages in memory (``pipeline.quality.inmemory``) on real clips and measures
-the output against its input with ``stages.faces.measures`` (the same code as ``bench/quality.py``).
+Runs the default convert stages in memory (``pipeline.cli.video_job.run_in_memory``) on real clips and
+measures the output against its input with ``stages.faces.measures`` (the same code as ``bench/quality.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.cli.settings import load_config
 from pipeline.errors import FacepipeError
-from pipeline.quality.inmemory import run_in_memory
+from pipeline.cli.video_job import run_in_memory
 from stages.faces import measures
 from tests.conftest import REPO, media, read_frames
 
@@ -153,13 +153,13 @@ def test_occlusion_segmenter_refuses_bad_files(tmp_path: Path) -> None:
 def test_bundled_segmenter_marks_a_synthetic_hand_as_not_face() -> None:
     """A face crop with fingers painted over its cheek: the fingers score low, the open face high."""
     from models.segmenter import Segmenter
-    from stages.occlusion.synthetic import _fingers
+    from models.synthetic_occluders import fingers
 
     frames, _ = _run(media("single_face.mp4"), "decode.max_frames=1")
     face = frames[0].faces[0]
     crop, hull = face.crop, face.mask
     rng = np.random.default_rng(3)
-    content, alpha = _fingers(crop, hull, rng)
+    content, alpha = fingers(crop, hull, rng)
     painted = np.clip(content * alpha[..., None] + crop * (1 - alpha[..., None]), 0, 255).astype(np.uint8)
     visible = Segmenter()([painted, crop])
     fingers = (alpha > 0.9) & (hull > 0.9)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.checkpoint import OPTIMIZER, WEIGHTS, read_tensors
+from models.checkpoint import OPTIMIZER, WEIGHTS
+from models.family import read_tensors
 from models.evaluate import evaluate
 from models.faceset import load_faceset
 from models.train_config import TrainConfig
@@ -29,7 +30,7 @@ TINY = TrainConfig(width=8, latent=32, disc_width=8, batch_size=8, lr_g=1e-3, lr
 
 @pytest.fixture(scope="module")
 def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from models.quickset import make_quick_faceset
+    from tests.quickset import make_quick_faceset
 
     root = tmp_path_factory.mktemp("facesets")
     a = make_quick_faceset([media(c) for c in CLIPS_A], root / "a", count=16, size=64)

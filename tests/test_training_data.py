@@ -180,7 +180,7 @@ def test_shards_carry_a_model_and_join_back(tmp_path: Path) -> None:
     assert len(shards) >= 2 and all(p.stat().st_size < 0.6e6 for p in shards)
     join(tmp_path / "shards", tmp_path / "joined")
     back, card = load_networks(tmp_path / "joined")
-    assert back.spec == spec and card["iterations"] == 7
+    assert back.spec == spec and card.record["iterations"] == 7
     x = torch.rand(2, 3, 128, 128)
     with torch.no_grad():
         a = nets.g.decoder_b(nets.g.encoder(x))[0]

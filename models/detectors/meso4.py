@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.detectors.base import DetectorNet
+
 
 def conv_block(cin: int, cout: int, kernel: int, pool: int) -> nn.Sequential:
     """Conv (same padding) -> ReLU -> BN -> max-pool, as in the paper's Keras code."""
@@ -16,8 +18,10 @@ def conv_block(cin: int, cout: int, kernel: int, pool: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.MaxPool2d(pool, pool))
 
 
-class Meso4(nn.Module):
+class Meso4(DetectorNet):
     """Four conv blocks (8, 8, 16, 16 filters), dropout, dense 16, LeakyReLU 0.1, dropout, dense 1."""
+
+    architecture = "meso4"
 
     INPUT_SIZE = 256
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.detectors.base import DetectorNet
+
 from models.detectors.meso4 import conv_block
 
 
@@ -26,7 +28,8 @@ class Inception(nn.Module):
         return self.post(torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1))
 
 
-class MesoInception4(nn.Module):
+class MesoInception4(DetectorNet):
+    architecture = "mesoinception4"
     INPUT_SIZE = 256
 
     def __init__(self) -> None:

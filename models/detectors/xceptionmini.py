@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.detectors.base import DetectorNet
+
 
 class SeparableConv(nn.Sequential):
     def __init__(self, cin: int, cout: int) -> None:
@@ -32,7 +34,8 @@ class Block(nn.Module):
         return self.body(x) + self.skip(x)
 
 
-class XceptionMini(nn.Module):
+class XceptionMini(DetectorNet):
+    architecture = "xceptionmini"
     INPUT_SIZE = 160
 
     def __init__(self) -> None:

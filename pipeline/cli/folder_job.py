@@ -38,6 +38,20 @@ class FileJob:
     end: Position | None = None
 
 
+@dataclass(frozen=True)
+class FileResult:
+    """What one converted file reports back for the progress line and the ``--stats`` JSON."""
+
+    frames: int
+    faces: int | None  # None: no detect stage ran
+    faces_swapped: int | None  # None: no swap stage ran
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"frames": self.frames, "faces": self.faces, "faces_swapped": self.faces_swapped,
+                "seconds": self.seconds}
+
+
 def find_media(folder: Path, recursive: bool, skip: Path | None = None) -> list[Path]:
     """Videos and photos under ``folder`` in name order; hidden files and ``skip`` (the output) left out."""
     pattern = folder.rglob("*") if recursive else folder.glob("*")
@@ -63,10 +77,11 @@ def output_for(source: Path, folder: Path, out_dir: Path) -> Path:
     return out_dir / relative.with_suffix(suffix)
 
 
-def convert_file_job(job: FileJob) -> dict[str, Any]:
+def convert_file_job(job: FileJob) -> FileResult:
     """One file (runs in a worker): returns frames, faces and seconds for the summary."""
     from pipeline.cli.settings import load_config
     from pipeline.cli.video_job import run_video_file
+    from stages.summaries import DetectSummary, SwapSummary
 
     config = load_config(job.config_file, list(job.overrides))
     output = Path(job.output)
@@ -75,13 +90,13 @@ def convert_file_job(job: FileJob) -> dict[str, Any]:
         stats, _ = run_video_file(job.input, output, config, label="convert", quiet=True, trim=(job.start, job.end))
     except Cancelled:
         raise KeyboardInterrupt from None  # Ctrl-C stops the batch, not just this file
-    stages = stats.extra.get("stages", {})
-    return {"frames": stats.frames_out, "faces": stages.get("detect", {}).get("faces"),
-            "faces_swapped": stages.get("swap", {}).get("faces_swapped"), "seconds": round(stats.wall_seconds, 2)}
+    detect, swap = stats.summary("detect", DetectSummary), stats.summary("swap", SwapSummary)
+    return FileResult(stats.frames_out, detect.faces if detect else None, swap.faces_swapped if swap else None,
+                      round(stats.wall_seconds, 2))
 
 
 def convert_folder(args: argparse.Namespace, overrides: list[str]) -> int:
-    from pipeline.cli.commands.common import write_json_atomic
+    from pipeline.media.atomic import write_json
     from pipeline.cli.progress import console, warn
     from pipeline.cli.settings import load_config
     from pipeline.jobs import open_engine, run_jobs
@@ -121,9 +136,9 @@ def convert_folder(args: argparse.Namespace, overrides: list[str]) -> int:
         if args.quiet:
             return
         if result.ok:
-            value = result.value or {}
-            console.print(f"[{done[0]}/{len(jobs)}] {result.key}: {value.get('frames')} frames, "
-                          f"{value.get('faces') or 0} faces, {result.seconds:.1f} s", highlight=False)
+            value: FileResult = result.value
+            console.print(f"[{done[0]}/{len(jobs)}] {result.key}: {value.frames} frames, "
+                          f"{value.faces or 0} faces, {result.seconds:.1f} s", highlight=False)
         else:
             console.print(f"[{done[0]}/{len(jobs)}] {result.key}: failed: {result.error}", highlight=False)
 
@@ -135,9 +150,9 @@ def convert_folder(args: argparse.Namespace, overrides: list[str]) -> int:
             engine.close()
     failed = [r for r in results if not r.ok]
     if args.stats:
-        write_json_atomic(args.stats, {"input": str(folder), "output": str(out_dir), "skipped": skipped,
+        write_json(args.stats, {"input": str(folder), "output": str(out_dir), "skipped": skipped,
                                        "files": [{"file": r.key, "ok": r.ok, "error": r.error, "seconds": round(r.seconds, 2),
-                                                  **(r.value or {})} for r in results]})
+                                                  **(r.value.as_dict() if r.ok else {})} for r in results]})
     converted = len(results) - len(failed)
     if not args.quiet:
         console.print(f"converted {converted}, skipped {len(skipped)}, failed {len(failed)} "

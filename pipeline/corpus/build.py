@@ -22,8 +22,10 @@ from typing import Any, Callable
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.corpus.identities import SPLITS, Video, find_videos, make_pairs, split_identities
+from pipeline.corpus.job import BranchSpec, FacesJob, FakeSpec, RenderJob
 from pipeline.corpus.layout import Layout, check_compressions
 from pipeline.corpus.manifest import read_records, write_manifest
+from pipeline.corpus.methods import Method, MethodCard, load_method
 from pipeline.corpus.occlude import check_material, parse_occlusion
 from pipeline.corpus.perturb import folder_name, parse_variant, resolve
 from pipeline.corpus.render import job_done
@@ -56,7 +58,7 @@ class BuildResult:
 
 
 def git_commit() -> str | None:
-    from models.checkpoint import git_commit as commit
+    from models.family import git_commit as commit
 
     return commit()
 
@@ -77,9 +79,7 @@ class Build:
         self.variants = [parse_variant(v) for v in self.corpus.perturb]
         self.occlusions = list(dict.fromkeys(parse_occlusion(v) for v in self.corpus.occlude))
         check_material(self.occlusions, config.occlude)
-        from pipeline.corpus.methods import METHODS
-
-        self.methods = {name: METHODS.load(name)() for name in dict.fromkeys(self.corpus.methods)}
+        self.methods: dict[str, Method] = {name: load_method(name)() for name in dict.fromkeys(self.corpus.methods)}
         if not self.methods:
             raise FacepipeError("no methods given: --methods warp,gan")
         self.videos: list[Video] = find_videos(options.inputs, options.identities)
@@ -107,10 +107,11 @@ class Build:
         try:
             skipped = self._faces(engine, failures)
             self._plan_pairs()
-            model_info = {name: method.prepare(self) for name, method in self.methods.items()}
-            jobs = self._video_jobs(model_info)
+            for method in self.methods.values():
+                method.prepare(self)
+            jobs = self._video_jobs({name: method.card() for name, method in self.methods.items()})
             todo = [(key, job) for key, job in jobs
-                    if not job_done(Path(job["record"]), job["files"], job["lines"][0].get("model_sha256"))]
+                    if not job_done(Path(job.record), job.files(), job.lines[0].get("model_sha256"))]
             with self.options.progress("videos", len(todo)) as on_done:
                 results = run_jobs(_run_job, todo, engine, on_done)
             failures += [r for r in results if not r.ok]
@@ -150,9 +151,8 @@ class Build:
             record = self.layout.record(f"faces-{video.number}")
             if is_cached(directory) and record.is_file():
                 continue
-            jobs.append((f"faces-{video.number}", {"kind": "faces", "key": f"faces-{video.number}", "video": video.path,
-                                                   "faces_dir": str(directory), "config": config,
-                                                   "record": str(record), "line": {"label": "faces", "video": video.path}}))
+            key = f"faces-{video.number}"
+            jobs.append((key, FacesJob(key, video.path, str(directory), config, str(record))))
         with self.options.progress("faces", len(jobs)) as on_done:
             results = run_jobs(_run_job, jobs, engine, on_done)
         failures += [r for r in results if not r.ok]
@@ -190,7 +190,7 @@ class Build:
 
     # -- jobs -------------------------------------------------------------------------------------
     def _branches(self, key: str, target: str, paths: Callable[[str, str], Path], mask: Callable[[str], Path] | None,
-                  base: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+                  base: dict[str, Any]) -> tuple[list[BranchSpec], list[dict[str, Any]]]:
         """Branch specs (variant -> files) of one job and its manifest lines.
 
         Branches: the unperturbed tree, each perturbation variant, each occlusion variant. An occlusion's
@@ -208,48 +208,50 @@ class Build:
                 seed, record = _seed(self.corpus.seed, key, variant), None
             files = {c: str(paths(c, folder)) for c in self.compressions}
             mask_path = str(mask(folder)) if mask else None
-            branches.append({"key": f"{key}-{folder.replace('/', '-') or 'none'}".replace(":", "_").replace("+", "-"),
-                             "variant": folder, "steps": [[s.kind, s.level] for s in steps], "seed": seed,
-                             "occlusion": record, "files": files, "mask": mask_path})
+            branches.append(BranchSpec(f"{key}-{folder.replace('/', '-') or 'none'}".replace(":", "_").replace("+", "-"),
+                                       folder, [(s.kind, s.level) for s in steps], seed, record, files, mask_path))
             for compression, path in files.items():
                 lines.append(dict(base, path=self.layout.relative(Path(path)), compression=compression,
                                   perturbation=[s.tag() for s in steps], variant=folder, occlusion=record,
                                   mask=self.layout.relative(Path(mask_path)) if mask_path else None))
         return branches, lines
 
-    def _common(self, target: Video, source: Video | None, method: str | None, model: dict[str, Any]) -> dict[str, Any]:
+    def _common(self, target: Video, source: Video | None, method: str | None, card: MethodCard) -> dict[str, Any]:
+        """The manifest fields every line of one job shares."""
         return {"status": "ok", "label": "fake" if source else "real", "method": method,
                 "target": target.number, "source": source.number if source else None,
                 "target_identity": target.identity, "source_identity": source.identity if source else None,
                 "split": self.split_of[target.identity], "occlusion": None, "seed": self.corpus.seed,
-                "model": model.get("model"), "model_sha256": model.get("model_sha256"),
+                "model": card.model, "model_sha256": card.model_sha256,
                 "facepipe_version": __version__, "git_commit": self.commit}
 
-    def _video_jobs(self, model_info: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    def _video_jobs(self, cards: dict[str, MethodCard]) -> list[tuple[str, RenderJob]]:
+        """One job per real video and one per (method, pair) fake; ``cards``: each method's, by name."""
         layout = self.layout
-        shared = {"config": self.config, "max_frames": self.corpus.max_frames, "preset": self.corpus.preset,
-                  "scratch": str(layout.state() / "tmp")}
+        scratch = str(layout.state() / "tmp")
+
+        def job(key: str, target: Video, specs: tuple[list[BranchSpec], list[dict[str, Any]]],
+                fake: FakeSpec | None = None) -> tuple[str, RenderJob]:
+            branches, lines = specs
+            return key, RenderJob(key, target.path, str(layout.faces(target.number)), branches, lines,
+                                  str(layout.record(key)), self.config, self.corpus.max_frames, self.corpus.preset,
+                                  scratch, fake)
+
         jobs = []
         for video in self.with_faces:
             key = f"real-{video.number}"
-            branches, lines = self._branches(key, video.number, lambda c, f, n=video.number: layout.original(n, c, f),
-                                             None, self._common(video, None, None, {}))
-            jobs.append((key, dict(shared, kind="real", key=key, video=video.path, branches=branches, lines=lines,
-                                   target_faces=str(layout.faces(video.number)), record=str(layout.record(key)))))
+            jobs.append(job(key, video, self._branches(key, video.number,
+                                                       lambda c, f, n=video.number: layout.original(n, c, f), None,
+                                                       self._common(video, None, None, MethodCard()))))
         for name, method in self.methods.items():
             for target, source in self.pairs:
                 pair = f"{target.number}_{source.number}"
                 key = f"{name}-{pair}"
-                branches, lines = self._branches(key, target.number, lambda c, f, p=pair: layout.fake(method.folder, p, c, f),
-                                                 lambda f, p=pair: layout.mask(method.folder, p, f),
-                                                 self._common(target, source, method.folder, model_info[name]))
-                jobs.append((key, dict(shared, kind="fake", key=key, video=target.path, method=name,
-                                       target_faces=str(layout.faces(target.number)),
-                                       source_faces=str(layout.faces(source.number)), source_identity=source.identity,
-                                       model=model_info[name].get("model"), branches=branches, lines=lines,
-                                       record=str(layout.record(key)))))
-        for _, job in jobs:
-            job["files"] = [p for b in job["branches"] for p in [*b["files"].values(), *([b["mask"]] if b["mask"] else [])]]
+                specs = self._branches(key, target.number, lambda c, f, p=pair: layout.fake(method.folder, p, c, f),
+                                       lambda f, p=pair: layout.mask(method.folder, p, f),
+                                       self._common(target, source, method.folder, cards[name]))
+                fake = FakeSpec(name, str(layout.faces(source.number)), source.identity, cards[name].model)
+                jobs.append(job(key, target, specs, fake))
         return jobs
 
 
@@ -274,7 +276,7 @@ def _remove_leftovers(root: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+def _run_job(job: FacesJob | RenderJob) -> list[dict[str, Any]]:
     from pipeline.corpus.render import run_job
 
     return run_job(job)

@@ -19,8 +19,6 @@ from pipeline.frame import Face, Frame
 from pipeline.media.faceset import ALIGNMENTS, read_alignments
 from pipeline.stage import Stage
 
-CACHE_STAGES = ["detect", "landmarks", "align", "strip"]
-
 
 def extract_faces(video: str, directory: Path, config: Config) -> dict[str, Any]:
     """Write the faceset of ``video`` (first ``decode.max_frames`` frames) into ``directory``."""
@@ -28,12 +26,12 @@ def extract_faces(video: str, directory: Path, config: Config) -> dict[str, Any]
     from pipeline.media.decode import FileSource
     from pipeline.media.faceset import FacesetWriter
     from pipeline.runner import Runner
-    from stages import STAGES
+    from stages import FACESET_STAGES, STAGES
     from stages.faces.geometry import TEMPLATE_NAME
 
     source = FileSource(video, config.decode)
     info = source.open()
-    stages, contexts = build_stages(config, STAGES, CACHE_STAGES, info, lambda message: None)
+    stages, contexts = build_stages(config, STAGES, list(FACESET_STAGES), info, lambda message: None)
     align = {"size": config.align.size, "coverage": config.align.coverage, "template": TEMPLATE_NAME}
     writer = FacesetWriter(directory, align)
     Runner(source, stages, writer, queue_frames=config.pipeline.queue_frames, contexts=contexts).run()

@@ -153,8 +153,3 @@ class FramePerturber:
             if step.kind != "VC":
                 image = FUNCTIONS[step.kind](image, step.value, self.rng)
         return image
-
-
-def meta_line(path: str, steps: list[Step]) -> str:
-    """DeeperForensics-style meta line: ``path TYPE:LEVEL ...`` in order of application."""
-    return " ".join([path, *(step.tag() for step in steps)])

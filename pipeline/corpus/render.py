@@ -18,16 +18,19 @@ import dataclasses
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from pipeline.corpus.job import BranchSpec, FacesJob, RenderJob
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
 from pipeline.media.atomic import atomic_path, write_json
 from pipeline.media.encode import EncodeConfig, FileSink
+from pipeline.stage import Stage, StageContext
 from pipeline.videoinfo import VideoInfo
 
 MASK_CRF = 0  # masks are lossless x264 (grey levels survive exactly enough to threshold and to average)
@@ -85,22 +88,22 @@ class Branch:
     Every video encoder muxes the target video's audio (``audio``: the source path and the seconds that
     go with the frames used); the blend-mask video has none."""
 
-    def __init__(self, spec: dict[str, Any], preset: str, scratch: Path, audio: tuple[str, float] | None = None,
+    def __init__(self, spec: BranchSpec, preset: str, scratch: Path, audio: tuple[str, float] | None = None,
                  material: Any = None) -> None:
         from pipeline.corpus.occlude import FrameOccluder, from_record
         from pipeline.corpus.perturb import FramePerturber, Step
 
         self.spec = spec
-        steps = [Step(kind, level) for kind, level in spec["steps"]]
-        self.perturber = FramePerturber(steps, spec["seed"]) if steps else None
-        occlusion = spec.get("occlusion")
+        steps = [Step(kind, level) for kind, level in spec.steps]
+        self.perturber = FramePerturber(steps, spec.seed) if steps else None
+        occlusion = spec.occlusion
         self.occluder = FrameOccluder(from_record(occlusion), occlusion["seed"], material) if occlusion else None
         self.crfs = self.perturber.crfs if self.perturber else []
         self.preset = preset
-        self.files = {compression: Path(path) for compression, path in spec["files"].items()}
+        self.files = {compression: Path(path) for compression, path in spec.files.items()}
         source, span = audio or (None, 0.0)
         if self.crfs:  # VC: encode once at the VC CRF, then re-encode that file per compression
-            self.staging = scratch / f"{spec['key']}.vc.mp4"
+            self.staging = scratch / f"{spec.key}.vc.mp4"
             vc = EncodeConfig(codec="libx264", crf=self.crfs[0], preset=preset, audio="auto", threads=1)
             self.sinks = [FileSink(self.staging, vc, audio_source=source, audio_duration=span)]
         else:
@@ -108,9 +111,9 @@ class Branch:
                           for compression, path in self.files.items()]
         for path in self.files.values():
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.mask_sink = FileSink(spec["mask"], mask_config(preset)) if spec.get("mask") else None
-        if self.mask_sink:
-            Path(spec["mask"]).parent.mkdir(parents=True, exist_ok=True)
+        self.mask_sink = FileSink(spec.mask, mask_config(preset)) if spec.mask else None
+        if spec.mask:
+            Path(spec.mask).parent.mkdir(parents=True, exist_ok=True)
 
     def all_sinks(self) -> list[FileSink]:
         return self.sinks + ([self.mask_sink] if self.mask_sink else [])
@@ -181,75 +184,84 @@ class FanOut:
                 branch.finish()
 
 
-def _stages(job: dict[str, Any], config: Any, info: VideoInfo) -> tuple[list, list]:
+def face_stages(job: RenderJob, info: VideoInfo) -> tuple[list[Stage], list[StageContext]]:
     """Fake: cached faces -> method -> blend. Real: the cached faces only when an occlusion variant needs
     them (the occluder follows the face), else nothing."""
     from pipeline.corpus.faces import CachedFaces
-    from pipeline.corpus.methods import METHODS
+    from pipeline.corpus.methods import load_method
     from pipeline.device import resolve_device
-    from pipeline.stage import StageContext
     from stages.blend import BlendStage
 
-    if job["kind"] == "real":
-        if not any(branch.get("occlusion") for branch in job["branches"]):
+    config = job.config
+    if job.fake is None:
+        if not any(branch.occlusion for branch in job.branches):
             return [], []
-        stages = [CachedFaces(Path(job["target_faces"]), config.align.size, config.align.coverage, config.strip,
-                              crops=False)]
+        stages: list[Stage] = [CachedFaces(Path(job.target_faces), config.align.size, config.align.coverage,
+                                           config.strip, crops=False)]
         return stages, [StageContext(video=info, config=None, device="cpu", warn=lambda m: None, extras={"threads": 1})]
-    device = resolve_device(config.pipeline.device) if job["method"] == "gan" else "cpu"
-    faces = CachedFaces(Path(job["target_faces"]), config.align.size, config.align.coverage, config.strip)
-    method = METHODS.load(job["method"])().stage(job)
-    blend = BlendStage(config.blend)
-    blend.keep_masks = True
-    stages = [faces, method, blend]
+    device = resolve_device(config.pipeline.device) if job.fake.method == "gan" else "cpu"
+    faces = CachedFaces(Path(job.target_faces), config.align.size, config.align.coverage, config.strip)
+    method = load_method(job.fake.method)().stage(job.fake)
+    stages = [faces, method, BlendStage(config.blend, keep_masks=True)]  # the masks become the mask video
     extras = {"threads": 1}
     contexts = [StageContext(video=info, config=stage.config, device=device, warn=lambda m: None, extras=extras)
                 for stage in stages]
     return stages, contexts
 
 
-def render(job: dict[str, Any]) -> dict[str, Any]:
-    """Decode, (swap,) fan out, encode; returns frames/fps/size of what was written, and per occlusion
-    variant folder the frames that got an occluder."""
+@dataclass(frozen=True)
+class Rendered:
+    """What a render wrote: the facts every manifest line of the job gets, and per occlusion variant
+    folder the frames that got an occluder (they go into that variant's ``occlusion`` record)."""
+
+    frames: int
+    fps: float
+    size: list[int]  # width, height
+    source_audio: bool
+    occluded: dict[str, int]
+
+    def line_facts(self) -> dict[str, Any]:
+        return {"frames": self.frames, "fps": self.fps, "size": self.size, "source_audio": self.source_audio}
+
+
+def render(job: RenderJob) -> Rendered:
+    """Decode, (swap,) fan out, encode."""
     from pipeline.media.decode import DecodeConfig, FileSource
     from pipeline.runner import Runner
 
-    config = job["config"]
-    limit = int(job["max_frames"])
-    source = FileSource(job["video"], DecodeConfig(max_frames=limit))
+    limit = int(job.max_frames)
+    source = FileSource(job.video, DecodeConfig(max_frames=limit))
     info = trimmed(source.open(), limit)
-    scratch = Path(job["scratch"])
+    scratch = Path(job.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
-    audio = (job["video"], audio_span(info)) if info.has_audio else None
-    branches = [Branch(spec, job["preset"], scratch, audio, config.occlude) for spec in job["branches"]]
+    audio = (job.video, audio_span(info)) if info.has_audio else None
+    branches = [Branch(spec, job.preset, scratch, audio, job.config.occlude) for spec in job.branches]
     sink = FanOut(branches)
-    stages, contexts = _stages(job, config, info)
+    stages, contexts = face_stages(job, info)
     Runner(source, stages, sink, queue_frames=8, contexts=contexts).run()
-    occluded = {b.spec["variant"]: b.occluder.frames for b in branches if b.occluder is not None}
-    return {"frames": sink.frames, "fps": round(float(info.fps), 4), "size": [info.width, info.height],
-            "source_audio": info.has_audio, "occluded": occluded}
+    occluded = {b.spec.variant: b.occluder.frames for b in branches if b.occluder is not None}
+    return Rendered(sink.frames, round(float(info.fps), 4), [info.width, info.height], info.has_audio, occluded)
 
 
-def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+def run_job(job: FacesJob | RenderJob) -> list[dict[str, Any]]:
     """The engine's job function: one video rendered into all its outputs; returns its manifest lines."""
     import torch
 
     torch.set_num_threads(1)  # one job per core: the engine supplies the parallelism
     cv2.setNumThreads(1)
-    if job["kind"] == "faces":
+    if isinstance(job, FacesJob):
         from pipeline.corpus.faces import extract_faces
 
-        stats = extract_faces(job["video"], Path(job["faces_dir"]), job["config"])
-        lines = [dict(job["line"], **stats)]
+        stats = extract_faces(job.video, Path(job.faces_dir), job.config)
+        lines = [dict({"label": "faces", "video": job.video}, **stats)]
     else:
-        facts = render(job)
-        occluded = facts.pop("occluded")
-        lines = [dict(line, **facts) for line in job["lines"]]
+        rendered = render(job)
+        lines = [dict(line, **rendered.line_facts()) for line in job.lines]
         for line in lines:
             if line.get("occlusion"):
-                line["occlusion"] = dict(line["occlusion"], frames=occluded.get(line["variant"], 0))
-    Path(job["record"]).parent.mkdir(parents=True, exist_ok=True)
-    write_json(job["record"], {"key": job["key"], "lines": lines})
+                line["occlusion"] = dict(line["occlusion"], frames=rendered.occluded.get(line["variant"], 0))
+    Path(job.record).parent.mkdir(parents=True, exist_ok=True)
+    write_json(job.record, {"key": job.key, "lines": lines})
     return lines
 
 

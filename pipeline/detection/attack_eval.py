@@ -66,9 +66,12 @@ def attack_fakes(classifier: str, crops: CropSet, budget: int, kind: str = "bloc
         frame = Frame(index=int(i), pts=0.0, image=attacked[i].copy(), faces=[face])
         stage.process([frame])
         attacked[i] = frame.image
-    totals = stage.summary()
-    return AttackRow(kind, level, budget, None, totals.get("success_rate"), int(totals.get("attacked") or 0), int(totals.get("fooled") or 0),
-                     totals.get("queries_mean"), totals.get("mean_area")), attacked
+    summary = stage.summary()
+    found = summary.attack if summary is not None else None
+    if summary is None or found is None:  # no fake crop to attack
+        return AttackRow(kind, level, budget, None, None, 0, 0, None, None), attacked
+    return AttackRow(kind, level, budget, None, found.success_rate, found.attacked, found.fooled,
+                     found.queries_mean, summary.mean_area), attacked
 
 
 def attack_table(classifier: str, score: Callable[[np.ndarray], np.ndarray], crops: CropSet, budgets: list[int],

@@ -7,7 +7,8 @@ Frames are sampled seeded per video, and detection runs on every sampled frame (
 no landmark smoothing) since sampled frames are not neighbours.
 
 The cache is one ``.npz`` per (video, sampling, crop settings), written atomically: an interrupted
-run keeps every finished video, and a re-run cuts only what is missing.
+run keeps every finished video, and a re-run cuts only what is missing. :func:`find_faces` runs the
+same stages, with their default settings, over one image (the attack's tests and benchmark).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
 from pipeline.media.atomic import atomic_path
 from pipeline.videoinfo import VideoInfo
+from stages.faces.geometry import transform
 
-FACE_STAGES = ["detect", "landmarks", "align"]
 CROP_SIZE = 256
 
 
@@ -99,10 +100,10 @@ class CropSink:
             return
         face = max(faces, key=lambda f: f.width * f.height)
         m = np.asarray(face.matrix, np.float64)
-        corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[1]], [face.box[0], face.box[3]],
-                            [face.box[2], face.box[3]]], np.float64) @ m[:, :2].T + m[:, 2]
+        x0, y0, x1, y1 = face.box
+        corners = transform(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64), m)
         crop_box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
-        marks = (np.asarray(face.landmarks, np.float64) @ m[:, :2].T + m[:, 2]).astype(np.float32)
+        marks = transform(face.landmarks, m).astype(np.float32)
         self.rows.append((frame.index, face.crop[..., :3].copy(), np.asarray(face.box, np.float32), crop_box, marks))
 
     def close(self, ok: bool) -> None:
@@ -133,15 +134,33 @@ def cut_crops(path: Path, config: Config, count: int, seed: int, name: str, warn
     from pipeline.compose import build_stages
     from pipeline.media.decode import FileSource
     from pipeline.runner import Runner
-    from stages import STAGES
+    from stages import FACE_STAGES, STAGES
 
     cfg = face_config(config, sparse=count > 0)
     source = Sampled(FileSource(path, cfg.decode), count, seed, name)
     info = source.open()
-    stages, contexts = build_stages(cfg, STAGES, FACE_STAGES, info, warn)
+    stages, contexts = build_stages(cfg, STAGES, list(FACE_STAGES), info, warn)
     sink = CropSink()
     Runner(source, stages, sink, queue_frames=cfg.pipeline.queue_frames, contexts=contexts).run()
     return sink.crops()
+
+
+
+def find_faces(image: np.ndarray, index: int = 0) -> Frame:
+    """A Frame of ``image`` with its faces detected, landmarked and aligned by the default stages."""
+    from pipeline.stage import StageContext
+    from stages import FACE_STAGES, STAGES
+
+    frame = Frame(index, 0.0, image.copy())
+    for name in FACE_STAGES:
+        cls = STAGES.load(name)
+        stage = cls(cls.Config())
+        stage.open(StageContext(video=None, config=stage.config, warn=lambda message: None))
+        try:
+            stage.process([frame])
+        finally:
+            stage.close(True)
+    return frame
 
 
 def cache_key(path: Path, count: int, seed: int, name: str, config: Config) -> str:

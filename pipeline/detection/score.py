@@ -21,8 +21,6 @@ from pipeline.frame import Frame
 from pipeline.stage import Stage
 from pipeline.videoinfo import VideoInfo
 
-FACE_STAGES = ["detect", "landmarks", "align"]
-
 
 def score_colour(p: float) -> tuple[int, int, int]:
     """BGR from green (0, real) through yellow to red (1, fake)."""
@@ -114,11 +112,11 @@ def score_video(path: str, detector: Any, config: Config, overlay: Path | None, 
     from pipeline.media.decode import FileSource
     from pipeline.media.encode import FileSink
     from pipeline.runner import Runner
-    from stages import STAGES
+    from stages import FACE_STAGES, STAGES
 
     source = FileSource(path, config.decode)
     info = source.open()
-    stages, contexts = build_stages(config, STAGES, FACE_STAGES, info, warn)
+    stages, contexts = build_stages(config, STAGES, list(FACE_STAGES), info, warn)
     scorer = ScoreStage(detector, overlay is not None)
     stages.append(scorer)
     contexts.append(contexts[-1].__class__(video=info, config=None, device=contexts[-1].device, warn=warn))
@@ -127,5 +125,5 @@ def score_video(path: str, detector: Any, config: Config, overlay: Path | None, 
                    on_frame=on_frame).run()
     for message in getattr(source, "warnings", []):
         warn(message)
-    name = str(detector.card.get("name") or detector.architecture)
+    name = str(detector.card.record.get("name") or detector.architecture)
     return ScoreResult(path, scorer.frames, video_probability(scorer.frames), name, stats.as_dict())

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from models.schedule import cosine_to_floor
 from pipeline.config import Config
 from pipeline.detection.augment import AugmentRates, CropOccluder, augment
 from pipeline.detection.corpus import CLEAN, Video, read_corpus, require_both_classes, require_split
@@ -42,10 +43,11 @@ def training_videos(corpus_dir: Path) -> tuple[list[Video], list[Video]]:
     return train, val
 
 
-def to_batch(images: list[np.ndarray], size: int) -> "Any":
-    from models.detectors.checkpoint import to_input
+def to_batch(images: list[np.ndarray], contract: "Any") -> "Any":
+    """Training crops through the network's input contract (the same path inference takes)."""
+    from models.inputs import to_input
 
-    return to_input(np.stack(images), size)
+    return to_input(np.stack(images), contract)
 
 
 def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion_augment: bool, cache_dir: Path | None,
@@ -54,7 +56,7 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     """Train (continuing a saved state in ``out_dir`` unless ``restart``), select the best epoch on val, save."""
     import torch
 
-    from models.checkpoint import git_commit
+    from models.family import git_commit
     from models.detectors.checkpoint import build, save_detector
 
     cfg = config.detector
@@ -80,7 +82,7 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = build(cfg.architecture)
-    size = int(net.INPUT_SIZE)
+    contract = net.input_contract()
     rates = AugmentRates(cfg.flip, cfg.jpeg, cfg.blur, cfg.noise, cfg.colour, cfg.occlusion if occlusion_augment else 0.0)
     occluder = CropOccluder() if occlusion_augment else None
     labels = train.labels
@@ -92,8 +94,7 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total)))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: cosine_to_floor(step / max(1, total)))
     loss_fn = torch.nn.BCEWithLogitsLoss()
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_auc": [], "val_eer": []}
     best: tuple[float, int, dict[str, Any]] | None = None
@@ -117,7 +118,7 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
             pick = rng.choice(len(train), size=cfg.batch_size, p=weights)
             images = [augment(train.images[i], rng, rates, occluder, train.crop_boxes[i], train.crop_landmarks[i])
                       for i in pick]
-            x = to_batch(images, size)
+            x = to_batch(images, contract)
             y = torch.from_numpy(labels[pick].astype(np.float32))
             loss = loss_fn(net(x), y)
             optimiser.zero_grad(set_to_none=True)
@@ -130,7 +131,7 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
                 progress("train steps", step, total)
         record = {"epoch": epoch, "train_loss": float(np.mean(losses))}
         if val is not None:
-            probs = predict(net, val.images, size)
+            probs = predict(net, val.images)
             figs = figures(val.labels, probs, cfg.threshold)
             record.update({"val_loss": bce(val.labels, probs), "val_auc": figs["auc"], "val_eer": figs["eer"]})
         for key in history:
@@ -179,16 +180,16 @@ def require_crops(crops: CropSet, what: str) -> None:
                             f"({len(crops.no_face)} videos without a face); cannot train")
 
 
-def predict(net: Any, images: np.ndarray, size: int, batch: int = 64) -> np.ndarray:
+def predict(net: Any, images: np.ndarray, batch: int = 64) -> np.ndarray:
     import torch
 
-    from models.detectors.checkpoint import to_input
+    from models.inputs import to_input
 
     net.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch):
-            out.append(torch.sigmoid(net(to_input(images[i:i + batch], size))).numpy())
+            out.append(torch.sigmoid(net(to_input(images[i:i + batch], net.input_contract()))).numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 

@@ -16,13 +16,6 @@ only whole files and a re-run can skip what is done.
 
 from __future__ import annotations
 
-from pipeline.jobs.engine import Engine, JobResult, open_engine, run_jobs
-from pipeline.registry import Registry
-
-ENGINES = Registry("job engine", {
-    "serial": "pipeline.jobs.local:SerialEngine",
-    "local": "pipeline.jobs.local:ProcessPoolEngine",
-    "dask": "pipeline.jobs.dask_engine:DaskEngine",
-}, setting="--engine")
+from pipeline.jobs.engine import ENGINES, Engine, JobResult, open_engine, run_jobs
 
 __all__ = ["ENGINES", "Engine", "JobResult", "open_engine", "run_jobs"]

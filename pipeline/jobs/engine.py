@@ -7,6 +7,14 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol
 
+from pipeline.registry import Registry
+
+ENGINES = Registry("job engine", {
+    "serial": "pipeline.jobs.local:SerialEngine",
+    "local": "pipeline.jobs.local:ProcessPoolEngine",
+    "dask": "pipeline.jobs.dask_engine:DaskEngine",
+}, setting="--engine")
+
 Job = tuple[str, Any]  # (key, payload)
 
 
@@ -50,8 +58,6 @@ def call_job(fn: Callable[[Any], Any], key: str, payload: Any) -> JobResult:
 def open_engine(workers: int = 0, scheduler: str | None = None, name: str | None = None) -> Engine:
     """``scheduler`` → Dask on that cluster; ``workers`` > 1 with ``name='dask'`` → a Dask LocalCluster;
     ``workers == 1`` → serial; otherwise a local process pool (``workers`` 0 = one per core)."""
-    from pipeline.jobs import ENGINES
-
     if scheduler:
         name = "dask"
     elif name is None:

@@ -317,7 +317,6 @@ class FileSource:
             process.kill()
         code = process.wait()
         assert self.info is not None
-        expected = self.info.frame_count
         if count == 0 and not stopped_early:
             raise FacepipeError(f"cannot decode any frame of {self.path}: {last_error_line(self._stderr) or f'ffmpeg exit {code}'}")
         whole_file = not stopped_early and not self.config.start and not self.config.fps

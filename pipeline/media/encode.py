@@ -244,7 +244,7 @@ class FileSink:
                 audio_input["t"] = self.audio_duration
             streams.append(ffmpeg.input(self.audio_source, **audio_input)["a"])
             kwargs.update(self._audio_args(info, suffix))
-        kwargs.update({"fps_mode": "passthrough", "enc_time_base:v": "1/90000", "f": _muxer(suffix)})
+        kwargs.update({"fps_mode": "passthrough", "enc_time_base:v": "1/90000", "f": muxer_for(suffix)})
         if not rgb_out:
             kwargs.update(colour.tags if colour is not None else info.color)
         if suffix in (".mp4", ".mov", ".m4v"):
@@ -342,5 +342,6 @@ class FileSink:
                 self._file.abort()
 
 
-def _muxer(suffix: str) -> str:
+def muxer_for(suffix: str) -> str:
+    """ffmpeg's muxer (``-f``) for an output file's suffix."""
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".ts": "mpegts"}[suffix]

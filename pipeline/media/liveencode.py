@@ -31,7 +31,7 @@ from pipeline.frame import Frame
 from pipeline.media.atomic import AtomicFile
 from pipeline.media.audio import RATE, AudioCursor, AudioFeed
 from pipeline.media.colour import video_colour
-from pipeline.media.encode import EncodeConfig, _muxer, check_output_path
+from pipeline.media.encode import EncodeConfig, check_output_path, muxer_for
 from pipeline.media.ffmpeg import ffmpeg_exe, last_error_line, widen_pipe
 from pipeline.media.sinkcontext import SinkContext
 from pipeline.videoinfo import VideoInfo
@@ -172,7 +172,7 @@ class RecordSink(LiveEncoder):
             args += ["-preset", self.config.preset]
         if suffix in (".mp4", ".mov", ".m4v"):
             args += ["-movflags", "+faststart"]
-        return args + ["-f", _muxer(suffix), str(self._file.temp)]
+        return args + ["-f", muxer_for(suffix), str(self._file.temp)]
 
     def audio_args(self) -> list[str]:
         codec = "libopus" if self.path.suffix.lower() == ".webm" else "aac"

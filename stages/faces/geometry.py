@@ -1,4 +1,6 @@
-"""Face geometry shared by every stage that aligns: the mean face, the crop convention, Umeyama.
+"""Face geometry shared by every stage that aligns: the mean face, the crop convention, Umeyama,
+and the crop and frame arithmetic several stages do alike (the region a crop covers, a similarity's
+scale, the longest-side downscale), so each is written once and gives the same pixels everywhere.
 
 ``extract`` writes crops with these constants and the swap stage later re-aligns frames with the
 same ones, so a model sees faces framed exactly as in training. Changing a constant here changes
@@ -96,6 +98,39 @@ def transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Apply a (2, 3) affine matrix to (N, 2) points."""
     points = np.asarray(points, dtype=np.float64)
     return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def similarity_scale(matrix: np.ndarray) -> float:
+    """The uniform scale of a similarity matrix (the square root of its determinant): crop pixels per
+    frame pixel for an aligning one."""
+    return float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+
+
+def crop_region(inverse: np.ndarray, size: int, shape: tuple[int, ...],
+                margin: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The frame rectangle x0, y0, x1, y1 that a ``size`` crop covers, mapped back by ``inverse``.
+
+    Its corners' floor and ceiling, grown by ``margin`` (pixels before, after) so interpolation
+    reads whole neighbourhoods, clipped to the frame ``shape``; empty (x1 <= x0) off the frame.
+    """
+    corners = transform(np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64), inverse)
+    h, w = shape[:2]
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - margin[0]
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + margin[1]
+    return max(0, x0), max(0, y0), min(w, max(0, x1)), min(h, max(0, y1))
+
+
+def fit_longest_side(image: np.ndarray, longest: int, enlarge: bool = False) -> np.ndarray:
+    """``image`` resized with area averaging so its longer side is ``longest`` (no side below 1 px).
+
+    An image that fits already is returned as it is, unless ``enlarge`` asks for exactly that size.
+    """
+    import cv2
+    h, w = image.shape[:2]
+    if not enlarge and max(h, w) <= longest:
+        return image
+    k = longest / max(h, w)
+    return cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
 
 
 def template_in_crop(size: int, coverage: float = DEFAULT_COVERAGE) -> np.ndarray:

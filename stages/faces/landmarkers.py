@@ -30,7 +30,7 @@ import numpy as np
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face
 from pipeline.registry import Registry
-from stages.faces.geometry import FLIP_68
+from stages.faces.geometry import FLIP_68, transform
 
 LANDMARKERS = Registry("landmark backend", {
     "dlib": "stages.faces.landmarkers:DlibLandmarks",
@@ -161,7 +161,7 @@ class DlibLandmarks:
             points = np.array([(p.x, p.y) for p in self._predictor(rgb, box).parts()], np.float64)
             if mirrored:
                 points = points[FLIP_68]
-            shapes.append(points @ inverse[:, :2].T + inverse[:, 2])
+            shapes.append(transform(points, inverse))
         return shapes
 
 

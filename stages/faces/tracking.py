@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.faces.geometry import box_iou
+from stages.faces.geometry import box_iou, fit_longest_side
 
 
 class SceneCutDetector:
@@ -31,10 +31,7 @@ class SceneCutDetector:
 
     def histogram(self, image: np.ndarray) -> np.ndarray:
         import cv2
-        h, w = image.shape[:2]
-        k = self.size / max(h, w)
-        small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+        hsv = cv2.cvtColor(fit_longest_side(image, self.size, enlarge=True), cv2.COLOR_BGR2HSV)
         hist = cv2.calcHist([hsv], [0, 1, 2], None, [12, 6, 4], [0, 180, 0, 256, 0, 256])
         return cv2.normalize(hist, None, 1.0, 0.0, cv2.NORM_L1)
 

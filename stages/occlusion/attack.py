@@ -65,15 +65,6 @@ def cut_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return CropSampler(matrix, size).cut(image)
 
 
-def crop_bounds(inverse: np.ndarray, size: int, shape: tuple[int, ...], margin: int = 2) -> tuple[int, int, int, int]:
-    """Frame pixels a ``size`` crop reads (its corners mapped back), with a margin for interpolation."""
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
-    h, w = shape[:2]
-    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - margin
-    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + margin + 1
-    return max(0, x0), max(0, y0), min(w, max(0, x1)), min(h, max(0, y1))
-
-
 def union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 

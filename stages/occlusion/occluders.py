@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.frame import Face
-from stages.faces.geometry import ALIGN_POINTS, MEAN_FACE, umeyama
-from stages.occlusion.images import OccluderImage
+from stages.faces.geometry import ALIGN_POINTS, MEAN_FACE, transform, umeyama
+from pipeline.media.occluder_images import OccluderImage
 
 KINDS = ("patch", "block", "noise", "object")
 ANCHORS = ("face", "eyes", "nose", "mouth", "cheek", "lower")
@@ -167,7 +167,7 @@ def face_region(face: Face, anchor: str, side: int) -> Region:
     name = ("cheek_left", "cheek_right")[side] if anchor == "cheek" else anchor
     tx0, ty0, tx1, ty1 = TEMPLATE_RECTS[name]
     matrix, source = _template_to_frame(face)
-    corners = np.array([[tx0, ty0], [tx1, ty0], [tx1, ty1], [tx0, ty1]]) @ matrix[:, :2].T + matrix[:, 2]
+    corners = transform(np.array([[tx0, ty0], [tx1, ty0], [tx1, ty1], [tx0, ty1]]), matrix)
     return Region(name, _rect_grid(corners), corners, source)
 
 

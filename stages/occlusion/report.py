@@ -6,6 +6,7 @@ succeeds, so a reader never sees half a file and a failed run leaves no stale si
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import AtomicFile
+from pipeline.stage import StageSummary
 
 
 class JsonlSidecar:
@@ -66,26 +68,63 @@ class Totals:
     fooled: int = 0
     attack_seconds: float = 0.0
 
-    def as_dict(self, attack: bool) -> dict[str, Any]:
-        # mean_area: occluded pixels / face-box pixels, over the faces that were occluded
-        out: dict[str, Any] = {"frames": self.frames, "faces": self.faces, "occluded": self.occluded,
-                               "skipped": self.skipped, "mean_area": _mean(self.area)}
+    def summary(self, attack: bool) -> OccludeSummary:
+        """The figures of the run; the attack's only in attack mode."""
+        figures = None
         if attack:
             attacked = len(self.before) - self.already_real
             fooled = self.fooled - self.already_real
-            out.update({
-                "scored": len(self.before),
-                "already_real": self.already_real,
-                "attacked": attacked,
-                "fooled": fooled,
-                "success_rate": round(fooled / attacked, 4) if attacked else None,
-                "mean_fake_before": _mean(self.before),
-                "mean_fake_after": _mean(self.after),
-                "queries_total": int(sum(self.queries)),
-                "queries_mean": _mean([float(q) for q in self.queries]),
-                "queries_max": int(max(self.queries)) if self.queries else 0,
-                "ms_per_query": round(1000.0 * self.attack_seconds / sum(self.queries), 3) if self.queries else None,
-            })
+            figures = AttackFigures(
+                scored=len(self.before),
+                already_real=self.already_real,
+                attacked=attacked,
+                fooled=fooled,
+                success_rate=round(fooled / attacked, 4) if attacked else None,
+                mean_fake_before=_mean(self.before),
+                mean_fake_after=_mean(self.after),
+                queries_total=int(sum(self.queries)),
+                queries_mean=_mean([float(q) for q in self.queries]),
+                queries_max=int(max(self.queries)) if self.queries else 0,
+                ms_per_query=round(1000.0 * self.attack_seconds / sum(self.queries), 3) if self.queries else None)
+        return OccludeSummary(self.frames, self.faces, self.occluded, self.skipped, _mean(self.area), figures)
+
+
+@dataclass
+class AttackFigures:
+    """What the attack did: faces scored, already judged real, attacked, fooled; scores and queries.
+
+    ``attacked`` and ``fooled`` leave out the faces the classifier already called real."""
+
+    scored: int
+    already_real: int
+    attacked: int
+    fooled: int
+    success_rate: float | None
+    mean_fake_before: float | None
+    mean_fake_after: float | None
+    queries_total: int
+    queries_mean: float | None
+    queries_max: int
+    ms_per_query: float | None
+
+
+@dataclass
+class OccludeSummary(StageSummary):
+    """The occlusion stage's run summary, for the stats JSON and the attack report (``attack``: attack
+    mode's figures, None in random mode; in the JSON they sit beside the counts, not nested)."""
+
+    frames: int
+    faces: int
+    occluded: int
+    skipped: int
+    mean_area: float | None  # occluded pixels / face-box pixels, over the faces that were occluded
+    attack: AttackFigures | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"frames": self.frames, "faces": self.faces, "occluded": self.occluded,
+                               "skipped": self.skipped, "mean_area": self.mean_area}
+        if self.attack is not None:
+            out.update(dataclasses.asdict(self.attack))
         return out
 
 

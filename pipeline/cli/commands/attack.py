@@ -14,16 +14,20 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pipeline.cli.commands.common import add_config_options, write_json_atomic
+from pipeline.cli.commands.common import add_config_options
 from pipeline.cli.settings import load_config
 from pipeline.errors import FacepipeError
 from pipeline.cli.progress import console, warn
 from pipeline.cli.video_job import run_video_file
+from pipeline.media.atomic import write_json
 from pipeline.media.encode import check_output_path
+from stages import FACE_STAGES
 
-FACE_STAGES = ["detect", "landmarks", "align"]
+if TYPE_CHECKING:
+    from stages.occlusion.report import OccludeSummary
+
 SWAP_STAGES = ["swap", "blend"]
 
 
@@ -46,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def attack_overrides(args: argparse.Namespace) -> list[str]:
     """The user's ``--set`` first, then what this command fixes (its stages, attack mode, output paths)."""
-    stages = FACE_STAGES + (SWAP_STAGES if args.swap else []) + ["occlude"]
+    stages = [*FACE_STAGES, *(SWAP_STAGES if args.swap else []), "occlude"]
     overrides = list(args.set) + [f"pipeline.stages={json.dumps(stages)}", 'occlude.mode="attack"']
     if args.sidecar:
         overrides.append(f"occlude.report={json.dumps(str(args.sidecar))}")
@@ -68,6 +72,8 @@ def _check_report_path(path: str | None, output: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from stages.occlusion.report import OccludeSummary
+
     overrides = attack_overrides(args)
     config = load_config(args.config, overrides)
     if args.swap:  # attack the discriminator of the identity the swap paints, from the same model file
@@ -82,18 +88,20 @@ def main(args: argparse.Namespace) -> int:
     _check_report_path(args.sidecar, output)
     stats, stages = run_video_file(args.input, output, config, label="attack", quiet=args.quiet)
     occluder = next((stage for stage in stages if stage.name == "occlude"), None)
-    summary = occluder.summary() if occluder is not None else {}
+    summary = stats.summary("occlude", OccludeSummary)
     classifier = getattr(getattr(occluder, "classifier", None), "name", config.occlude.classifier)
     if args.report:
         occlude = dataclasses.asdict(config.occlude)
-        write_json_atomic(args.report, {"input": args.input, "output": str(output), "sidecar": args.sidecar,
+        write_json(args.report, {"input": args.input, "output": str(output), "sidecar": args.sidecar,
                                         "masks_dir": args.write_masks, "swap": bool(args.swap), "occlude": occlude,
-                                        "classifier": classifier, "attack": summary, "stats": stats.as_dict()})
+                                        "classifier": classifier, "attack": summary.as_dict() if summary else {},
+                                        "stats": stats.as_dict()})
     # Always said, even with --quiet: what the attack did, in counts (on stdout, for scripts too).
     print(counts_line(summary, classifier, config.occlude.budget, config.occlude.threshold))
-    if not summary.get("faces"):
+    figures = summary.attack if summary else None
+    if summary is None or not summary.faces:
         warn(f"no face found in {args.input}; nothing was attacked")
-    elif summary.get("scored") and summary.get("already_real") == summary.get("scored"):
+    elif figures is not None and figures.scored and figures.already_real == figures.scored:
         warn(f"{classifier} already calls every face real (P(fake) < {config.occlude.threshold}); the attack had nothing "
              "to do (attack fake faces, e.g. with --swap, use a classifier that detects these faces, or raise occlude.threshold)")
     if not args.quiet:
@@ -101,13 +109,14 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def counts_line(summary: dict[str, Any], classifier: str, budget: int, threshold: float) -> str:
+def counts_line(summary: OccludeSummary | None, classifier: str, budget: int, threshold: float) -> str:
     """faces seen, already judged real, fooled, not fooled within the budget: one line."""
-    faces = int(summary.get("faces") or 0)
-    real = int(summary.get("already_real") or 0)
-    fooled = int(summary.get("fooled") or 0)
-    attacked = int(summary.get("attacked") or 0)
-    skipped = int(summary.get("skipped") or 0)
+    faces = summary.faces if summary else 0
+    skipped = summary.skipped if summary else 0
+    figures = summary.attack if summary else None
+    real = figures.already_real if figures else 0
+    fooled = figures.fooled if figures else 0
+    attacked = figures.attacked if figures else 0
     line = (f"attack summary: {faces} faces seen, {real} already judged real, {fooled} fooled, "
             f"{attacked - fooled} not fooled within {budget} queries")
     if skipped:
@@ -115,11 +124,12 @@ def counts_line(summary: dict[str, Any], classifier: str, budget: int, threshold
     return line + f" (classifier {classifier}, threshold {threshold})"
 
 
-def describe(summary: dict[str, Any], output: Path, frames: int, seconds: float) -> str:
+def describe(summary: OccludeSummary | None, output: Path, frames: int, seconds: float) -> str:
     """One line a person reads after the run."""
     line = f"wrote {output}: {frames} frames in {seconds:.1f} s"
-    if summary.get("attacked"):
-        line += (f"; fooled {summary['fooled']}/{summary['attacked']} faces ({summary['success_rate']:.0%}), "
-                 f"P(fake) {summary['mean_fake_before']:.3f} -> {summary['mean_fake_after']:.3f}, "
-                 f"{summary['queries_mean']:.1f} queries and {summary['mean_area']:.1%} of the face box per face")
+    figures = summary.attack if summary else None
+    if summary is not None and figures is not None and figures.attacked:
+        line += (f"; fooled {figures.fooled}/{figures.attacked} faces ({figures.success_rate:.0%}), "
+                 f"P(fake) {figures.mean_fake_before:.3f} -> {figures.mean_fake_after:.3f}, "
+                 f"{figures.queries_mean:.1f} queries and {summary.mean_area:.1%} of the face box per face")
     return line

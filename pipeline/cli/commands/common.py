@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
-
-from pipeline.media.atomic import write_json
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +10,3 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         help="override one config key, e.g. --set encode.crf=20 (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """A JSON report (``--stats``, ``--report``), never half-written."""
-    write_json(path, data)

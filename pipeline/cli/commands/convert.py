@@ -11,7 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.cli.commands.common import add_config_options, write_json_atomic
+from pipeline.cli.commands.common import add_config_options
+from pipeline.media.atomic import write_json
 from pipeline.cli.trim import add_trim_options, trim_overrides
 from pipeline.errors import FacepipeError
 
@@ -64,6 +65,7 @@ def convert_one(args: argparse.Namespace, source: str) -> int:
     from pipeline.cli.video_job import run_video_file
     from pipeline.media.encode import check_output_path
     from pipeline.media.kinds import PHOTO_OUTPUTS, is_image
+    from stages.summaries import DetectSummary, SwapSummary
 
     config = load_config(args.config, convert_overrides(args))
     output = check_output_path(args.output, [source], args.overwrite, extra_suffixes=PHOTO_OUTPUTS)
@@ -74,15 +76,15 @@ def convert_one(args: argparse.Namespace, source: str) -> int:
     stage_names = list(config.pipeline.stages)
     stats, _ = run_video_file(source, output, config, label="convert", quiet=args.quiet, preview=bool(args.preview),
                               trim=(args.start, args.end))
-    faces_seen = stats.extra.get("stages", {}).get("detect", {}).get("faces")
+    detect, swap = stats.summary("detect", DetectSummary), stats.summary("swap", SwapSummary)
+    faces_seen = detect.faces if detect else 0
     if "detect" in stage_names and not faces_seen:
         warn(f"no face found in {source}; it was converted unchanged")
-    swap = stats.extra.get("stages", {}).get("swap", {})
-    if "swap" in stage_names and faces_seen and not swap.get("faces_swapped"):
+    if "swap" in stage_names and faces_seen and not (swap and swap.faces_swapped):
         warn(f"faces were found in {source} but none was chosen by swap.select = "
              f"{config.section('swap').select!r}; it was converted unchanged")
     if args.stats:
-        write_json_atomic(args.stats, {"input": source, "output": str(output), **stats.as_dict()})
+        write_json(args.stats, {"input": source, "output": str(output), **stats.as_dict()})
     if not args.quiet:
         console.print(f"wrote {output}: {stats.frames_out} frames in {stats.wall_seconds:.1f} s ({stats.fps:.1f} fps)")
     return 0

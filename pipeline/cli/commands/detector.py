@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pipeline.cli.commands.common import add_config_options, write_json_atomic
+from pipeline.cli.commands.common import add_config_options
+from pipeline.media.atomic import write_json
 from pipeline.errors import FacepipeError
 
 
@@ -138,7 +139,7 @@ def main_eval(args: argparse.Namespace) -> int:
     with task_progress(args.quiet) as progress:
         report, crops, probs = evaluate(detector, Path(args.corpus), config, _cache(args), progress)
     report["detector"] = str(Path(args.detector).resolve())
-    write_json_atomic(out / EVAL_JSON, report)
+    write_json(out / EVAL_JSON, report)
     write_image(out / ROC_PNG, roc_png(crops.videos, crops, probs, f"{detector.architecture} on {Path(args.corpus).name} (test)"))
     write_text(out / TABLE_MD, markdown(report))
     table = Table(title=f"{detector.architecture} on {args.corpus}, test split", title_justify="left")
@@ -171,7 +172,7 @@ def main_score(args: argparse.Namespace) -> int:
     with frame_progress(f"score {Path(args.video).name}", None, args.quiet) as progress:
         result = score_video(args.video, detector, config, overlay, warn, on_frame=progress.update)
     if args.json:
-        write_json_atomic(args.json, result.as_json())
+        write_json(args.json, result.as_json())
     if result.p_fake is None:
         raise FacepipeError(f"{args.video}: no face found in {len(result.frames)} frames; P(fake) is undefined (no face)")
     print(f"{args.video}: P(fake) {result.p_fake:.4f} ({verdict(result.p_fake, config.detector.threshold)}), "

@@ -44,7 +44,8 @@ def _package(name: str) -> str:
     return "installed" if spec else "missing"
 
 
-def _encoder_word(name: str) -> str:
+def encoder_word(name: str) -> str:
+    """yes, no, or listed but not usable: ffmpeg lists hardware encoders that fail without their device."""
     from pipeline.media.ffmpeg import encoder_check, video_encoders
 
     if name not in video_encoders():
@@ -60,8 +61,8 @@ def rows(config=None) -> tuple[list[tuple[str, str]], list[str]]:
     problems: list[str] = []
     try:
         found.append(("ffmpeg", f"{ffmpeg_version()} at {ffmpeg_exe()}"))
-        found.append(("encoders", "; ".join(f"{name}: {_encoder_word(name)}" for name in SOFTWARE_ENCODERS)))
-        found.append(("hardware encoders", "; ".join(f"{name}: {_encoder_word(name)}" for name in HARDWARE_ENCODERS)
+        found.append(("encoders", "; ".join(f"{name}: {encoder_word(name)}" for name in SOFTWARE_ENCODERS)))
+        found.append(("hardware encoders", "; ".join(f"{name}: {encoder_word(name)}" for name in HARDWARE_ENCODERS)
                       + " (not yet an encode.codec choice)"))
         if config is not None:
             codec = config.encode.codec

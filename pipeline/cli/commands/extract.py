@@ -24,13 +24,12 @@ from pipeline.cli.commands.common import add_config_options
 from pipeline.cli.trim import add_trim_options, trim_overrides
 from pipeline.errors import Cancelled, FacepipeError
 from pipeline.media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from stages import FACESET_STAGES
 
 if TYPE_CHECKING:
     from pipeline.media.faceset import FacesetWriter
 
 # Everything else is imported by main(), not here: `facepipe --help` should not load OpenCV and numpy.
-
-EXTRACT_STAGES = ["detect", "landmarks", "align", "strip"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,7 +85,7 @@ def collect_jobs(inputs: list[str]) -> list[tuple[str, list[Path]]]:
 
 def _settings(config, args: argparse.Namespace, kind: str) -> dict:
     """What a source's faces depend on: a re-run with the same settings skips or resumes it."""
-    settings = {name: dataclasses.asdict(config.section(name)) for name in EXTRACT_STAGES}
+    settings = {name: dataclasses.asdict(config.section(name)) for name in FACESET_STAGES}
     settings["identity"] = bool(args.by_identity)
     if kind == "video":
         decode = dataclasses.asdict(config.decode)
@@ -99,7 +98,7 @@ def _settings(config, args: argparse.Namespace, kind: str) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.cli.commands.common import write_json_atomic
+    from pipeline.media.atomic import write_json
     from pipeline.cli.progress import warn
     from pipeline.cli.settings import load_config
     from pipeline.media.faceset import FacesetWriter
@@ -137,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
 
         people = split_by_identity(out_dir, args.identity_distance)
     if args.stats:
-        write_json_atomic(args.stats, {"output": args.output, "sources": [vars(s) for s in writer.summaries],
+        write_json(args.stats, {"output": args.output, "sources": [vars(s) for s in writer.summaries],
                                        "skipped": skipped, "runs": timings, "people": people})
     if not args.quiet and writer.summaries:
         _print_summary(writer, str(faceset_dir))
@@ -191,7 +190,7 @@ def _extract_one(kind: str, paths: list[Path], config, args: argparse.Namespace,
         from pipeline.cli.identity_split import EmbeddingSink
 
         sink = EmbeddingSink(writer)
-    stages, contexts = build_stages(config, STAGES, EXTRACT_STAGES, info, warn)
+    stages, contexts = build_stages(config, STAGES, list(FACESET_STAGES), info, warn)
     with frame_progress(f"extract {label}", total, args.quiet) as progress:
         runner = Runner(source, stages, sink, queue_frames=config.pipeline.queue_frames, contexts=contexts,
                         on_frame=progress.update)

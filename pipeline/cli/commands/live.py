@@ -21,10 +21,11 @@ import signal
 import sys
 from typing import Any
 
-from pipeline.cli.commands.common import add_config_options, write_json_atomic
+from pipeline.cli.commands.common import add_config_options
 from pipeline.cli.livestatus import LatencyMeter, LiveMonitor, status_line, summary
 from pipeline.cli.progress import console, warn
 from pipeline.cli.settings import load_config
+from pipeline.media.atomic import write_json
 from pipeline.errors import FacepipeError
 from pipeline.io import FanOut, Sink
 from pipeline.media.sinkcontext import SinkContext
@@ -127,10 +128,10 @@ def main(args: argparse.Namespace) -> int:
     except BaseException:
         _discard(sinks)
         raise
-    from pipeline.cli.video_job import reference_extras
+    from pipeline.cli.video_job import reference_embedding_for
 
-    extras = reference_extras(config, list(config.pipeline.stages), args.quiet)
-    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), info, warn, extras)
+    reference = reference_embedding_for(config, list(config.pipeline.stages))
+    stages, contexts = build_stages(config, STAGES, list(config.pipeline.stages), info, warn, reference)
     meter = LatencyMeter(FanOut(sinks))
     if not args.quiet:
         sound = "with sound" if getattr(source, "audio", None) is not None else "no sound"
@@ -164,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
     figures["reconnects"] = getattr(source, "reconnects", 0)
     figures["profile"] = profile
     if args.stats:
-        write_json_atomic(args.stats, {**stats.as_dict(), **figures, "series": monitor.series})
+        write_json(args.stats, {**stats.as_dict(), **figures, "series": monitor.series})
     if not args.quiet:
         if monitor.latest:
             console.print(status_line(monitor.latest))

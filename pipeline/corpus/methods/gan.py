@@ -10,54 +10,40 @@ aligned face and decodes it with the source identity's decoder; the blend stage 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.corpus.methods import BuildView, MethodCard
 from pipeline.errors import FacepipeError
-from pipeline.frame import Frame
 from pipeline.stage import Stage, StageContext
+from stages.swap import SwapConfig, SwapStage
+
+if TYPE_CHECKING:
+    from pipeline.corpus.job import FakeSpec
 
 
-class GanStage(Stage):
-    name = "gan"
-    batch_size = 16
+class MultiModelOpener:
+    """Opens the corpus's multi-identity model on the job's device, inside the worker that runs it."""
 
-    def __init__(self, model_dir: str, identity: str) -> None:
-        super().__init__(None)
-        self.model_dir, self.identity = model_dir, identity
-        self.model: Any = None
+    def __init__(self, model_dir: str) -> None:
+        self.model_dir = model_dir
 
-    def open(self, context: StageContext) -> None:
-        super().open(context)
+    def __call__(self, context: StageContext) -> Any:
         from models.multi_identity import MultiSwapModel
 
-        self.model = MultiSwapModel(self.model_dir, context.device)
-
-    def process(self, batch: list[Frame]) -> list[Frame]:
-        faces = [face for frame in batch for face in frame.faces if face.crop is not None]
-        if faces:
-            swapped, masks = self.model.swap(np.stack([face.crop[..., :3] for face in faces]), self.identity)
-            for face, image, mask in zip(faces, swapped, masks):
-                face.swapped, face.swapped_mask = image, mask
-        return batch
+        return MultiSwapModel(self.model_dir, context.device)
 
 
-def _init_model(setting: str, spec: Any) -> str | None:
+def init_model(setting: str, spec: Any) -> str | None:
     """The swap model a new multi-identity model starts from (``corpus.gan_init``), or None."""
     if setting == "none":
         return None
     if setting == "bundled":
-        from models.checkpoint import BUNDLED_MODEL_DIRS, CARD, WEIGHTS, read_card
+        from models.checkpoint import bundled_with_shape
 
-        wanted = {"resolution": spec.resolution, "width": spec.width, "latent": spec.latent,
-                  "decoder_width": spec.decoder_width}
-        for directory in BUNDLED_MODEL_DIRS:  # the default model, then the fast 64-px one
-            found = (read_card(directory / CARD) or {}).get("spec", {})
-            shape = {key: found.get(key, 0 if key == "decoder_width" else None) for key in wanted}
-            if shape == wanted and (directory / WEIGHTS).is_file():
-                return str(directory)
-        return None  # no bundled model has this shape (another train.width, say): start from scratch
+        found = bundled_with_shape(spec)  # the default model, then the fast 64-px one
+        return str(found) if found else None  # none has this shape (another train.width, say): start from scratch
     if not Path(setting).exists():
         raise FacepipeError(f"corpus.gan_init = {setting!r}: no such model folder")
     return setting
@@ -67,8 +53,17 @@ class GanMethod:
     name = "gan"
     folder = "GAN"
 
-    def prepare(self, build: Any) -> dict[str, Any]:
-        from models.checkpoint import sha256
+    def __init__(self) -> None:
+        self._card: MethodCard | None = None
+
+    def card(self) -> MethodCard:
+        """The model trained (or given with ``corpus.model``) and the checksum of its weights."""
+        if self._card is None:
+            raise FacepipeError("the gan method's card is known only after prepare() trained or loaded its model")
+        return self._card
+
+    def prepare(self, build: BuildView) -> None:
+        from models.family import sha256
         from models.multi_identity import WEIGHTS, load
 
         corpus = build.corpus
@@ -82,13 +77,13 @@ class GanMethod:
         else:
             directory = build.layout.gan_model()
             self._train(build, identities, directory)
-        return {"model": str(directory.resolve()), "model_sha256": sha256(directory / WEIGHTS)}
+        self._card = MethodCard(str(directory.resolve()), sha256(directory / WEIGHTS))
 
     @staticmethod
-    def _train(build: Any, identities: list[str], directory: Path) -> None:
+    def _train(build: BuildView, identities: list[str], directory: Path) -> None:
         from models.faceset import load_faceset
         from models.generator import ModelSpec
-        from models.multi_identity import train
+        from models.train_multi import train
         from models.training import set_threads
 
         corpus, settings = build.corpus, build.config.train
@@ -99,7 +94,7 @@ class GanMethod:
         set_threads(settings.threads)
         spec = ModelSpec(corpus.gan_resolution, settings.width, settings.latent, settings.decoder_width)
         train(facesets, directory, spec, corpus.train_minutes, batch=corpus.gan_batch, seed=corpus.seed,
-              lr=settings.lr_g, init=_init_model(corpus.gan_init, spec), log=build.options.log)
+              cfg=settings, init=init_model(corpus.gan_init, spec), log=build.options.log)
 
-    def stage(self, job: dict[str, Any]) -> Stage:
-        return GanStage(job["model"], job["source_identity"])
+    def stage(self, fake: FakeSpec) -> Stage:
+        return SwapStage(SwapConfig(), MultiModelOpener(fake.model), fake.source_identity)

@@ -11,13 +11,17 @@ expression change of the source, lighting baked in from one frame.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from pipeline.corpus.methods import BuildView, MethodCard
 from pipeline.frame import Frame
 from pipeline.stage import Stage
+
+if TYPE_CHECKING:
+    from pipeline.corpus.job import FakeSpec
 
 # Inner-mouth points (60-67) are left out of the texture: a closed source mouth pasted on an open
 # target mouth reads worse than the target's own teeth showing through.
@@ -87,16 +91,21 @@ class WarpStage(Stage):
 
 
 class WarpMethod:
+    """Needs no model: nothing to prepare, and its card names none."""
+
     name = "warp"
     folder = "Warp"
 
-    def prepare(self, build: Any) -> dict[str, Any]:
-        return {"model": None, "model_sha256": None}
+    def prepare(self, build: BuildView) -> None:
+        pass
 
-    def stage(self, job: dict[str, Any]) -> Stage:
+    def card(self) -> MethodCard:
+        return MethodCard()
+
+    def stage(self, fake: FakeSpec) -> Stage:
         from pipeline.corpus.faces import best_record, crop_landmarks
 
-        directory = Path(job["source_faces"])
+        directory = Path(fake.source_faces)
         record = best_record(directory)
         texture = cv2.imread(str(directory / record["file"]), cv2.IMREAD_UNCHANGED)
         return WarpStage(texture, crop_landmarks(record))

@@ -1,4 +1,4 @@
-"""A small faceset of real face crops, made without ``facepipe extract`` (for tests and the bench).
+"""A small faceset of real face crops, made without ``facepipe extract``, for the training tests.
 
 Detect with yuface on a few evenly spaced frames, cut a square around the box (widened so the whole
 face and a little background are in), alpha = a centred ellipse. Not landmark-aligned: good enough to

@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stages.occlusion.images import OccluderImage
+from pipeline.media.occluder_images import OccluderImage
 
 KIND_WEIGHTS = {"fingers": 0.45, "object": 0.1, "patch": 0.15, "strands": 0.08, "none": 0.22}
 
@@ -27,7 +27,7 @@ def _skin_colour(crop: np.ndarray, hull: np.ndarray, rng: np.random.Generator) -
     return np.clip(base * rng.uniform(0.8, 1.25) + rng.normal(0, 6, 3), 0, 255)
 
 
-def _fingers(crop: np.ndarray, hull: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def fingers(crop: np.ndarray, hull: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A hand entering from a border: 1-4 parallel capsules (fingers) and sometimes a palm."""
     s = crop.shape[0]
     colour = _skin_colour(crop, hull, rng)
@@ -135,7 +135,7 @@ def occlude_sample(crop: np.ndarray, hull: np.ndarray, rng: np.random.Generator,
     if kind == "none" or (kind == "object" and not objects):
         return np.clip(image, 0, 255).astype(np.uint8), visible
     if kind == "fingers":
-        content, alpha = _fingers(crop, hull, rng)
+        content, alpha = fingers(crop, hull, rng)
     elif kind == "object":
         content, alpha = _object(crop, rng, objects)
     elif kind == "patch":

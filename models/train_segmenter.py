@@ -2,11 +2,11 @@
 
 Usage::
 
-    python -m stages.occlusion.train_segmenter FACESET [FACESET ...] -o models/segmenter/segmenter.safetensors \
-        [--exclude CLIP:FIRST-LAST ...] [--minutes 15] [--resolution 64] [--width 16] [--seed 0]
+    python -m models.train_segmenter FACESET [FACESET ...] -o models/segmenter \
+        [--objects 'occluders/mask_*.jpg'] [--exclude CLIP:FIRST-LAST ...] [--minutes 15] [--resolution 64] [--seed 0]
 
 Every crop's face mask (the faceset PNG's alpha: the landmark hull) is the label where nothing covers
-it; each batch composites fresh synthetic occluders (``stages.occlusion.synthetic``) and removes them
+it; each batch composites fresh synthetic occluders (``models.synthetic_occluders``) and removes them
 from the label. ``--exclude`` drops frames of a clip that contain real occluders (a real hand under
 a hull label would teach the network that hands are face). Writes the weights every two minutes and
 at the end (atomically), with a card recording data, settings and the final loss.
@@ -23,10 +23,11 @@ import cv2
 import numpy as np
 import torch
 
+from models.schedule import cosine_to_floor
 from models.segmenter import SegmenterNet, save_segmenter
 from pipeline.media.faceset import list_faces
-from stages.occlusion.images import load_object
-from stages.occlusion.synthetic import KIND_WEIGHTS, occlude_sample
+from pipeline.media.occluder_images import load_object
+from models.synthetic_occluders import KIND_WEIGHTS, occlude_sample
 
 CROP = 128  # synthesis size; the network sees it shrunk to --resolution (anti-aliased occluder edges)
 
@@ -89,7 +90,7 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("facesets", nargs="+")
-    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("-o", "--output", required=True, help="model folder (segmenter.safetensors + segmenter.json)")
     parser.add_argument("--exclude", action="append", default=[], metavar="CLIP:FIRST-LAST")
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--resolution", type=int, default=64)
@@ -98,24 +99,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--objects", default="/work/shared/media/occluders/mask_*.jpg", help="glob of object photos")
+    parser.add_argument("--objects", default="", help="glob of object photos to occlude with (none: drawn occluders only)")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     crops, clips = load_crops(args.facesets, args.exclude)
-    objects = [load_object(p) for p in sorted(glob.glob(args.objects))]
+    objects = [load_object(p) for p in sorted(glob.glob(args.objects))] if args.objects else []
     net = SegmenterNet(args.resolution, args.width)
     optimiser = torch.optim.Adam(net.parameters(), lr=args.lr)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = Path(args.output) / f"{SegmenterNet.file_stem}.safetensors"
     started = last_save = time.monotonic()
     step, recent = 0, []
     deadline = started + args.minutes * 60
 
     def save() -> None:
         card = {"description": "visible-face segmenter (XSeg-like U-Net) for occlusion-aware blending",
-                "input": "aligned face crops (align stage), BGR, resized to the resolution",
                 "output": "probability that a pixel is visible face (1) rather than occluder/background (0)",
                 "trained_on": {"facesets": args.facesets, "clips": clips, "faces": int(len(crops)),
                                "excluded": args.exclude},
@@ -128,8 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     net.train()
     while time.monotonic() < deadline:
         progress = (time.monotonic() - started) / (deadline - started)
-        for group in optimiser.param_groups:  # cosine decay over the time budget, to 5 %
-            group["lr"] = args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0))))
+        for group in optimiser.param_groups:  # over the time budget
+            group["lr"] = args.lr * cosine_to_floor(progress)
         x, y = batch(crops, args.batch, args.resolution, rng, objects)
         loss = loss_fn(net(x), y)
         optimiser.zero_grad()
