@@ -32,8 +32,10 @@ class TrainConfig:
                                  "counts 1 + this many times; needs the faceset's landmarks)", min=0.0, max=100.0)
     balance_pose: bool = option(True, "draw training faces evenly over head yaw, so turned heads are not starved by "
                                 "frontal ones (needs the faceset's landmarks)")
-    init: str = option("", "start a new model from this model folder's weights (same shape: one pretrained on many "
-                       "faces, or 'fast', the bundled 64-px model, for the default shape); the iteration count starts at 0")
+    init: str = option("auto", "start a new model from trained weights: 'auto' = the bundled model of this shape "
+                       "(the default shape starts from 'fast', the 64-px model; a 128-px, decoder_width 24 one from the "
+                       "default model), or from scratch when none has it; 'none' = from scratch; or a model folder / "
+                       "'fast' / 'bundled' (same shape); the iteration count starts at 0")
     mask_weight: float = option(0.3, "weight of the mask loss (alpha follows the faceset mask, smoothly)", min=0.0, max=100.0)
     warp: float = option(0.05, "random-warp strength (std of grid offsets, fraction of the crop)", min=0.0, max=0.5)
     rotate: float = option(10.0, "random rotation range", unit="degrees", min=0.0, max=180.0)

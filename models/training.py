@@ -22,8 +22,8 @@ import torch
 from models import losses
 from models.augment import AugmentSettings, make_pair_with_maps
 from models import model_path
-from models.checkpoint import OPTIMIZER, WEIGHTS, Networks, load_networks, save_weights
-from models.family import git_commit, read_tensors
+from models.checkpoint import CARD, OPTIMIZER, WEIGHTS, Networks, bundled_with_shape, load_networks, save_weights
+from models.family import git_commit, read_card, read_tensors
 from models.face_parts import part_maps, pose_weights
 from models.faceset_data import Faceset
 from models.generator import ModelSpec, composite
@@ -82,8 +82,9 @@ class Trainer:
             self.nets = self._resume()
         else:
             self.nets = Networks(self.spec, cfg.disc_width).to(device)
-            if cfg.init:
-                self._start_from(cfg.init)
+            source = init_source(cfg.init, self.spec, cfg.disc_width)
+            if source is not None:
+                self._start_from(source)
             mask = np.concatenate([faces_a.train[..., 3], faces_b.train[..., 3]]).astype(np.float32).mean(0) / 255.0
             self.nets.face_mask.copy_(torch.from_numpy(mask)[None, None].to(device))
         g_params = list(self.nets.g.parameters())
@@ -101,14 +102,13 @@ class Trainer:
         self.preview_idx_b = self._preview_indices(faces_b)
 
     # ------------------------------------------------------------------ resume / save
-    def _start_from(self, init: str) -> None:
+    def _start_from(self, source: Path) -> None:
         """Copy a trained model's weights (generator and discriminators) into this new model.
 
         Why: a model pretrained on many people (DeepFaceLab's pretraining) has an encoder that already
         knows poses, expressions and lighting beyond the two identities; the swap pair then only
         teaches the decoders who to paint. Shapes must match; the iteration count starts at 0.
         """
-        source = model_path(init)
         nets, card = load_networks(source, spec=self.spec, disc_width=self.cfg.disc_width)
         state = nets.state_dict()
         state["face_mask"] = self.nets.face_mask  # this model's average mask comes from its own faces
@@ -339,6 +339,25 @@ def _rec(out: torch.Tensor, rgb: torch.Tensor, target: torch.Tensor, mask: torch
 def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
+
+
+def init_source(setting: str, spec: ModelSpec, disc_width: int) -> Path | None:
+    """The model a new pair starts from (``train.init``), or None for random weights.
+
+    Why 'auto' is the default: twelve CPU minutes from random weights leave a blur with dark eye
+    sockets, while the same minutes from a trained model give a face; a pretrained start is what
+    makes a user's own pair usable, so it is taken whenever a bundled model has the run's shape.
+    """
+    if setting in ("", "none"):
+        return None
+    if setting != "auto":
+        return model_path(setting)
+    found = bundled_with_shape(spec)
+    if found is None:
+        return None
+    card = read_card(found / CARD)
+    bundled_disc = (card.record if card else {}).get("spec", {}).get("disc_width")
+    return found if bundled_disc == disc_width else None
 
 
 def set_threads(threads: int) -> None:

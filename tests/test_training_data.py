@@ -232,3 +232,20 @@ def test_landmarks_follow_each_facesets_own_crop_size(faceset: Path, tmp_path: P
     half = len(both.train) // 2
     assert len(both.train) == 2 * half and np.isfinite(both.train_landmarks).all()
     assert np.abs(both.train_landmarks[:half] - both.train_landmarks[half:]).max() < 1.0
+
+
+def test_a_new_pair_starts_from_the_bundled_model_of_its_shape_by_default() -> None:
+    """train.init = 'auto' (the default): the pretrained start that separates a face from a blur after
+    minutes of CPU training, taken only when a bundled model has the run's whole shape."""
+    from models.checkpoint import BUNDLED_MODEL_DIR, FAST_MODEL_DIR
+    from models.training import init_source
+
+    default = TrainConfig()
+    assert default.init == "auto"
+    shape = ModelSpec(default.resolution, default.width, default.latent, default.decoder_width)
+    assert init_source("auto", shape, default.disc_width) == FAST_MODEL_DIR
+    assert init_source("auto", ModelSpec(128, 32, 256, 24), default.disc_width) == BUNDLED_MODEL_DIR
+    assert init_source("auto", ModelSpec(64, 16, 256), default.disc_width) is None  # another width: from scratch
+    assert init_source("auto", shape, 16) is None  # another discriminator: from scratch, not an error
+    assert init_source("none", shape, default.disc_width) is None
+    assert init_source("fast", ModelSpec(64, 16, 256), 32) == FAST_MODEL_DIR  # named: the shape check is load's

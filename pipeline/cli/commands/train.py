@@ -73,6 +73,12 @@ def main(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, out_dir, faces_a, faces_b, device, resume=args.resume)
     if args.resume:
         console.print(f"resuming at iteration {trainer.iteration}")
+    elif "initialised_from" in trainer.card_extra:
+        console.print(f"starting from {trainer.card_extra['initialised_from']['model']} (train.init = {cfg.init!r}; "
+                      f"'none' trains from scratch)")
+    else:
+        console.print(f"starting from random weights (train.init = {cfg.init!r}: no bundled model has this shape)"
+                      if cfg.init == "auto" else "starting from random weights")
     if trainer.iteration >= cfg.iterations:
         raise FacepipeError(f"{out_dir} is already at iteration {trainer.iteration}; ask for more with --iterations N")
     log = _Log(console, trainer.iteration, cfg.iterations, args.quiet)
