@@ -9,28 +9,55 @@ Picking by reference: the application computes the reference person's dlib embed
 detector and landmark stages at hand) and hands it over as ``context.reference_embedding``.
 The embedding network costs about 0.2 s per face on a CPU, so it runs once per face track and again
 every ``RECHECK_FRAMES`` frames of that track (a tracker can drift to another face), not on every frame.
+
+Who paints is ``swap.method``, a name in ``SWAP_METHODS``: ``pair`` (the default) runs the generator
+on the crops; ``bank`` paints each face with the best-matching face of a bank of the person in
+``swap.face`` (``stages.faces.bank_swap``), which needs no model trained on the target. The bank is
+built by this floor's detect, landmarks and align stages (``bank_face_stages``) and cached, so the
+command line builds it first, with a progress bar, and the stage finds it in the cache.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
 from pipeline.config import option
 from pipeline.errors import FacepipeError
 from pipeline.frame import Face, Frame
+from pipeline.registry import Registry
 from pipeline.stage import Stage, StageContext
 from stages.summaries import SwapSummary
 
+if TYPE_CHECKING:
+    from pipeline.videoinfo import VideoInfo
+    from stages.faces.bank import BankSpec, FaceBank
+
 RECHECK_FRAMES = 25  # frames between two identity checks of the same track
+
+# swap.method -> the painter class (``Painter``): who paints the chosen faces
+SWAP_METHODS = Registry("swap method", {
+    "pair": "stages.swap:PairPainter",
+    "bank": "stages.swap:BankPainter",
+}, setting="swap.method")
+
+NO_BANK_BUNDLED = ("no bank is bundled: the footage facepipe is tested on may not be redistributed, so give a video "
+                   "or a folder of photos of the person to paint in")
 
 
 @dataclass
 class SwapConfig:
     """The ``[swap]`` table."""
 
+    method: str = option("pair", "who paints: pair = the swap model (`model`, `direction`); bank = any face painted "
+                         "with the best-matching face of the person in `face` (expressions only as that footage has "
+                         "them)", choices=tuple(SWAP_METHODS))
+    face: str = option("", "method = 'bank': a video or a folder of photos of the person to paint in (`--face`); "
+                       "the bank of their faces is built once and cached in $XDG_CACHE_HOME/facepipe/banks ("
+                       + NO_BANK_BUNDLED + ")")
     model: str = option("", "swap model folder or .safetensors file; empty = the bundled 128-px model "
                         "(models/bundled), 'fast' = the bundled 64-px one (models/bundled_fast: faster but softer, "
                         "used by `facepipe live` with blend.detail_band = 0.3)")
@@ -46,6 +73,15 @@ class SwapConfig:
                                        min=0.0, max=2.0)
     batch_frames: int = option(16, "consecutive frames whose faces go through the generator together", unit="frames",
                                min=1, max=512)
+    bank_every: int = option(2, "method = 'bank': build the bank from every Nth frame of the `face` video (a longer "
+                             "step when the video has more than `bank_faces` frames)", unit="frames", min=1, max=1000)
+    bank_faces: int = option(600, "method = 'bank': at most this many faces in the bank, spread over the video",
+                             min=1, max=5000)
+    bank_stickiness: float = option(0.001, "method = 'bank': keep a track's bank face unless another matches better by "
+                                    "this much (squared inter-ocular units); higher = fewer changes, slower to follow "
+                                    "the face", min=0.0, max=10.0)
+    bank_crossfade: int = option(4, "method = 'bank': frames over which a change of bank face is faded in",
+                                 unit="frames", min=1, max=60)
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -58,6 +94,12 @@ def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
     if config.select == "reference" and reference_embedding is None:
         raise FacepipeError("swap.select = 'reference': no reference embedding was computed for "
                             f"{config.reference!r} (this command does not support picking by reference)")
+
+
+def check_method(config: SwapConfig) -> None:
+    """Refuse a bank swap with no face to paint in, before any frame is read."""
+    if config.method == "bank" and not config.face:
+        raise FacepipeError(f"swap.method = 'bank' needs swap.face (--face VIDEO_OR_FOLDER): {NO_BANK_BUNDLED}")
 
 
 def choose_faces(faces: list[Face], select: str, tracks: list[int]) -> None:
@@ -74,21 +116,123 @@ def choose_faces(faces: list[Face], select: str, tracks: list[int]) -> None:
             face.selected = face.track_id in tracks
 
 
+OpenModel = Callable[[StageContext], Any]
+
+
+class Painter(Protocol):
+    """What ``SwapStage`` hands the chosen faces to (in frame order): it fills ``swapped``,
+    ``swapped_mask`` and ``swapped_resolution``."""
+
+    def paint(self, faces: list[Face], frame_indices: list[int]) -> None: ...
+
+
+class PairPainter:
+    """``swap.method = 'pair'``: the generator on all the batch's crops at once."""
+
+    def __init__(self, config: SwapConfig, context: StageContext, open_model: OpenModel | None, target: str) -> None:
+        import torch
+
+        from models.checkpoint import load_model
+
+        threads = int(context.extras.get("threads", 0))
+        if threads:
+            torch.set_num_threads(threads)  # intra-op threads; other stages run in threads of their own
+        self.model = open_model(context) if open_model else load_model(config.model, context.device)
+        self.target = target
+
+    def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
+        crops = np.stack([face.crop[..., :3] for face in faces])
+        swapped, masks = self.model.swap(crops, self.target)
+        for face, painted, mask in zip(faces, swapped, masks):
+            face.swapped, face.swapped_mask = painted, mask
+            face.swapped_resolution = self.model.resolution
+
+
+class BankPainter:
+    """``swap.method = 'bank'``: each face painted from the bank of ``swap.face`` (built here on a
+    cache miss, silently: the command line builds it first, with a progress bar)."""
+
+    def __init__(self, config: SwapConfig, context: StageContext, open_model: OpenModel | None, target: str) -> None:
+        from stages.faces.bank_swap import BankSwapper
+
+        self.swapper = BankSwapper(open_face_bank(config), config.bank_stickiness, config.bank_crossfade)
+
+    def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
+        for face, index in zip(faces, frame_indices):
+            self.swapper.paint(face, index)
+
+
+# -- the bank of swap.face ----------------------------------------------------------------------------
+
+BANK_SIZE = 256  # side of the bank's crops: the align stage's default size
+
+
+def bank_stage_configs() -> tuple[Any, Any, Any]:
+    """The detect, landmarks and align settings a bank is built with: every frame detected (sampled
+    frames are not consecutive, so no tracking), landmarks unsmoothed, crops at ``BANK_SIZE``.
+    Fixed, not the run's settings, so one bank serves convert and live alike."""
+    from stages.align import AlignConfig
+    from stages.detect import DetectConfig
+    from stages.landmarks import LandmarksConfig
+
+    return DetectConfig(every=1), LandmarksConfig(smooth=False), AlignConfig(size=BANK_SIZE)
+
+
+def bank_face_stages(info: VideoInfo) -> tuple[list[Stage], list[StageContext]]:
+    """The stages that find, fit and align the bank's faces (``bank_stage_configs``)."""
+    from stages.align import AlignStage
+    from stages.detect import DetectStage
+    from stages.landmarks import LandmarksStage
+
+    detect, landmarks, align = bank_stage_configs()
+    stages: list[Stage] = [DetectStage(detect), LandmarksStage(landmarks), AlignStage(align)]
+    return stages, [StageContext(video=info, config=stage.config) for stage in stages]
+
+
+def face_bank_spec(config: SwapConfig) -> BankSpec:
+    """Where the bank of ``swap.face`` is (or will be) cached, and what it is built from."""
+    from stages.faces.bank import bank_spec
+
+    check_method(config)
+    return bank_spec(config.face, config.bank_every, config.bank_faces, repr(bank_stage_configs()))
+
+
+Progress = Callable[[str, int], AbstractContextManager[Any]]  # (label, total) -> a bar with ``update(stats)``
+
+
+def open_face_bank(config: SwapConfig, progress: Progress | None = None) -> FaceBank:
+    """The bank of ``swap.face``: from the cache, else built (with ``progress``'s bar when given) and cached."""
+    from pathlib import Path
+
+    from stages.faces.bank import build_bank, load_cached, open_bank_source
+
+    spec = face_bank_spec(config)
+    bank = load_cached(spec)
+    if bank is not None:
+        return bank
+    opened = open_bank_source(spec)
+    if progress is None:
+        return build_bank(spec, opened, bank_face_stages)
+    with progress(f"face bank {Path(spec.face).name}", opened.frames) as bar:
+        return build_bank(spec, opened, bank_face_stages, bar.update)
+
+
 class SwapStage(Stage):
-    """Paints the chosen faces with a generator: ``swap.model`` by default, or the model that
-    ``open_model`` opens (the corpus GAN's multi-identity model) painting ``target`` (an identity)."""
+    """Paints the chosen faces: with a generator (``swap.model``, or the model that ``open_model``
+    opens, e.g. the corpus GAN's multi-identity model painting ``target``, an identity), or from
+    the bank of ``swap.face`` (``swap.method = 'bank'``)."""
 
     name = "swap"
     requires = ("align",)
     Config = SwapConfig
 
-    def __init__(self, config: SwapConfig | None, open_model: Callable[[StageContext], Any] | None = None,
+    def __init__(self, config: SwapConfig | None, open_model: OpenModel | None = None,
                  target: str | None = None) -> None:
         super().__init__(config or SwapConfig())
         self.batch_size = self.config.batch_frames
         self.open_model = open_model
         self.target = target or self.config.direction
-        self.model: Any = None  # a models.painter.FaceSwapper once open
+        self.painter: Painter | None = None
         self.faces_swapped = 0
         self.reference: np.ndarray | None = None
         self._identity: dict[int, tuple[int, float]] = {}  # track id -> (frame checked, distance)
@@ -98,30 +242,25 @@ class SwapStage(Stage):
         super().open(context)
         self.reference = context.reference_embedding
         check_selection(self.config, self.reference)
-        import torch
-
-        from models.checkpoint import load_model
-
-        threads = int(context.extras.get("threads", 0))
-        if threads:
-            torch.set_num_threads(threads)  # intra-op threads; other stages run in threads of their own
-        self.model = self.open_model(context) if self.open_model else load_model(self.config.model, context.device)
+        check_method(self.config)
+        method = "pair" if self.open_model else self.config.method  # an opened model is always a pair
+        self.painter = SWAP_METHODS.load(method)(self.config, context, self.open_model, self.target)
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         chosen: list[Face] = []
+        indices: list[int] = []
         for frame in batch:
             if self.config.select == "reference":
                 self._choose_by_reference(frame)
             else:
                 choose_faces(frame.faces, self.config.select, self.config.tracks)
-            chosen.extend(face for face in frame.faces if face.selected and face.crop is not None)
+            for face in frame.faces:
+                if face.selected and face.crop is not None:
+                    chosen.append(face)
+                    indices.append(frame.index)
         if not chosen:
             return batch
-        crops = np.stack([face.crop[..., :3] for face in chosen])
-        faces, masks = self.model.swap(crops, self.target)
-        for face, swapped, mask in zip(chosen, faces, masks):
-            face.swapped, face.swapped_mask = swapped, mask
-            face.swapped_resolution = self.model.resolution
+        self.painter.paint(chosen, indices)
         self.faces_swapped += len(chosen)
         return batch
 

@@ -60,3 +60,42 @@ def load_config(user_file: str | Path | None = None, overrides: list[str] | None
     """Defaults <- repository ``pipeline.toml`` <- a command's ``profile`` <- ``user_file`` <- ``--set``."""
     return load_with_schema(section_schema(), user_file, overrides, defaults_file, stage_names=list(STAGES),
                             profile=profile, profile_name=profile_name)
+
+
+# -- --face: the retrieval swap (swap.method = "bank") ----------------------------------------------
+
+FACE_HELP = ("paint this person in: a video or a folder of photos of them (sets swap.method = 'bank' and swap.face; "
+             "their faces are found once and cached). A video of them talking, smiling and turning their head gives "
+             "the most expressions; no bank is bundled")
+
+
+def add_face_option(parser: Any, help: str = FACE_HELP) -> None:
+    """``--face VIDEO_OR_FOLDER`` on a command that swaps."""
+    parser.add_argument("--face", metavar="VIDEO_OR_FOLDER", help=help)
+
+
+def face_overrides(face: str | None) -> list[str]:
+    """The settings ``--face`` stands for (the path made absolute, so folder jobs find it too)."""
+    if not face:
+        return []
+    import json
+
+    return ['swap.method="bank"', f"swap.face={json.dumps(str(Path(face).expanduser().absolute()))}"]
+
+
+def prepare_face_bank(config: Config, quiet: bool) -> None:
+    """Build the bank of ``swap.face`` before the run, with a progress bar, when a run paints from one
+    (the swap stage then finds it in the cache); say once that a bank of photos has one expression each."""
+    if "swap" not in config.pipeline.stages or config.section("swap").method != "bank":
+        return
+    from pipeline.cli.progress import frame_progress, warn
+    from stages.swap import face_bank_spec, open_face_bank
+
+    swap = config.section("swap")
+    spec = face_bank_spec(swap)
+    open_face_bank(swap, progress=lambda label, total: frame_progress(label, total, quiet))
+    if spec.kind == "photos":
+        count = len(spec.files)
+        warn(f"swap.face = {spec.face!r} is {count} photo{'s' if count != 1 else ''}: the bank has one expression per "
+             "photo, so faces are painted with the nearest of those; a video of the person talking, smiling and "
+             "turning gives far more")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.cli.commands.common import add_config_options
-from pipeline.cli.settings import load_config
+from pipeline.cli.settings import add_face_option, face_overrides, load_config, prepare_face_bank
 from pipeline.errors import FacepipeError
 from pipeline.cli.progress import console, warn
 from pipeline.cli.video_job import run_video_file
@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--write-masks", metavar="DIR", help="write each frame's occluder mask as a PNG into DIR")
     parser.add_argument("--swap", action="store_true", help="swap faces first (swap + blend stages), then attack")
     parser.add_argument("--overwrite", "-y", action="store_true", help="replace the output file if it exists")
+    add_face_option(parser, help="with --swap: paint this person in (a video or a folder of photos of them; sets "
+                                 "swap.method = 'bank' and swap.face)")
     add_config_options(parser)
     parser.set_defaults(func=main)
 
@@ -52,6 +54,7 @@ def attack_overrides(args: argparse.Namespace) -> list[str]:
     """The user's ``--set`` first, then what this command fixes (its stages, attack mode, output paths)."""
     stages = [*FACE_STAGES, *(SWAP_STAGES if args.swap else []), "occlude"]
     overrides = list(args.set) + [f"pipeline.stages={json.dumps(stages)}", 'occlude.mode="attack"']
+    overrides += face_overrides(args.face)
     if args.sidecar:
         overrides.append(f"occlude.report={json.dumps(str(args.sidecar))}")
     if args.write_masks:
@@ -74,8 +77,13 @@ def _check_report_path(path: str | None, output: Path) -> None:
 def main(args: argparse.Namespace) -> int:
     from stages.occlusion.report import OccludeSummary
 
+    if args.face and not args.swap:
+        raise FacepipeError("--face paints a person in, which only a swap does: add --swap")
     overrides = attack_overrides(args)
     config = load_config(args.config, overrides)
+    if args.swap and config.swap.method == "bank" and config.occlude.classifier == "discriminator":
+        raise FacepipeError("occlude.classifier = 'discriminator' attacks the swap model's discriminator, and "
+                            "swap.method = 'bank' has no model: use occlude.classifier = 'detector'")
     if args.swap:  # attack the discriminator of the identity the swap paints, from the same model file
         extra = []
         if config.occlude.identity == "auto":
@@ -86,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, [args.input], args.overwrite)
     _check_report_path(args.report, output)
     _check_report_path(args.sidecar, output)
+    prepare_face_bank(config, args.quiet)
     stats, stages = run_video_file(args.input, output, config, label="attack", quiet=args.quiet)
     occluder = next((stage for stage in stages if stage.name == "occlude"), None)
     summary = stats.summary("occlude", OccludeSummary)

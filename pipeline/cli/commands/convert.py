@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from pipeline.cli.commands.common import add_config_options
+from pipeline.cli.settings import add_face_option, face_overrides
 from pipeline.media.atomic import write_json
 from pipeline.cli.trim import add_trim_options, trim_overrides
 from pipeline.errors import FacepipeError
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="replace the output file if it exists (folders: convert files already done again)")
     parser.add_argument("--preview", choices=("side-by-side",), help="write input | output next to each other")
     parser.add_argument("--write-masks", metavar="DIR", help="write each frame's blend mask as a PNG into DIR")
+    add_face_option(parser)
     add_trim_options(parser)
     folder = parser.add_argument_group("folders (convert DIR -o OUTDIR)")
     folder.add_argument("--recursive", "-r", action="store_true", help="also convert the files in sub-folders")
@@ -45,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def convert_overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.set) + trim_overrides(args) + (["pipeline.stages=[]"] if args.passthrough else [])
+    overrides += face_overrides(args.face)
     if args.write_masks:
         overrides.append(f"blend.masks_dir={json.dumps(str(args.write_masks))}")
     return overrides
@@ -54,14 +57,16 @@ def main(args: argparse.Namespace) -> int:
     source = Path(args.input)
     if source.is_dir():
         from pipeline.cli.folder_job import convert_folder
+        from pipeline.cli.settings import load_config, prepare_face_bank
 
+        prepare_face_bank(load_config(args.config, convert_overrides(args)), args.quiet)  # once, not per file
         return convert_folder(args, convert_overrides(args))
     return convert_one(args, str(source))
 
 
 def convert_one(args: argparse.Namespace, source: str) -> int:
     from pipeline.cli.progress import console, warn
-    from pipeline.cli.settings import load_config
+    from pipeline.cli.settings import load_config, prepare_face_bank
     from pipeline.cli.video_job import run_video_file
     from pipeline.media.encode import check_output_path
     from pipeline.media.kinds import PHOTO_OUTPUTS, is_image
@@ -74,6 +79,7 @@ def convert_one(args: argparse.Namespace, source: str) -> int:
     if is_image(source) and (args.start or args.end or args.fps):
         warn("--start, --end and --fps do nothing for a photo; ignored")
     stage_names = list(config.pipeline.stages)
+    prepare_face_bank(config, args.quiet)
     stats, _ = run_video_file(source, output, config, label="convert", quiet=args.quiet, preview=bool(args.preview),
                               trim=(args.start, args.end))
     detect, swap = stats.summary("detect", DetectSummary), stats.summary("swap", SwapSummary)

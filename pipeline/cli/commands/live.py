@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.cli.commands.common import add_config_options
 from pipeline.cli.livestatus import LatencyMeter, LiveMonitor, status_line, summary
 from pipeline.cli.progress import console, warn
-from pipeline.cli.settings import load_config
+from pipeline.cli.settings import add_face_option, face_overrides, load_config, prepare_face_bank
 from pipeline.media.atomic import write_json
 from pipeline.errors import FacepipeError
 from pipeline.io import FanOut, Sink
@@ -70,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         else:
             parser.add_argument(flag, dest=name, metavar=metavar, help=text)
     parser.add_argument("--passthrough", action="store_true", help="run no face stages")
+    add_face_option(parser)
     parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                         help="pace a file source at its frame rate (default: on; --no-realtime reads as fast as it decodes)")
     parser.add_argument("--full-quality", action="store_true",
@@ -98,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
         return _list_cameras()
     if not args.source:
         raise FacepipeError("give a SOURCE (camera index or name, stream URL or file), or --list-cameras")
-    overrides = list(args.set) + (["pipeline.stages=[]"] if args.passthrough else [])
+    overrides = list(args.set) + (["pipeline.stages=[]"] if args.passthrough else []) + face_overrides(args.face)
     if args.realtime is not None:
         overrides.append(f"capture.realtime={'true' if args.realtime else 'false'}")
     if args.reconnect:
@@ -110,6 +111,7 @@ def main(args: argparse.Namespace) -> int:
     chosen = [name for name in SINKS if getattr(args, name, None)]
     if not chosen:
         raise FacepipeError("say where the output goes: " + ", ".join("--" + n.replace("_", "-") for n in SINK_OPTIONS))
+    prepare_face_bank(config, args.quiet)  # before any output or source opens: it can take a while
 
     from pipeline.compose import build_stages
     from pipeline.media.sources import open_live_source

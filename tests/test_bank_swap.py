@@ -1,0 +1,274 @@
+"""The retrieval swap (``swap.method = "bank"``, ``--face``): a bank of person B's faces, built once and
+cached, painted onto any face by expression and pose.
+
+B is the first 3 s of ``people/lp_d19_man_glasses_white_sweater.mp4``; the target is
+``people/lp_d20_young_man_outdoor_talk.mp4``. Neither is a held-out evaluation clip.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.cli.settings import face_overrides, load_config
+from pipeline.frame import Face, Frame
+from pipeline.stage import StageContext
+from stages.faces.bank_match import BankMatcher, describe
+from stages.faces.bank_warp import face_mask, warp_face
+from stages.faces.geometry import inter_ocular, template_in_crop, transform
+from stages.faces.identity import identity_distance, mean_embedding
+from tests.conftest import ffmpeg_make, media, one_line_error, read_frames, run_cli
+from tests.identity_check import frame_embeddings, video_embeddings
+
+B_CLIP = "people/lp_d19_man_glasses_white_sweater.mp4"
+TARGET = "people/lp_d20_young_man_outdoor_talk.mp4"
+TARGET_FRAMES = 12
+INNER_FACE = slice(17, 68)  # brows, nose, eyes, mouth: what the warp must keep in place
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private bank cache for this module ($XDG_CACHE_HOME, also seen by the CLI's child processes)."""
+    folder = tmp_path_factory.mktemp("xdg")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder / "facepipe" / "banks"
+
+
+@pytest.fixture(scope="module")
+def b_clip(tmp_path_factory: pytest.TempPathFactory, ffmpeg_bin: str) -> Path:
+    """The first 3 s of B's clip (about 45 bank faces: a bank that builds in seconds)."""
+    out = tmp_path_factory.mktemp("b") / "b.mp4"
+    ffmpeg_make(ffmpeg_bin, "-i", media(B_CLIP), "-t", "3", "-an", "-c:v", "libx264", "-crf", "16", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bank(cache: Path, b_clip: Path):
+    from stages.swap import SwapConfig, open_face_bank
+
+    return open_face_bank(SwapConfig(method="bank", face=str(b_clip)))
+
+
+def bank_config(face: Path, *extra: str):
+    return load_config(None, [*face_overrides(str(face)), *extra])
+
+
+# -- the bank ---------------------------------------------------------------------------------------
+
+def test_a_bank_is_aligned_faces_of_the_clip_in_the_align_stages_frame(bank) -> None:
+    assert 30 <= len(bank) <= 50  # every 2nd frame of 90, nearly all with a face
+    assert bank.crops.shape[1:] == (256, 256, 3) and bank.crops.dtype == np.uint8
+    # landmarks in crop pixels, framed like the align stage frames faces: near the template
+    offset = np.abs(bank.landmarks.mean(axis=0) - template_in_crop(256)).mean()
+    assert offset < 0.05 * 256, offset
+    assert bank.descriptors.expression.shape[0] == len(bank) == bank.descriptors.pose.shape[0]
+    assert np.all(np.diff(bank.frames) > 0) and bank.kind == "video"
+
+
+def test_the_second_build_is_a_cache_hit_keyed_by_content(bank, b_clip: Path, cache: Path,
+                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import stages.swap as swap
+    from stages.swap import SwapConfig, face_bank_spec, open_face_bank
+
+    def no_face_stages(info):
+        raise AssertionError("the face stages ran: the cached bank was not used")
+
+    monkeypatch.setattr(swap, "bank_face_stages", no_face_stages)
+    renamed = tmp_path / "same_bytes_other_name.mp4"
+    shutil.copy(b_clip, renamed)
+    again = open_face_bank(SwapConfig(method="bank", face=str(renamed)))
+    assert np.array_equal(again.crops, bank.crops) and np.array_equal(again.landmarks, bank.landmarks)
+    assert [p.name for p in cache.iterdir()] == [face_bank_spec(SwapConfig(method="bank", face=str(b_clip))).path.name]
+    # what shapes the bank is in the key: another step is another bank, and is built
+    assert face_bank_spec(SwapConfig(method="bank", face=str(b_clip), bank_every=3)).key != \
+        face_bank_spec(SwapConfig(method="bank", face=str(b_clip))).key
+    with pytest.raises(AssertionError, match="face stages ran"):
+        open_face_bank(SwapConfig(method="bank", face=str(b_clip), bank_every=3))
+
+
+def test_a_photo_folder_bank_says_it_has_one_expression_per_photo(b_clip: Path, cache: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index, image in enumerate(read_frames(b_clip, max_frames=30)[::10]):
+        cv2.imwrite(str(photos / f"b{index}.png"), image)
+    target = tmp_path / "target.png"
+    cv2.imwrite(str(target), read_frames(media(TARGET), max_frames=1)[0])
+    output = tmp_path / "out.png"
+    result = run_cli("convert", target, "-o", output, "-q", "--face", photos)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "one expression per photo" in line]
+    assert len(notes) == 1 and "3 photos" in notes[0], result.stderr
+    changed = np.abs(cv2.imread(str(output)).astype(int) - cv2.imread(str(target)).astype(int)).max(axis=2) > 12
+    assert changed.sum() > 2000  # a face's worth of pixels was painted
+
+
+# -- a convert with --face --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def swapped(bank, b_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Frame], Path]:
+    """The first frames of the target through the default stages with --face B, in memory (exact
+    pixels), with the blend masks written."""
+    from pipeline.cli.video_job import run_in_memory
+
+    masks = tmp_path_factory.mktemp("masks")
+    config = bank_config(b_clip, f"decode.max_frames={TARGET_FRAMES}", f"blend.masks_dir={json.dumps(str(masks))}")
+    frames, stats = run_in_memory(media(TARGET), config)
+    assert len(frames) == TARGET_FRAMES
+    return frames, masks
+
+
+def test_only_the_face_changes(swapped: tuple[list[Frame], Path]) -> None:
+    frames, masks = swapped
+    for frame in frames:
+        before, after = frame.meta["original"].astype(np.int16), frame.image.astype(np.int16)
+        mask = cv2.imread(str(masks / f"{frame.index:06d}.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(before[mask == 0], after[mask == 0]), "a pixel outside the blend mask changed"
+        painted = [face for face in frame.faces if face.swapped is not None]
+        assert painted and all(face.selected and face.swapped_resolution == 0 for face in painted)
+        # the mask lies on the faces: inside their landmark hulls, forehead included, grown by a quarter of
+        # the inter-ocular distance (the detector also finds a face in the foliage of the first two frames)
+        near = np.zeros(mask.shape, np.uint8)
+        for face in painted:
+            hull = np.zeros(mask.shape, np.uint8)
+            points = np.vstack([face.landmarks, face.landmarks[17:27] + 0.3 * (face.landmarks[27] - face.landmarks[8])])
+            cv2.fillConvexPoly(hull, cv2.convexHull(np.round(points).astype(np.int32)), 1)
+            grow = int(0.25 * inter_ocular(face.landmarks))
+            near |= cv2.dilate(hull, np.ones((2 * grow + 1,) * 2, np.uint8))
+        assert not np.any((mask > 0) & (near == 0)), "the blend mask reaches beyond the faces"
+        inside = mask > 128
+        assert inside.sum() > 5000 and np.abs(after - before)[inside].mean() > 10  # the face was repainted
+
+
+def test_the_painted_face_is_nearer_b_than_the_target(swapped: tuple[list[Frame], Path], b_clip: Path) -> None:
+    frames, _ = swapped
+    b_identity = mean_embedding(list(video_embeddings(b_clip, step=10).values()))
+    sample = frames[::4]
+    out = frame_embeddings({f.index: f.image for f in sample})
+    source = frame_embeddings({f.index: f.meta["original"] for f in sample})
+    assert len(out) == len(sample)
+    for index, embedding in out.items():
+        to_b, to_target = identity_distance(embedding, b_identity), identity_distance(embedding, source[index])
+        # measured: about 0.45 from B (dlib's same-person threshold is 0.6) and 0.70 from the target
+        assert to_b < min(to_target - 0.15, 0.6), f"frame {index}: {to_b:.2f} from B, {to_target:.2f} from the target"
+
+
+def test_the_face_keeps_the_targets_shape(swapped: tuple[list[Frame], Path]) -> None:
+    """Landmarks re-fitted on the output lie where those fitted on the input do (the warp puts B's
+    features on the target's landmarks): mean inner-face error under 0.08 of the inter-ocular distance."""
+    from stages.detect import DetectConfig, DetectStage
+    from stages.landmarks import LandmarksConfig, LandmarksStage
+
+    frames, _ = swapped
+    stages = [DetectStage(DetectConfig(every=1)), LandmarksStage(LandmarksConfig(smooth=False))]
+    for stage in stages:
+        stage.open(StageContext(video=None, config=stage.config))
+
+    def fit(image: np.ndarray) -> np.ndarray:
+        frame = Frame(index=0, pts=0.0, image=image.copy())
+        for stage in stages:
+            stage.process([frame])
+        return max(frame.faces, key=lambda f: f.width * f.height).landmarks
+
+    errors = []
+    for frame in frames[::3]:
+        before, after = fit(frame.meta["original"]), fit(frame.image)
+        errors.append(np.linalg.norm(after[INNER_FACE] - before[INNER_FACE], axis=1).mean() / inter_ocular(before))
+    assert np.mean(errors) < 0.08, errors
+
+
+# -- refusals and the default -------------------------------------------------------------------------
+
+def test_bank_without_a_face_is_a_one_line_error(tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", media(TARGET), "-o", output, "--set", 'swap.method="bank"', "--end", "2f")
+    one_line_error(result, "swap.method = 'bank' needs swap.face", output)
+    assert "no bank is bundled" in result.stderr
+
+
+def test_a_bank_with_no_face_is_a_one_line_error(tmp_path: Path, cache: Path) -> None:
+    empty = tmp_path / "nobody"
+    empty.mkdir()
+    cv2.imwrite(str(empty / "wall.png"), np.full((240, 320, 3), 128, np.uint8))
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", media(TARGET), "-o", output, "--face", empty, "--end", "2f")
+    one_line_error(result, "no face found", output)
+    missing = run_cli("convert", media(TARGET), "-o", output, "--face", tmp_path / "nowhere.mp4", "--end", "2f")
+    one_line_error(missing, "no such file or folder", output)
+
+
+def test_pair_is_the_default_method_and_paints_with_the_model() -> None:
+    """Without --face nothing changes: the pair painter runs the model on the crops, as before."""
+    from models.checkpoint import load_model
+    from stages.swap import PairPainter, SwapStage
+
+    config = load_config().swap
+    assert config.method == "pair" and not config.face
+    crop = cv2.resize(read_frames(media(TARGET), max_frames=1)[0][60:420, 60:420], (256, 256))
+    face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=crop, landmarks=template_in_crop(256),
+                matrix=np.eye(2, 3))
+    stage = SwapStage(config)
+    stage.open(StageContext(video=None, config=config))
+    assert isinstance(stage.painter, PairPainter)
+    stage.process([Frame(index=0, pts=0.0, image=crop, faces=[face])])
+    expected, mask = load_model("", "cpu").swap(crop[None], "a2b")
+    assert np.array_equal(face.swapped, expected[0]) and np.array_equal(face.swapped_mask, mask[0])
+    assert face.swapped_resolution == 128
+
+
+# -- matching and warping, on synthetic faces ------------------------------------------------------
+
+def open_mouth(amount: float) -> np.ndarray:
+    """The mean face in a 256 crop with the jaw and lower lip dropped by ``amount`` x the face width."""
+    points = template_in_crop(256).copy()
+    drop = amount * 256 * 0.7
+    points[[5, 6, 7, 8, 9, 10, 11]] += [0, drop]
+    points[[55, 56, 57, 58, 59, 65, 66, 67]] += [0, drop]
+    return points
+
+
+def test_matching_ignores_position_size_and_roll_and_finds_the_expression() -> None:
+    amounts = (0.0, 0.03, 0.06, 0.09, 0.12)
+    matcher = BankMatcher(describe(np.stack([open_mouth(a) for a in amounts])), stickiness=0.0)
+    angle, scale = np.radians(12), 1.7
+    similarity = np.array([[scale * np.cos(angle), -scale * np.sin(angle), 40.0],
+                           [scale * np.sin(angle), scale * np.cos(angle), -25.0]])
+    for expected, amount in enumerate(amounts):
+        assert matcher.pick(transform(open_mouth(amount), similarity), -1, expected).index == expected
+
+
+def test_a_pick_is_held_against_a_near_tie_and_a_change_is_crossfaded_over_four_frames() -> None:
+    bank = describe(np.stack([open_mouth(0.0), open_mouth(0.1)]))
+    held, jumpy = BankMatcher(bank, stickiness=0.002, crossfade=4), BankMatcher(bank, stickiness=0.0, crossfade=4)
+    sequence = [0.0, 0.05, 0.1, 0.1, 0.1, 0.1, 0.1]  # closed; a near tie; wide open
+    picks = [held.pick(open_mouth(a), 7, frame) for frame, a in enumerate(sequence)]
+    assert [jumpy.pick(open_mouth(a), 7, frame).index for frame, a in enumerate(sequence)][:2] == [0, 1]
+    assert [p.index for p in picks] == [0, 0, 1, 1, 1, 1, 1]  # the tie does not move the held pick
+    assert [p.changed for p in picks] == [False, False, True, False, False, False, False]
+    assert [p.weight for p in picks[2:]] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert [p.previous for p in picks[2:]] == [0, 0, 0, -1, -1]
+    assert held.changes == 1
+    # a gap in the track (a seek, a lost face) starts afresh: no fade from a stale pick
+    assert held.pick(open_mouth(0.0), 7, 30) == type(picks[0])(0)
+
+
+def test_the_warp_puts_each_bank_landmark_on_the_targets() -> None:
+    source_points = template_in_crop(256)
+    target_points = open_mouth(0.08) + [6.0, -4.0]
+    image = np.zeros((256, 256, 3), np.uint8)
+    markers = (8, 30, 36, 45, 48, 54, 57, 62)
+    for number, index in enumerate(markers):
+        cv2.circle(image, tuple(np.round(source_points[index]).astype(int)), 3, (40 + 25 * number, 255, 0), -1)
+    warped = warp_face(image, source_points, target_points, 256)
+    for number, index in enumerate(markers):
+        x, y = np.round(target_points[index]).astype(int)
+        assert abs(int(warped[y, x, 0]) - (40 + 25 * number)) <= 6 and warped[y, x, 1] > 200, index
+    mask = face_mask(target_points, 256)
+    assert mask[tuple(np.round(target_points[30][::-1]).astype(int))] == pytest.approx(1.0, abs=0.01)
+    assert mask[5, 5] == 0.0 and 0.0 < mask.mean() < 0.6
