@@ -10,6 +10,7 @@ choices that ``pipeline.toml`` documents and the validator enforces.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -189,6 +190,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise FacepipeError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition; a Latin-1 file is a user's fix
+        raise FacepipeError(f"{path}: not valid TOML: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
         raise FacepipeError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -277,6 +280,8 @@ def _check_type(hint: Any, value: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FacepipeError(f"{where} = {value!r}: expected a number")
+        if math.isnan(value):  # NaN passes every bound check (all comparisons are False): refuse it here
+            raise FacepipeError(f"{where} = nan: expected a number")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

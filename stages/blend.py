@@ -41,6 +41,7 @@ from pipeline.frame import Face, Frame
 from pipeline.media.masks import MaskWriter
 from pipeline.stage import Stage, StageContext
 from stages.faces.geometry import crop_region, similarity_scale, transform
+from stages.faces.lab_stats import lab_stats
 from stages.summaries import BlendSummary
 
 
@@ -101,21 +102,8 @@ def shape_mask(mask: np.ndarray, erosion_px: float, feather_px: float) -> np.nda
     return np.clip(out, 0.0, 1.0)
 
 
-STATS_SIZE = 64  # colour statistics are computed on a 64x64 copy: same numbers, 16x less work at 256 px
 
 
-def lab_stats(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted mean and std of each LAB channel: (2, 3) float32."""
-    import cv2
-    if image.shape[0] > STATS_SIZE:
-        image = cv2.resize(image, (STATS_SIZE, STATS_SIZE), interpolation=cv2.INTER_AREA)
-        weights = cv2.resize(weights, (STATS_SIZE, STATS_SIZE), interpolation=cv2.INTER_AREA)
-    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32).reshape(-1, 3)
-    w = weights.reshape(-1, 1).astype(np.float32)
-    total = max(float(w.sum()), 1e-6)
-    mean = (lab * w).sum(axis=0) / total
-    std = np.sqrt(((lab - mean) ** 2 * w).sum(axis=0) / total) + 1e-3
-    return np.stack([mean, std])
 
 
 def apply_rct(image: np.ndarray, stats: np.ndarray) -> np.ndarray:

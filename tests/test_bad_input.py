@@ -116,7 +116,8 @@ def test_interrupt_leaves_no_output_and_no_ffmpeg(tmp_path: Path, signum: int, s
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli.main", "convert", str(media("WolfgangLanger_Pexels.mp4")), "-o", str(output),
          "--passthrough", "-q", "--set", "encode.preset=veryslow"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if the suite runs with SIGINT ignored
 
     def partial_files() -> list[Path]:
         return list(tmp_path.glob(".interrupted.*facepipe-partial.mp4"))

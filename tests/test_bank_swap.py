@@ -20,7 +20,7 @@ from pipeline.cli.settings import face_overrides, load_config
 from pipeline.frame import Face, Frame
 from pipeline.stage import StageContext
 from stages.faces.bank_match import BankMatcher, describe
-from stages.faces.bank_warp import face_mask, warp_face
+from stages.faces.bank_warp import face_mask, fine_ratio, reinhard, skin_mask, warp_face
 from stages.faces.geometry import inter_ocular, template_in_crop, transform
 from stages.faces.identity import identity_distance, mean_embedding
 from tests.conftest import ffmpeg_make, media, one_line_error, read_frames, run_cli
@@ -272,3 +272,106 @@ def test_the_warp_puts_each_bank_landmark_on_the_targets() -> None:
     mask = face_mask(target_points, 256)
     assert mask[tuple(np.round(target_points[30][::-1]).astype(int))] == pytest.approx(1.0, abs=0.01)
     assert mask[5, 5] == 0.0 and 0.0 < mask.mean() < 0.6
+
+
+# -- what is pasted: skin only at the rim, the target's softness, colour from skin alone ------------
+
+SKIN_BGR = (120, 145, 200)
+GREY_BGR = (200, 200, 195)  # a studio backdrop: B's own background
+
+
+def synthetic_bank(points: np.ndarray, inset: float = 0.1, texture: float = 0.0, seed: int = 0):
+    """One bank face whose jaw landmarks lie OUT in the backdrop: the cheeks end ``inset`` x the
+    face's half width inside them (dlib's jaw points often sit a few pixels outside the cheek)."""
+    from stages.faces.bank import FaceBank
+
+    image = np.empty((256, 256, 3), np.uint8)
+    image[:] = GREY_BGR
+    jaw = points[:17].copy()
+    jaw[:, 0] = points[30, 0] + (jaw[:, 0] - points[30, 0]) * (1.0 - inset)
+    shrunk = np.vstack([jaw, points[17:27] - [0, 30]])
+    cv2.fillConvexPoly(image, cv2.convexHull(np.round(shrunk).astype(np.int32)), SKIN_BGR)
+    if texture:
+        noise = np.random.default_rng(seed).normal(0, texture, image.shape[:2])[..., None]
+        image = np.clip(image + noise, 0, 255).astype(np.uint8)
+    for part in (slice(36, 42), slice(42, 48), slice(48, 60)):
+        cv2.fillConvexPoly(image, np.round(points[part]).astype(np.int32), (60, 40, 90))
+    landmarks = points[None].astype(np.float32)
+    return FaceBank(image[None], landmarks, describe(landmarks), np.zeros(1, np.int32), "photos", "synthetic"), shrunk
+
+
+def paint_one(bank, target: np.ndarray, points: np.ndarray) -> Face:
+    from stages.faces.bank_swap import BankSwapper
+
+    face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
+    BankSwapper(bank).paint(face, 0)
+    return face
+
+
+def test_no_pixel_beyond_the_bank_faces_own_outline_is_pasted() -> None:
+    """The blend seam of the caught fakes: B's backdrop, inside B's jaw landmarks but outside B's
+    cheek, pasted onto the target's cheek as a pale stripe. The paint mask must stop at B's skin."""
+    points = open_mouth(0.02)
+    bank, shrunk = synthetic_bank(points, inset=0.1)
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    face = paint_one(bank, target, points)
+    backdrop = np.ones((256, 256), np.uint8)
+    cv2.fillConvexPoly(backdrop, cv2.convexHull(np.round(shrunk).astype(np.int32)), 0)
+    backdrop = warp_face(backdrop * 255, points, points, 256) > 127  # the bank's backdrop in the target crop
+    # the old mask (the target's hull) reached over the backdrop: the case is a real one
+    assert (face_mask(points, 256)[backdrop] > 0.5).sum() > 500
+    assert face.swapped_mask[backdrop].max() < 0.02, "pixels of B's backdrop are pasted"
+    # and the face is still painted: the whole feature core and most of the cheeks
+    assert face.swapped_mask[tuple(np.round(points[[30, 33, 51, 62]][:, ::-1]).astype(int).T)].min() > 0.95
+    assert (face.swapped_mask > 0.5).sum() > 0.6 * (face_mask(points, 256) > 0.5).sum()
+    pale = np.abs(face.swapped.astype(int) - GREY_BGR).sum(axis=2) < 30
+    assert not pale.any(), "the backdrop's colour shows in the painted crop"
+
+
+def test_the_targets_own_hair_or_glasses_at_the_rim_keep_their_pixels() -> None:
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points, inset=0.0)
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    temple = (int(points[1][0] + 12), int(points[1][1]))  # a dark glasses temple across the cheek's rim
+    cv2.line(target, temple, (int(points[0][0] - 10), int(points[0][1] - 5)), (30, 30, 30), 3)
+    face = paint_one(bank, target, points)
+    dark = (target.max(axis=2) < 60) & (face_mask(points, 256) > 0.5)
+    assert dark.sum() > 20  # the temple lies inside the old mask
+    assert face.swapped_mask[dark].max() < 0.1 and np.array_equal(face.swapped[dark], target[dark])
+
+
+def test_a_blurred_target_gets_a_painted_face_no_sharper_than_itself() -> None:
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points, inset=0.0, texture=12.0)
+    inner = skin_mask(points, 256, features=True)
+    sharp_bank = fine_ratio(cv2.cvtColor(bank.crops[0], cv2.COLOR_BGR2GRAY), inner)
+    for sigma in (1.0, 2.0):
+        target = cv2.GaussianBlur(synthetic_bank(points, inset=0.0, texture=12.0, seed=1)[0].crops[0], (0, 0), sigma)
+        face = paint_one(bank, target, points)
+        own = fine_ratio(cv2.cvtColor(target, cv2.COLOR_BGR2GRAY), inner)
+        painted = fine_ratio(cv2.cvtColor(face.swapped, cv2.COLOR_BGR2GRAY), inner)
+        assert painted <= 1.1 * own < 0.5 * sharp_bank, (sigma, painted, own, sharp_bank)
+    # a target as sharp as the bank is not blurred
+    target = synthetic_bank(points, inset=0.0, texture=12.0, seed=1)[0].crops[0]
+    face = paint_one(bank, target, points)
+    assert fine_ratio(cv2.cvtColor(face.swapped, cv2.COLOR_BGR2GRAY), inner) > 0.8 * sharp_bank
+
+
+def test_the_colour_match_is_measured_on_skin_not_on_the_eyes_or_lips() -> None:
+    """B's pale blue eyes must not count as skin: the skin (and the eyes) of two bank faces that differ
+    only in eye colour come out of the transfer alike."""
+    points = open_mouth(0.02)
+    base, _ = synthetic_bank(points, inset=0.0)
+    target = np.full((256, 256, 3), (90, 130, 170), np.uint8)
+    out = []
+    for eye in ((40, 60, 90), (230, 190, 170)):
+        image = base.crops[0].copy()
+        for part in (slice(36, 42), slice(42, 48)):
+            cv2.fillConvexPoly(image, np.round(points[part]).astype(np.int32), eye)
+        out.append(reinhard(image, target, skin_mask(points, 256)).astype(int))
+    cheek = tuple(np.round(((points[3] + points[48]) / 2)[::-1]).astype(int))
+    assert np.abs(out[0][cheek] - out[1][cheek]).max() <= 1
+    assert np.abs(out[0][cheek] - target[cheek]).max() <= 4  # and the skin lands on the target's
+    for part in (slice(36, 42), slice(42, 48), slice(48, 60)):
+        centre = tuple(np.round(points[part].mean(axis=0)[::-1]).astype(int))
+        assert skin_mask(points, 256)[centre] == 0.0 and skin_mask(points, 256, features=True)[centre] > 0

@@ -215,12 +215,16 @@ def test_occlusion_and_export_refusals_are_one_line() -> None:
             parse_occlusion(bad)
     with pytest.raises(FacepipeError, match="needs occlude.image"):
         check_material([parse_occlusion("patch:2")], OccludeConfig())
-    lines = [{"status": "ok", "compression": c, "variant": v} for c in ("c23", "c40") for v in ("", "perturbed/GB_3")]
+    lines = [{"status": "ok", "compression": c, "variant": v, "label": "real", "split": "train", "target": "000",
+              "frames": 8, "path": f"original_sequences/youtube/{c}/videos/000.mp4"}
+             for c in ("c23", "c40") for v in ("", "perturbed/GB_3")]
     with pytest.raises(FacepipeError, match="^--compression c0: corpus has only c23, c40$"):
         choose(lines, Path("corpus"), "c0", "")
     with pytest.raises(FacepipeError, match="^--variant occluded/block_3: corpus has perturbed/GB_3$"):
         choose(lines, Path("corpus"), "c23", "occluded/block_3")
     assert len(choose(lines, Path("corpus"), "c40", "perturbed/GB_3/")) == 1
+    with pytest.raises(FacepipeError, match="lacks a valid label"):
+        choose([dict(lines[0], label="maybe")], Path("corpus"), "c23", "")
 
 
 def test_verify_passes_and_a_rerun_does_nothing(corpus) -> None:

@@ -134,9 +134,22 @@ def test_detector_files_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
 
 
 def _copy_manifest(corpus: Path, tmp: Path, keep) -> Path:  # noqa: ANN001
+    """A corpus of the rows ``keep`` chooses, its videos hard-linked in (manifest paths must stay inside
+    their corpus, so the rows cannot point back at the original)."""
+    import os
+    import shutil
+
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
-    rows = [dict(r, path=str(corpus / r["path"])) for r in rows if keep(r)]
+    rows = [r for r in rows if keep(r)]
     tmp.mkdir()
+    for row in rows:
+        for key in ("path", "mask"):
+            if row.get(key):
+                (tmp / row[key]).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(corpus / row[key], tmp / row[key])
+                except OSError:
+                    shutil.copy2(corpus / row[key], tmp / row[key])
     (tmp / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return tmp
 

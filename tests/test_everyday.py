@@ -313,7 +313,8 @@ def test_ctrl_c_stops_a_folder_convert_and_leaves_only_whole_files(tmp_path: Pat
         shutil.copy(media("WolfgangLanger_Pexels.mp4"), folder / name)
     process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "convert", str(folder), "-o", str(out),
                                 "--passthrough", "-q", "--set", "encode.preset='veryslow'"],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if launched with SIGINT ignored
     deadline = time.time() + 60
     while not list(out.glob(".*facepipe-partial*")) and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)

@@ -129,7 +129,8 @@ def test_ctrl_c_keeps_the_faces_and_a_rerun_resumes_without_loss_or_duplicates(t
 
     out = tmp_path / "interrupted"
     process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "extract", str(clip), "-o", str(out), *common],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if launched with SIGINT ignored
     deadline = time.time() + 120
     while len(list((out / "faces").glob("*.png"))) < 8 and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)

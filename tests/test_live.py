@@ -136,7 +136,8 @@ def test_ctrl_c_ends_live_gracefully_and_keeps_recording(tmp_path: Path, ffmpeg_
     record = tmp_path / "live.mp4"
     try:
         process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "live", f"tcp://127.0.0.1:{port}", "--passthrough",
-                                    "--record", str(record), "-q"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+                                    "--record", str(record), "-q"], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if SIGINT is ignored
         deadline = time.time() + 60  # wait until the recording has started (a loaded machine starts slowly)
         while not list(tmp_path.glob(".live.*")) and time.time() < deadline and process.poll() is None:
             time.sleep(0.1)

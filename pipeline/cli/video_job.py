@@ -21,7 +21,7 @@ from pipeline.errors import FacepipeError
 from pipeline.videoinfo import VideoInfo
 from pipeline.cli.progress import frame_progress, warn
 from pipeline.media.decode import FileSource, probe, truncation_warning
-from pipeline.media.encode import FileSink
+from pipeline.media.encode import FileSink, check_file_destination
 from pipeline.media.kinds import PHOTO_OUTPUTS, is_image
 from pipeline.cli.trim import Position, apply_trim
 
@@ -242,3 +242,51 @@ def run_in_memory(path: str | Path, config: Config, stages: list[str] | None = N
     sink = ListSink()
     stats = Runner(source, built, sink, queue_frames=config.pipeline.queue_frames, contexts=contexts).run()
     return sink.frames, stats
+
+
+def check_side_file(path: str | Path | None, option: str, *taken: str | Path) -> Path | None:
+    """Refuse, before any work, a side file (``--stats``, ``--json``) that could only fail once the work is done.
+
+    ``taken``: the run's other outputs, which the side file must not replace."""
+    if not path:
+        return None
+    side = Path(path)
+    if any(other and side.resolve() == Path(other).resolve() for other in taken):
+        raise FacepipeError(f"{option} {side} is also the output; choose another path")
+    check_file_destination(side, option)
+    return side
+
+
+def check_side_dir(path: str | Path | None, option: str) -> Path | None:
+    """Refuse, before any work, an output folder that exists as a file (or sits under a file): created later,
+    it would fail with NotADirectoryError or FileExistsError after the work was done."""
+    if not path:
+        return None
+    folder = Path(path)
+    probe_at = folder.resolve()
+    while not probe_at.exists() and probe_at != probe_at.parent:
+        probe_at = probe_at.parent
+    if not probe_at.is_dir():
+        where = "" if probe_at == folder.resolve() else f" ({probe_at} is a file)"
+        raise FacepipeError(f"{option} {folder}: not a folder{where}; give a folder path")
+    return folder
+
+
+def check_stage_setup(config: Config, stage_names: list[str]) -> None:
+    """The checks a run makes before its first frame, callable without a run: ``doctor`` uses them so that it
+    never passes a configuration ``convert`` refuses. The same functions the run calls, not copies:
+    the stage list's requirements (``build_stages``) and the swap model's loader (the swap stage's open)."""
+    from pipeline.compose import check_requirements
+    from stages import STAGES
+
+    check_requirements(STAGES, stage_names)
+    if "swap" not in stage_names:
+        return
+    from stages.swap import check_method
+
+    swap = config.section("swap")
+    check_method(swap)
+    if swap.method == "pair":
+        from models.checkpoint import load_model
+
+        load_model(swap.model, "cpu")  # what the swap stage opens: refuses a pickle, a truncated or corrupt file

@@ -82,7 +82,7 @@ class Build:
         self.methods: dict[str, Method] = {name: load_method(name)() for name in dict.fromkeys(self.corpus.methods)}
         if not self.methods:
             raise FacepipeError("no methods given: --methods warp,gan")
-        self.videos: list[Video] = find_videos(options.inputs, options.identities)
+        self.videos: list[Video] = find_videos(options.inputs, options.identities, options.warn)
         self.with_faces: list[Video] = []
         self.split_of: dict[str, str] = {}
         self.commit = git_commit()
@@ -110,8 +110,7 @@ class Build:
             for method in self.methods.values():
                 method.prepare(self)
             jobs = self._video_jobs({name: method.card() for name, method in self.methods.items()})
-            todo = [(key, job) for key, job in jobs
-                    if not job_done(Path(job.record), job.files(), job.lines[0].get("model_sha256"))]
+            todo = self._todo(jobs)
             with self.options.progress("videos", len(todo)) as on_done:
                 results = run_jobs(_run_job, todo, engine, on_done)
             failures += [r for r in results if not r.ok]
@@ -124,6 +123,18 @@ class Build:
         write_manifest(self.layout.root, lines)
         return BuildResult([l for l in lines if l.get("status") == "ok"], failures, [v.path for v in skipped],
                            self.engine_seconds)
+
+    @staticmethod
+    def _todo(jobs: list[tuple[str, RenderJob]]) -> list[tuple[str, RenderJob]]:
+        """The jobs not done: ``job_done`` scans every output (an ffmpeg per file), so a few at once."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def done(job: RenderJob) -> bool:
+            return job_done(Path(job.record), job.files(), job.lines[0].get("model_sha256"))
+
+        with ThreadPoolExecutor(4) as pool:
+            finished = list(pool.map(done, [job for _, job in jobs]))
+        return [(key, job) for (key, job), ok in zip(jobs, finished) if not ok]
 
     def _check_plan(self) -> None:
         """A corpus folder is tied to its inputs: numbering must not shift under an existing corpus."""

@@ -21,6 +21,9 @@ so several exports can share one output folder).
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from pipeline.corpus.layout import Layout
 from pipeline.corpus.manifest import read_manifest
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import atomic_path, write_image, write_json, write_text
+from pipeline.media.paths import inside
 
 
 def _frames_dir(relative_video: str) -> str:
@@ -61,13 +65,14 @@ def export_video(root: Path, out: Path, line: dict[str, Any], count: int, size: 
     from stages.align import warp_face
     from stages.faces.geometry import transform
 
-    records = face_records(Layout(root).faces(line["target"]))
+    faces = Layout(root).state() / "faces"
+    records = face_records(inside(faces, str(line.get("target")), f"{root} manifest, target of {line['path']}"))
     numbers = sorted(i for i in records if i < int(line["frames"]))
     if not numbers:
         return [], []
     picks = sorted({numbers[round(k)] for k in np.linspace(0, len(numbers) - 1, min(count, len(numbers)))})
-    images = _decode(root / line["path"], set(picks))
-    masks = _decode(root / line["mask"], set(picks)) if line.get("mask") else {}
+    images = _decode(inside(root, line["path"]), set(picks))
+    masks = _decode(inside(root, line["mask"]), set(picks)) if line.get("mask") else {}
     folder = _frames_dir(line["path"])
     frame_paths, mask_paths = [], []
     for number in picks:
@@ -116,16 +121,82 @@ def choose(lines: list[dict[str, Any]], root: Path, compression: str, variant: s
     chosen = [l for l in ok if (l.get("variant") or "") == variant and l.get("compression") == compression]
     if not chosen:
         raise FacepipeError(f"{root}: no {variant or 'unperturbed'} {compression} videos to export")
+    for line in chosen:
+        if line.get("label") not in ("real", "fake") or line.get("split") not in SPLITS or not line.get("target") \
+                or not isinstance(line.get("frames"), int):
+            raise FacepipeError(f"{root}/manifest.jsonl: the line of {line.get('path')} lacks a valid label, split, "
+                                f"target or frames")
     return chosen
 
 
+def _planned(out: Path, name: str, chosen: list[dict[str, Any]]) -> list[Path]:
+    """What this export puts in ``out`` that could already be there: its dataset JSON and the frame,
+    landmark and mask folders of its videos (``label_dict.yaml`` is merged, not replaced)."""
+    paths = [out / "dataset_json" / f"{name}.json"]
+    for line in chosen:
+        folder = _frames_dir(line["path"])
+        paths += [out / folder, out / folder.replace("frames", "landmarks"), out / folder.replace("frames", "masks")]
+    return paths
+
+
+def check_output(out: Path, name: str, chosen: list[dict[str, Any]], overwrite: bool) -> list[Path]:
+    """Refuse, before any work, an output that is a file or that already holds this export (without
+    ``--overwrite``); returns what the export replaces."""
+    if out.exists() and not out.is_dir():
+        raise FacepipeError(f"output {out} is a file, not a folder; give a folder for the export")
+    if not out.exists() and not out.parent.is_dir():
+        raise FacepipeError(f"output folder's parent does not exist: {out.parent}")
+    existing = [p for p in _planned(out, name, chosen) if p.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(p.relative_to(out).as_posix() for p in existing[:2]) + (" ..." if len(existing) > 2 else "")
+        raise FacepipeError(f"output {out} already holds {len(existing)} file(s) or folder(s) of export {name} "
+                            f"({shown}); pass --overwrite to replace them")
+    return existing
+
+
+def _merge_label_dict(path: Path, entries: dict[str, int]) -> str:
+    """``label_dict.yaml`` for every dataset exported into this folder so far (several sets share one)."""
+    known: dict[str, int] = {}
+    if path.is_file():
+        for text in path.read_text(errors="replace").splitlines():
+            key, sep, value = text.strip().partition(":")
+            if sep and text.startswith("  ") and value.strip() in ("0", "1"):
+                known[key.strip()] = int(value)
+    known.update(entries)
+    body = "".join(f"  {key}: {value}\n" for key, value in known.items())
+    return f"# merge into DeepfakeBench's config: label_dict\nlabel_dict:\n{body}"
+
+
+def _move_tree(staging: Path, out: Path, replaced: list[Path]) -> None:
+    """Move a finished staging folder into ``out``: renamed whole when ``out`` is new, else file by file
+    after removing what ``--overwrite`` replaces (so no stale frame of an earlier export stays listed)."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    for path in replaced:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for source in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = out / source.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, compression: str, count: int,
-                         variant: str = "") -> int:
+                         variant: str = "", overwrite: bool = False) -> int:
     """Export one compression of one tree (``variant``: ``""`` = unperturbed, ``perturbed/GB_3``,
-    ``occluded/block_3``); frames are cut with the target's cached alignment in every tree."""
+    ``occluded/block_3``); frames are cut with the target's cached alignment in every tree.
+
+    Everything is written into a hidden staging folder beside (or inside) ``output`` and moved into
+    place only when the whole export succeeded, so a bad video or Ctrl-C leaves ``output`` as it was."""
     root, out = Path(corpus), Path(output)
     if "frames" in name or "/" in name:
         raise FacepipeError(f"--name {name!r}: must not contain 'frames' or '/' (the loader rewrites 'frames' in paths)")
+    if not root.is_dir():
+        raise FacepipeError(f"corpus not found: {root}")
     try:
         lines = read_manifest(root)
     except FileNotFoundError:
@@ -133,19 +204,29 @@ def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, comp
     chosen = choose(lines, root, compression, variant)
     import json
 
-    plan = json.loads(Layout(root).plan().read_text())
-    size = int(plan["align"][0])
+    try:
+        size = int(json.loads(Layout(root).plan().read_text())["align"][0])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        raise FacepipeError(f"{Layout(root).plan()}: missing or unreadable; is this a corpus made by "
+                            f"`facepipe corpus build`?") from None
+    replaced = check_output(out, name, chosen, overwrite)
     real, fake = f"{name}_Real", f"{name}_Fake"
     table: dict[str, dict[str, dict[str, Any]]] = {real: {s: {} for s in SPLITS}, fake: {s: {} for s in SPLITS}}
-    out.mkdir(parents=True, exist_ok=True)
-    for line in chosen:
-        frames, masks = export_video(root, out, line, count, size)
-        if not frames:
-            continue
-        label = real if line["label"] == "real" else fake
-        video = Path(line["path"]).stem if label == real else f"{line['method']}_{Path(line['path']).stem}"
-        table[label][line["split"]][video] = {"label": label, "frames": frames, "masks": masks}
-    (out / "dataset_json").mkdir(exist_ok=True)
-    write_json(out / "dataset_json" / f"{name}.json", {name: table})
-    write_text(out / "label_dict.yaml", f"# merge into DeepfakeBench's config: label_dict\nlabel_dict:\n  {real}: 0\n  {fake}: 1\n")
+    holder = out if out.is_dir() else out.parent
+    staging = holder / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.facepipe-export"
+    staging.mkdir()  # mode from the umask, unlike mkdtemp's 0700: it may become ``out`` itself
+    try:
+        for line in chosen:
+            frames, masks = export_video(root, staging, line, count, size)
+            if not frames:
+                continue
+            label = real if line["label"] == "real" else fake
+            video = Path(line["path"]).stem if label == real else f"{line['method']}_{Path(line['path']).stem}"
+            table[label][line["split"]][video] = {"label": label, "frames": frames, "masks": masks}
+        (staging / "dataset_json").mkdir(exist_ok=True)
+        write_json(staging / "dataset_json" / f"{name}.json", {name: table})
+        write_text(staging / "label_dict.yaml", _merge_label_dict(out / "label_dict.yaml", {real: 0, fake: 1}))
+        _move_tree(staging, out, replaced)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return len(chosen)

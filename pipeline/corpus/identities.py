@@ -15,8 +15,10 @@ import csv
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pipeline.errors import FacepipeError
+from pipeline.media.paths import inside
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
 SPLITS = ("train", "val", "test")
@@ -29,12 +31,22 @@ class Video:
     identity: str
 
 
-def find_videos(folder: str | Path, identities_csv: str | Path | None = None) -> list[Video]:
+def find_videos(folder: str | Path, identities_csv: str | Path | None = None,
+                warn: Callable[[str], None] | None = None) -> list[Video]:
+    """The numbered videos of ``folder`` with their identities; ``warn`` hears of CSV rows naming no video
+    there (a typo would otherwise silently make that video its own identity)."""
     root = Path(folder)
     if not root.is_dir():
         raise FacepipeError(f"real-videos folder not found: {root}")
     files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     mapping = read_identities(identities_csv) if identities_csv else {}
+    for name in mapping:  # a name, not a path: inputs are often symlinks to elsewhere, so no resolving
+        inside(root, name, str(identities_csv), follow_links=False)
+    names = {p.name for p in files} | {p.stem for p in files}
+    missing = [name for name in mapping if name not in names]
+    if missing and warn is not None:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        warn(f"{identities_csv}: {len(missing)} row(s) name no video in {root}: {shown}")
     videos = []
     for number, path in enumerate(files):
         identity = mapping.get(path.name) or mapping.get(path.stem) or path.stem

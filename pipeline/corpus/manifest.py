@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import FacepipeError
 from pipeline.media.atomic import write_text
+from pipeline.media.paths import inside
 
 MANIFEST = "manifest.jsonl"
 MANIFEST_CSV = "manifest.csv"
@@ -52,6 +54,36 @@ def write_manifest(root: Path, lines: list[dict[str, Any]]) -> None:
     write_text(root / META, "".join(m + "\n" for m in meta))
 
 
-def read_manifest(root: Path) -> list[dict[str, Any]]:
+PATH_FIELDS = ("path", "mask")  # the fields readers open (relative to the corpus)
+
+
+def read_manifest(root: Path, check_paths: bool = True) -> list[dict[str, Any]]:
+    """The manifest's lines; a missing file raises FileNotFoundError, a bad line a one-line FacepipeError.
+
+    With ``check_paths`` every ``path`` and ``mask`` of a finished video must lie inside ``root``: a
+    manifest is data anyone can hand over, and ``../../x`` would make export read and mirror files
+    outside both the corpus and its output folder. ``verify`` reads without it and lists such lines."""
     path = root / MANIFEST
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines: list[dict[str, Any]] = []
+    for number, text in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+        except ValueError:
+            raise FacepipeError(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(line, dict):
+            raise FacepipeError(f"{path}:{number}: not a JSON object")
+        if check_paths:
+            check_line_paths(root, line, f"{path}:{number}")
+        lines.append(line)
+    return lines
+
+
+def check_line_paths(root: Path, line: dict[str, Any], where: str) -> None:
+    """Refuse (one line) a finished video's ``path`` or ``mask`` that leads outside ``root``."""
+    if line.get("status", "ok") != "ok":
+        return
+    for field in PATH_FIELDS:
+        if field == "path" or line.get(field) is not None:
+            inside(root, line.get(field), where)

@@ -266,13 +266,27 @@ def run_job(job: FacesJob | RenderJob) -> list[dict[str, Any]]:
 
 
 def job_done(record: Path, files: list[str], model_sha256: str | None = None) -> bool:
-    """A finished job: its record exists, every file it names is still there, and it was made with the
-    same model (a gan model trained further on a re-run with a bigger budget re-renders its fakes) by a
-    build that keeps audio (records without ``source_audio`` predate it: a re-run re-renders them)."""
+    """A finished job: its record exists, every file it names is still there and passes ``verify``'s
+    per-file checks (it reads to the end without an error and has the recorded frame count, so a
+    truncated or damaged output is rendered again), and it was made with the same model (a gan model
+    trained further on a re-run with a bigger budget re-renders its fakes) by a build that keeps audio
+    (records without ``source_audio`` predate it: a re-run re-renders them)."""
+    from pipeline.corpus.verify import decode
+
     if not record.is_file() or not all(os.path.exists(path) for path in files):
         return False
     try:
         lines = json.loads(record.read_text())["lines"]
     except (OSError, ValueError, KeyError):
         return False
-    return all(line.get("model_sha256") == model_sha256 and "source_audio" in line for line in lines)
+    if not all(line.get("model_sha256") == model_sha256 and "source_audio" in line for line in lines):
+        return False
+    counts = {line.get("frames") for line in lines}
+    if len(counts) != 1:
+        return False
+    expected = counts.pop()
+    for path in files:
+        found = decode(Path(path), copy=True)  # a packet scan: milliseconds, yet it sees a cut-off file
+        if found.error or found.frames != expected:
+            return False
+    return True

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.corpus.identities import SPLITS
 from pipeline.corpus.layout import STATE
-from pipeline.corpus.manifest import MANIFEST, read_manifest
+from pipeline.corpus.manifest import MANIFEST, check_line_paths, read_manifest
 from pipeline.errors import FacepipeError
 
 AUDIO_SLACK = 0.1  # seconds: an audio packet (AAC 21-23 ms, MP3 24-26 ms) past the last frame is fine
@@ -35,12 +35,16 @@ class Decoded:
     error: str = ""
 
 
-def decode(path: Path) -> Decoded:
-    """Decode the video stream (and the first audio stream, if any) to the end; per-frame timing from framecrc."""
+def decode(path: Path, copy: bool = False) -> Decoded:
+    """Decode the video stream (and the first audio stream, if any) to the end; per-frame timing from framecrc.
+
+    ``copy``: a stream-copy packet scan instead (no decoding, milliseconds): it still finds a truncated
+    file and counts its frames, which is what a re-run of ``build`` checks every finished job's files with."""
     from pipeline.media.ffmpeg import ffmpeg_exe
 
+    codec = ["-c", "copy"] if copy else []
     done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
-                           "-map", "0:a:0?", "-fps_mode", "passthrough", "-f", "framecrc", "-"],
+                           "-map", "0:a:0?", *codec, "-fps_mode", "passthrough", "-f", "framecrc", "-"],
                           capture_output=True, text=True, errors="replace")
     timebase: dict[int, float] = {}
     span: dict[int, list[float]] = {}
@@ -90,12 +94,18 @@ def verify_corpus(directory: str | Path) -> tuple[list[str], int]:
     root = Path(directory)
     if not (root / MANIFEST).is_file():
         raise FacepipeError(f"{root}: no {MANIFEST}; is this a corpus made by `facepipe corpus build`?")
-    try:
-        lines = read_manifest(root)
-    except ValueError as exc:
-        raise FacepipeError(f"{root / MANIFEST}: not valid JSON lines ({exc})") from None
+    lines = read_manifest(root, check_paths=False)  # a path leading outside is a problem to list, not to open
     problems: list[str] = []
-    ok = [l for l in lines if l.get("status") == "ok"]
+    ok = []
+    for number, line in enumerate(lines, 1):
+        if line.get("status") != "ok":
+            continue
+        try:
+            check_line_paths(root, line, f"{MANIFEST} line {number}")
+        except FacepipeError as exc:
+            problems.append(str(exc))
+            continue
+        ok.append(line)
     problems += [f"job {l.get('key')} failed: {l.get('error')}" for l in lines if l.get("status") == "failed"]
 
     listed = {l["path"] for l in ok} | {l["mask"] for l in ok if l.get("mask")}

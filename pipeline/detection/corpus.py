@@ -4,7 +4,8 @@ Only the manifest is read, never the corpus generator's code, so any tree that w
 fields works. Fields used: ``path`` (relative to the corpus), ``label`` (real/fake), ``split``,
 ``method``, ``compression`` and ``perturbation`` (a list of ``TYPE:LEVEL`` strings or
 ``{"type", "level"}`` objects; empty = clean) or ``occlusion`` (set = the occluded variant of that
-folder, never clean). Lines with an ``error`` (failed jobs) are skipped.
+folder, never clean). Lines with an ``error`` (failed jobs) are skipped. A ``path`` that leads outside the corpus (``../``, an
+absolute path, a symlink out) is refused with one line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pipeline.errors import FacepipeError
+from pipeline.media.paths import inside
 
 MANIFEST = "manifest.jsonl"
 CLEAN = "clean"
@@ -95,7 +97,8 @@ def read_corpus(corpus_dir: str | Path) -> list[Video]:
             raise FacepipeError(f"{where}: a manifest line needs 'path' and 'label'")
         label = _label(row["label"], where)
         identity = row.get("target_identity") or row.get("identity") or row.get("target") or ""
-        videos.append(Video(path=(root / row["path"]).resolve(), key=str(row["path"]), label=label,
+        path = inside(root, row["path"], where)  # a manifest is data: ../ or /abs would read outside the corpus
+        videos.append(Video(path=path, key=str(row["path"]), label=label,
                             split=str(row.get("split") or ""), method=str(row.get("method") or ("fake" if label else "real")) if label else "real",
                             compression=str(row.get("compression") or "c23"),
                             perturbation=_occlusion(row) or _perturbation(row.get("perturbation", row.get("perturbations"))),

@@ -5,13 +5,17 @@ interrupted run leaves nothing at the final path. Every writer in the project go
 the encoder, JSON and JSONL outputs, mask and preview PNGs, facesets, checkpoints.
 
 Temporaries still open when the process is told to stop (SIGTERM, SIGHUP, Ctrl-C) are removed by
-:func:`remove_open_temporaries`, which the command line calls on its way out.
+:func:`remove_open_temporaries`, which the command line calls on its way out. A process killed
+outright (kill -9, power loss) cannot do that; its temporaries carry its PID, so the next writer into
+the same folder removes those whose process is gone (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +26,76 @@ if TYPE_CHECKING:
 
 _OPEN: set[Path] = set()
 _LOCK = threading.Lock()
+_SWEPT: set[Path] = set()  # folders already cleared of stale temporaries by this process
+_PARTIAL = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)\.facepipe-partial(?P<suffix>.*)$")
 
 
 def temporary_name(path: Path) -> Path:
-    """``.NAME.facepipe-partial.EXT`` beside ``path``: hidden, and the extension kept so tools infer the format."""
+    """``.NAME.PID.facepipe-partial.EXT`` beside ``path``: hidden, the extension kept so tools infer the
+    format, and the writer's PID so that a later run can tell a dead writer's leftover from a live one."""
     return path.with_name(f".{path.stem}.{os.getpid()}.facepipe-partial{path.suffix}")
+
+
+def partial_pid(name: str) -> int | None:
+    """The writer's PID in a temporary's file name; None for any other name."""
+    match = _PARTIAL.match(name)
+    return int(match["pid"]) if match else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists on this machine (another user's counts as alive)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporaries in ``directory`` whose writer is gone (killed with SIGKILL, a crash).
+
+    A live writer's temporary (this process, a concurrent run, a pool worker) is kept. Returns what
+    was removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(".") or ".facepipe-partial" not in entry.name:
+            continue
+        pid = partial_pid(entry.name)
+        if pid is None or pid_alive(pid):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except FileNotFoundError:
+            pass  # another run removed it first
+        except OSError:
+            pass
+    return removed
+
+
+def _sweep_once(directory: Path) -> None:
+    """:func:`remove_stale_temporaries` the first time this process writes into ``directory``
+    (once, so writing thousands of faces into one folder does not rescan it each time)."""
+    key = directory.absolute()
+    with _LOCK:
+        if key in _SWEPT:
+            return
+        _SWEPT.add(key)
+    remove_stale_temporaries(key)
 
 
 class AtomicFile:
@@ -35,6 +104,7 @@ class AtomicFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.temp = temporary_name(self.path)
+        _sweep_once(self.path.parent)
         with _LOCK:
             _OPEN.add(self.temp)
 

@@ -64,6 +64,18 @@ _VIDEO_CODECS = {
 }
 
 
+def check_file_destination(path: Path, what: str) -> Path:
+    """Refuse a file destination that is a folder, or whose folder is missing or read-only; returns the folder."""
+    if path.is_dir():
+        raise FacepipeError(f"{what} {path} is a folder; give a file name")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise FacepipeError(f"{what} {path}: folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise FacepipeError(f"{what} {path}: folder is not writable: {parent}")
+    return parent
+
+
 def check_output_path(output: str | Path, inputs: list[str], overwrite: bool, extra_suffixes: Iterable[str] = ()) -> Path:
     """Refuse, before any work, an output that would fail or would destroy something the user has.
 
@@ -76,13 +88,7 @@ def check_output_path(output: str | Path, inputs: list[str], overwrite: bool, ex
         same_file = os.path.exists(source) and path.exists() and os.path.samefile(source, path)
         if same_file or Path(source).resolve() == path.resolve():
             raise FacepipeError(f"output {path} is the input file; choose another output path")
-    if path.is_dir():
-        raise FacepipeError(f"output {path} is a folder; give a file name")
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise FacepipeError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise FacepipeError(f"output folder is not writable: {parent}")
+    parent = check_file_destination(path, "output")
     if path.exists() and not overwrite:
         raise FacepipeError(f"output {path} exists; pass --overwrite to replace it")
     trial = path.with_name(f".{path.stem}.facepipe-check")

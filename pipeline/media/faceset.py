@@ -32,6 +32,7 @@ import numpy as np
 
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import write_image, write_json
+from pipeline.media.paths import inside
 from pipeline.frame import Face, Frame
 from pipeline.videoinfo import VideoInfo
 
@@ -87,8 +88,11 @@ def read_alignments(directory: str | Path) -> dict[str, Any]:
         raise FacepipeError(f"{path}: no alignments file; is {directory} a faceset made by `facepipe extract`?") from None
     except (OSError, ValueError) as exc:
         raise FacepipeError(f"{path}: cannot read alignments: {exc}") from None
-    if not isinstance(data, dict) or data.get("version") != FACESET_VERSION or "faces" not in data:
+    if not isinstance(data, dict) or data.get("version") != FACESET_VERSION or not isinstance(data.get("faces"), list):
         raise FacepipeError(f"{path}: not a version {FACESET_VERSION} faceset alignments file")
+    for record in data["faces"]:  # a crop outside the faceset would be read by train, deleted by extract
+        if isinstance(record, dict) and "file" in record:
+            inside(directory, record["file"], str(path))
     return data
 
 
@@ -129,7 +133,7 @@ def list_faces(directory: str | Path) -> tuple[list[FacesetEntry], dict[str, Any
         for record in data["faces"]:
             if not isinstance(record, dict) or "file" not in record:
                 raise FacepipeError(f"{root / ALIGNMENTS}: a face record has no file")
-            path = root / record["file"]
+            path = root / record["file"]  # read_alignments checked it lies inside the faceset
             match = _NAME.match(path.stem)  # the file stem is unique per source within a faceset
             clip = match["stem"] if match else Path(str(record.get("source", ""))).stem
             entries.append(FacesetEntry(path, clip, int(record.get("frame", len(entries))), int(record.get("track", -1)),

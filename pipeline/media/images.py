@@ -38,10 +38,51 @@ def read_icc(path: str | Path) -> bytes | None:
         return None
 
 
+# 268 Mpx (16384 x 16384, 800 MB as BGR): past it a photo is refused from its header, before OpenCV allocates
+# (its own limit, CV_IO_MAX_IMAGE_PIXELS = 1 Gpx, ends in a cv2.error, and libpng prints to stderr)
+MAX_IMAGE_PIXELS = 1 << 28
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as a PNG's IHDR or a JPEG's SOF marker declares it; None for other formats.
+
+    Read from the header so that a file claiming 60000x60000 px is refused before anything is allocated.
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # stand-alone markers carry no length
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            if at + 9 > len(data):
+                return None
+            return int.from_bytes(data[at + 7:at + 9], "big"), int.from_bytes(data[at + 5:at + 7], "big")
+        at += 2 + length
+    return None
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """A BGR uint8 image (grey and alpha converted); one-line error when unreadable."""
+    """A BGR uint8 image (grey and alpha converted); one-line error when unreadable or too large."""
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    size = declared_size(data[:65536].tobytes())
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise FacepipeError(f"image {path} declares {size[0]}x{size[1]} px, more than the {MAX_IMAGE_PIXELS} px "
+                            "facepipe decodes; shrink it first")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:  # a format whose header we do not read, over OpenCV's limits or corrupt
+        image = None
     if image is None:
         raise FacepipeError(f"cannot read image {path}")
     return np.ascontiguousarray(image)

@@ -11,8 +11,13 @@ sound, 16-bit PCM stamped by sample count. Timing is by construction, not by wal
 
 A stream is encoded latency-first (x264 ``ultrafast``/``zerolatency``, a keyframe a second, no
 B-frames), muxed as MPEG-TS for udp/tcp/srt, FLV for rtmp, RTSP for rtsp. A recording uses the
-``[encode]`` settings, goes through the atomic writer (a hidden temporary renamed on success), and is
-kept, valid, when the source ends, stalls or the user stops.
+``[encode]`` settings and is written in place, in a form that is valid while it grows: fragmented MP4
+(``.mp4``/``.m4v``/``.mov``: an empty ``moov`` up front, then self-contained fragments), Matroska/WebM
+(clusters) or MPEG-TS. Unlike every other output it does not go through the atomic writer: a live
+session can end by ``kill -9`` or a power cut, and a hidden temporary that nobody renames would lose
+the recording, while a file that is valid at every fragment keeps all but the last second or so.
+(After ``kill -9`` of facepipe alone, its ffmpeg sees the end of its input and finishes the file.)
+A session that ends before its first frame leaves nothing at the path.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ import numpy as np
 
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
-from pipeline.media.atomic import AtomicFile
 from pipeline.media.audio import RATE, AudioCursor, AudioFeed
 from pipeline.media.colour import video_colour
 from pipeline.media.encode import EncodeConfig, check_output_path, muxer_for
@@ -157,13 +161,19 @@ class LiveEncoder:
 
 
 class RecordSink(LiveEncoder):
-    """``--record FILE``: the output with its sound, kept when the session ends however it ends."""
+    """``--record FILE``: the output with its sound, written in place in a crash-safe form (see the module
+    docstring), so the recording is at its path and valid however the session ends."""
+
+    # fragments: a new one at each keyframe and at least every second, so a killed ffmpeg loses at most ~1 s;
+    # delay_moov writes the moov with the first fragment, once the start times (and the edit list that keeps
+    # the sound in sync) are known
+    FRAGMENTED = ["-movflags", "+frag_keyframe+empty_moov+delay_moov+default_base_moof", "-frag_duration", "1000000"]
 
     def __init__(self, path: str | Path, config: EncodeConfig, source: object = None) -> None:
         super().__init__(str(path), source, with_audio=config.audio != "none")
         self.path = Path(path)
         self.config = config
-        self._file = AtomicFile(self.path)
+        self._created = False  # only a file this sink started is ever removed
 
     def output_args(self, info: VideoInfo) -> list[str]:
         suffix = self.path.suffix.lower()
@@ -171,8 +181,10 @@ class RecordSink(LiveEncoder):
         if self.config.codec in ("libx264", "libx265"):
             args += ["-preset", self.config.preset]
         if suffix in (".mp4", ".mov", ".m4v"):
-            args += ["-movflags", "+faststart"]
-        return args + ["-f", muxer_for(suffix), str(self._file.temp)]
+            args += self.FRAGMENTED
+        elif suffix in (".mkv", ".webm"):
+            args += ["-cluster_time_limit", "1000"]  # a cluster a second: what a cut-off file loses at most
+        return args + ["-f", muxer_for(suffix), str(self.path)]
 
     def audio_args(self) -> list[str]:
         codec = "libopus" if self.path.suffix.lower() == ".webm" else "aac"
@@ -181,15 +193,23 @@ class RecordSink(LiveEncoder):
     def describe(self) -> str:
         return f"recording {self.path}"
 
+    def open(self, info: VideoInfo) -> None:
+        self._created = True
+        super().open(info)
+
     def close(self, ok: bool) -> None:
-        committed = False
+        """Finish the file whenever it holds a frame (an error ends the session, not the recording); remove it
+        when it holds none."""
+        if self.frames_written == 0:
+            self.finish(False)
+            if self._created:
+                self.path.unlink(missing_ok=True)
+            return
         try:
-            if self.finish(ok and self.frames_written > 0):
-                self._file.commit()
-                committed = True
-        finally:
-            if not committed:
-                self._file.abort()
+            self.finish(True)
+        except FacepipeError:
+            if ok:
+                raise  # the session's own error, when there is one, is the one to report
 
 
 def _stream_format(url: str) -> str:

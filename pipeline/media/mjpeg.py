@@ -7,12 +7,16 @@ The standard library's threading HTTP server is enough (one thread per viewer). 
 - ``/stream.mjpg``: ``multipart/x-mixed-replace`` JPEGs, one part per output frame;
 - ``/frame.jpg``: the latest frame; ``/stats.json``: the live figures.
 
-A frame is JPEG-encoded once, in the output thread, and only while someone watches. Bind to
-127.0.0.1 unless the network is trusted: there is no authentication.
+A frame is JPEG-encoded once, in the output thread, and only while someone watches. There is no
+authentication, so the server binds to loopback (``--serve PORT`` = 127.0.0.1:PORT); any other address
+needs ``public=True`` (``--serve-public``). Whatever the address, a request whose ``Host`` header is not
+the address it came in on or ``localhost`` (with the port) gets 403: a web page cannot reach the camera
+through a name it rebinds to 127.0.0.1 (DNS rebinding).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +59,35 @@ poll(); setInterval(poll, 500);
 """
 
 
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``: the addresses only this machine reaches."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_address(address: str, public: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` or ``PORT`` (= 127.0.0.1:PORT) as (host, port); refuses a bad port and, unless
+    ``public``, a host other than loopback (the server has no authentication)."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or ("" if _ else "127.0.0.1")
+    if not host or not port.isdigit():
+        raise FacepipeError(f"--serve {address}: give HOST:PORT or PORT, e.g. 127.0.0.1:8080")
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise FacepipeError(f"--serve {address}: port {number} is out of range; use 1 to 65535")
+    if not public and not is_loopback(host):
+        raise FacepipeError(f"--serve {address}: {host} is not loopback, and the view has no authentication; "
+                            "add --serve-public to serve it to the network anyway, or use 127.0.0.1")
+    return host, number
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -75,8 +108,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _host_allowed(self) -> bool:
+        """The ``Host`` header names this server by the address it was reached on, or localhost; with the port."""
+        sink = self.server.sink
+        given = (self.headers.get("Host") or "").strip().lower()
+        local = self.connection.getsockname()[0]
+        names = {sink.host.lower(), local.lower(), "localhost"}
+        if is_loopback(local):
+            names.add("127.0.0.1")
+        allowed = {f"{n}:{sink.port}" if ":" not in n else f"[{n}]:{sink.port}" for n in names}
+        if sink.port == 80:  # a browser leaves the default port out
+            allowed |= {n if ":" not in n else f"[{n}]" for n in names}
+        return given in allowed
+
     def do_GET(self) -> None:  # noqa: N802 - the http.server name
         sink = self.server.sink
+        if not self._host_allowed():
+            self.send_error(403, "Host not allowed")
+            return
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
             figures = json.dumps(sink.stats()).replace("</", "<\\/")  # never ends the <script> early
@@ -115,11 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
 class ServeSink:
     """Serves the output frames over HTTP as MJPEG, with a page showing them and the live figures."""
 
-    def __init__(self, address: str, stats: Callable[[], dict] | None = None, quality: int = 80) -> None:
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise FacepipeError(f"--serve {address}: give HOST:PORT, e.g. 127.0.0.1:8080")
-        self.host, self.port = host.strip("[]"), int(port)
+    def __init__(self, address: str, stats: Callable[[], dict] | None = None, quality: int = 80,
+                 public: bool = False) -> None:
+        self.host, self.port = parse_address(address, public)
+        self.public = not is_loopback(self.host)
         self.stats = stats or (lambda: {})
         self.quality = quality
         self.closed = False
@@ -131,8 +179,8 @@ class ServeSink:
         self._thread: threading.Thread | None = None
         try:  # bind now, so a taken port is an error before the source opens
             self._server = _Server((self.host, self.port), _Handler)
-        except OSError as exc:
-            raise FacepipeError(f"--serve {address}: {exc.strerror or exc}") from None
+        except (OSError, OverflowError) as exc:
+            raise FacepipeError(f"--serve {address}: {getattr(exc, 'strerror', None) or exc}") from None
         self._server.sink = self
 
     @property
@@ -193,5 +241,6 @@ class _Viewer:
             self.sink._viewers -= 1
 
 
-def serve_sink(value: str, context: SinkContext) -> ServeSink:
-    return ServeSink(value, stats=context.stats)
+def serve_sink(value: str, context: SinkContext, public: bool = False) -> ServeSink:
+    """``public``: ``--serve-public`` was given, so a non-loopback address is allowed."""
+    return ServeSink(value, stats=context.stats, public=public)

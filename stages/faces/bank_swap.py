@@ -13,12 +13,13 @@ of another face it draws the source's eyes and lips a second time.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_match import BankMatcher
-from stages.faces.bank_warp import face_mask, reinhard, skin_mask, warp_face
+from stages.faces.bank_warp import blur_to_match, paint_mask, reinhard, skin_likelihood, skin_mask, warp_face
 from stages.faces.geometry import transform
 
 
@@ -28,6 +29,9 @@ class BankSwapper:
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4) -> None:
         self.bank = bank
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade)
+        self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
+        self._blur: dict[int, tuple[int, float]] = {}  # track -> (last frame, its smoothed blur sigma)
+        self._skin: dict[int, np.ndarray] = {}  # bank index -> its skin likelihood, uint8 (64 KB a face)
 
     def paint(self, face: Face, frame_index: int) -> None:
         """Fill ``face.swapped`` and ``face.swapped_mask`` of an aligned face with landmarks."""
@@ -35,11 +39,17 @@ class BankSwapper:
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
         pick = self.matcher.pick(points, face.track_id, frame_index)
-        painted = self._warp(pick.index, points, size)
+        painted = self._warp(pick.index, points, size).astype(np.float32)
         if pick.previous >= 0 and pick.weight < 1.0:
             faded = self._warp(pick.previous, points, size).astype(np.float32)
-            painted = np.clip(faded + pick.weight * (painted.astype(np.float32) - faded) + 0.5, 0, 255).astype(np.uint8)
-        mask = face_mask(points, size)
+            painted = faded + pick.weight * (painted - faded)
+        painted = np.clip(painted + 0.5, 0, 255).astype(np.uint8)
+        bank_skin = painted[..., 3].astype(np.float32) / 255.0
+        mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points)))
+        painted = np.ascontiguousarray(painted[..., :3])
+        sigma = self._track_blur(face.track_id, frame_index, blur_to_match(painted, crop, skin_mask(points, size, features=True)))
+        if sigma > 0.0:
+            painted = cv2.GaussianBlur(painted, (0, 0), sigma)
         painted = reinhard(painted, crop, skin_mask(points, size))
         alpha = mask[..., None]
         face.swapped = np.clip(painted * alpha + crop * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
@@ -47,5 +57,19 @@ class BankSwapper:
         face.swapped_resolution = 0
         face.extras["bank_pick"] = pick  # for diagnostics: which bank face, and whether it changed
 
+    def _track_blur(self, track: int, frame_index: int, sigma: float) -> float:
+        """``sigma`` smoothed over a track's frames; a new track, or one back after a gap, starts afresh."""
+        if track < 0:
+            return sigma
+        last = self._blur.get(track)
+        if last is not None and 0 < frame_index - last[0] <= 2:
+            sigma = self.sharpness_memory * last[1] + (1.0 - self.sharpness_memory) * sigma
+        self._blur[track] = (frame_index, sigma)
+        return sigma
+
     def _warp(self, index: int, points: np.ndarray, size: int) -> np.ndarray:
-        return warp_face(self.bank.crops[index], self.bank.landmarks[index], points, size)
+        """Bank face ``index`` warped onto ``points``: BGR plus its skin likelihood (0..255) as channel 3."""
+        crop = self.bank.crops[index]
+        if index not in self._skin:
+            self._skin[index] = np.round(skin_likelihood(crop, self.bank.landmarks[index]) * 255).astype(np.uint8)
+        return warp_face(np.dstack([crop, self._skin[index]]), self.bank.landmarks[index], points, size)

@@ -54,7 +54,13 @@ def convert_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pipeline.cli.video_job import check_side_dir, check_side_file
+
     source = Path(args.input)
+    # every side output is checked before any work: a bad --stats path found after the photo is written
+    # would leave a half-done run behind
+    check_side_file(args.stats, "--stats", args.output, args.input)
+    check_side_dir(args.write_masks, "--write-masks")
     if source.is_dir():
         from pipeline.cli.folder_job import convert_folder
         from pipeline.cli.settings import load_config, prepare_face_bank

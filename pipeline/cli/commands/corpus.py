@@ -62,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a variant tree instead of the unperturbed one: perturbed/GB_3, occluded/block_3 "
                              "(the robustness sets)")
     export.add_argument("--frames", type=int, default=32, metavar="N", help="frames per video, evenly spaced (default 32)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace this export's files already in DIR (refused without it)")
     export.add_argument("-q", "--quiet", action="store_true")
     export.set_defaults(func=main_export)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
@@ -151,7 +153,8 @@ def main_export(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise FacepipeError(f"--frames {args.frames}: must be 1 or more")
     name = args.name or default_name(args.variant)
-    count = export_deepfakebench(args.corpus, args.output, name, args.compression, args.frames, args.variant)
+    count = export_deepfakebench(args.corpus, args.output, name, args.compression, args.frames, args.variant,
+                                 args.overwrite)
     if not args.quiet:
         print(f"exported {count} videos to {args.output} (dataset_json/{name}.json)")
     return 0

@@ -165,8 +165,9 @@ def main_score(args: argparse.Namespace) -> int:
     if not Path(args.video).is_file():
         raise FacepipeError(f"input not found: {args.video}")
     overlay = check_output_path(args.output, [args.video], args.overwrite) if args.output else None
-    if args.json and Path(args.json).resolve().parent.is_dir() is False:
-        raise FacepipeError(f"--json folder does not exist: {Path(args.json).resolve().parent}")
+    from pipeline.cli.video_job import check_side_file
+
+    check_side_file(args.json, "--json", args.output, args.video)  # a folder or no folder: refused before scoring
     _threads(config)
     detector = open_detector(args.detector)
     with frame_progress(f"score {Path(args.video).name}", None, args.quiet) as progress:

@@ -89,14 +89,16 @@ def rows(config=None) -> tuple[list[tuple[str, str]], list[str]]:
         found.append((module, _package(module)))
     weights = sorted(str(p.relative_to(MODEL_DIR)) for p in MODEL_DIR.rglob("*.safetensors")) if MODEL_DIR.is_dir() else []
     found.append(("model files", ", ".join(weights) or "none found under models/"))
-    if config is not None and "swap" in config.pipeline.stages:
-        from models import model_path
+    if config is not None:
+        from pipeline.cli.video_job import check_stage_setup
+        from pipeline.errors import FacepipeError
 
-        model = config.section("swap").model
-        if model and not model_path(model).exists():
-            problems.append(f"swap.model = {model!r}: not found")
-        elif not model and not (model_path(model) / "model.safetensors").is_file():
-            problems.append("the bundled swap model is missing: models/bundled/model.safetensors")
+        try:  # the very checks convert makes before its first frame: doctor never passes what convert refuses
+            check_stage_setup(config, list(config.pipeline.stages))
+            found.append(("stages", (", ".join(config.pipeline.stages) or "none") + ": ok"))
+        except FacepipeError as exc:
+            found.append(("stages", f"NOT usable: {exc}"))
+            problems.append(str(exc))
     return found, problems
 
 

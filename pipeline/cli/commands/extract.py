@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.cli.commands.common import add_config_options
 from pipeline.cli.trim import add_trim_options, trim_overrides
-from pipeline.errors import Cancelled, FacepipeError
+from pipeline.errors import Cancelled, FacepipeError, Stopped
 from pipeline.media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from stages import FACESET_STAGES
 
@@ -98,10 +99,7 @@ def _settings(config, args: argparse.Namespace, kind: str) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.media.atomic import write_json
-    from pipeline.cli.progress import warn
     from pipeline.cli.settings import load_config
-    from pipeline.media.faceset import FacesetWriter
     from stages.faces.geometry import TEMPLATE_NAME
 
     if args.every < 1:
@@ -114,8 +112,31 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     jobs = collect_jobs(args.inputs)
     align = {"size": config.align.size, "coverage": config.align.coverage, "template": TEMPLATE_NAME}
-    out_dir = Path(args.output)
+    from pipeline.cli.video_job import check_side_dir, check_side_file
+
+    out_dir = check_side_dir(args.output, "-o") or Path(args.output)  # an existing file: refused before any work
+    check_side_dir(args.debug, "--debug")
+    check_side_file(args.stats, "--stats", args.output)
     faceset_dir = out_dir / "all" if args.by_identity else out_dir
+    from pipeline.media.atomic import remove_stale_temporaries
+    from pipeline.media.lock import FolderLock
+
+    lock = FolderLock(out_dir, "extract").acquire()  # a second run at once would overwrite this one's rows
+    try:
+        for folder in (faceset_dir, faceset_dir / "faces"):
+            remove_stale_temporaries(folder)  # a kill -9'd run's half-written files
+        return _extract_all(args, config, jobs, align, out_dir, faceset_dir)
+    finally:
+        lock.release()
+
+
+def _extract_all(args: argparse.Namespace, config, jobs: list[tuple[str, list[Path]]], align: dict,
+                 out_dir: Path, faceset_dir: Path) -> int:
+    """Every source into the faceset, with the folder locked by :func:`main`."""
+    from pipeline.cli.progress import warn
+    from pipeline.media.atomic import write_json
+    from pipeline.media.faceset import FacesetWriter
+
     writer = FacesetWriter(faceset_dir, align, args.debug)
     timings: list[dict] = []
     skipped: list[str] = []
@@ -124,9 +145,12 @@ def main(args: argparse.Namespace) -> int:
             timing = _extract_one(kind, paths, config, args, writer, skipped)
             if timing:
                 timings.append(timing)
-    except (KeyboardInterrupt, Cancelled):
-        raise Cancelled(f"interrupted; the {len(writer.faces)} faces written so far are kept in {faceset_dir} "
-                        f"(run the same command again to resume)") from None
+    except (KeyboardInterrupt, Cancelled) as exc:
+        # SIGTERM/SIGHUP keep their own exit status (128 + signal), as every other command does
+        signum = exc.signum if isinstance(exc, Stopped) else None
+        how = f"stopped by {signal.Signals(signum).name}" if signum else "interrupted"
+        raise Cancelled(f"{how}; the {len(writer.faces)} faces written so far are kept in {faceset_dir} "
+                        f"(run the same command again to resume)", exit_code=128 + signum if signum else None) from None
     if skipped and not args.quiet:
         warn(f"{len(skipped)} source(s) already extracted with these settings, skipped: "
              f"{', '.join(Path(s).name for s in skipped[:5])}{' ...' if len(skipped) > 5 else ''}")

@@ -69,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument(flag, dest=name, action="store_true", help=text)
         else:
             parser.add_argument(flag, dest=name, metavar=metavar, help=text)
+    parser.add_argument("--serve-public", action="store_true",
+                        help="let --serve bind an address other than loopback (0.0.0.0, a LAN address): anyone who "
+                             "reaches the port sees the video, there is no authentication")
     parser.add_argument("--passthrough", action="store_true", help="run no face stages")
     add_face_option(parser)
     parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
@@ -111,6 +114,15 @@ def main(args: argparse.Namespace) -> int:
     chosen = [name for name in SINKS if getattr(args, name, None)]
     if not chosen:
         raise FacepipeError("say where the output goes: " + ", ".join("--" + n.replace("_", "-") for n in SINK_OPTIONS))
+    if args.serve:  # a bad or non-loopback address is refused before the face bank, the source or any output
+        from pipeline.media.mjpeg import is_loopback, parse_address
+
+        host, port = parse_address(args.serve, public=args.serve_public)
+        if not is_loopback(host):  # loud even with -q: this exposes a camera
+            print(f"facepipe: warning: --serve-public: serving on {host}:{port} with no authentication; anyone "
+                  f"who can reach this port sees the video", file=sys.stderr, flush=True)
+    elif args.serve_public:
+        raise FacepipeError("--serve-public goes with --serve HOST:PORT")
     prepare_face_bank(config, args.quiet)  # before any output or source opens: it can take a while
 
     from pipeline.compose import build_stages
@@ -124,7 +136,14 @@ def main(args: argparse.Namespace) -> int:
                           on_quit=source.stop, stats=lambda: holder["monitor"].snapshot() if "monitor" in holder else {})
     # every output is built (and checked) before the source opens: a bad path, no display or a taken
     # port is an error before a camera or a stream is touched
-    sinks: list[Sink] = [SINKS.load(name)(getattr(args, name), context) for name in chosen]
+    sinks: list[Sink] = []
+    try:
+        for name in chosen:
+            extra = {"public": args.serve_public} if name == "serve" else {}
+            sinks.append(SINKS.load(name)(getattr(args, name), context, **extra))
+    except BaseException:
+        _discard(sinks)  # a port bound by an earlier output is released, a recording's name left unused
+        raise
     try:
         info = source.open()
     except BaseException:

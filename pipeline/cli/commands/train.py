@@ -6,6 +6,7 @@ Torch is imported inside :func:`main` only, so ``facepipe --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -87,8 +88,9 @@ def main(args: argparse.Namespace) -> int:
             final = trainer.run(cfg.iterations, on_step=log.step, on_save=log.saved,
                                 max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     except KeyboardInterrupt as exc:
-        if isinstance(exc, Stopped):
-            raise
+        if isinstance(exc, Stopped):  # the trainer saved on the way out: say so, not "partial output removed"
+            raise Cancelled(f"stopped by {signal.Signals(exc.signum).name} at iteration {trainer.iteration}; checkpoint "
+                            f"saved in {out_dir} (continue with --resume)", exit_code=128 + exc.signum) from None
         raise Cancelled(f"interrupted at iteration {trainer.iteration}; checkpoint saved in {out_dir} (continue with --resume)") from None
     held_a = faces_a.held if len(faces_a.held) else faces_a.train
     held_b = faces_b.held if len(faces_b.held) else faces_b.train
