@@ -56,8 +56,8 @@ def tile(image: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
     out = image.copy()
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.rectangle(out, (0, 0), (TILE, 18), (0, 0, 0), -1)  # a dark strip: the label reads on any background
+    cv2.putText(out, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -86,7 +86,7 @@ def main() -> None:
                 continue
             box = face_box(frames_now[0])
             original = frames_now[0].meta.get("original", frames_now[0].image)
-            group = [label(tile(original, box), f"{Path(clip).stem[:14]} #{index}")]
+            group = [label(tile(original, box), f"{Path(clip).stem[:12]} frame {index}")]
             group += [label(tile(f.image, box), name) if f is not None else tile(original, None)
                       for (name, _), f in zip(columns, frames_now)]
             clip_tiles.append(np.hstack(group))

@@ -32,7 +32,8 @@ def _inputs(folder: Path, extra: dict[str, Path] | None = None) -> Path:
     return folder
 
 
-BUILD = ["--methods", "warp,gan", "--compressions", "c23,c40", "--perturb", "CS:3,BW:2", "--occlude", "block:3",
+BUILD = ["--fold-splits",  # 3 people: too few for 2 per split (docs/corpora.md)
+         "--methods", "warp,gan", "--compressions", "c23,c40", "--perturb", "CS:3,BW:2", "--occlude", "block:3",
          "--max-frames", str(FRAMES), "--train-minutes", "0.05", "-q"]
 OCCLUDED = "occluded/block_3"
 
@@ -82,8 +83,12 @@ def test_build_makes_the_ffpp_layout_and_a_full_manifest(corpus) -> None:
         for target, source in json.loads((root / "splits" / f"{name}.json").read_text()):
             split_of[target] = name
     assert sorted(split_of) == ["000", "001", "002"]
-    assert {l["split"] for l in ok} == {"train", "val", "test"}
+    # 3 people are too few for 2 per split: val and test were folded into train, warned and recorded
+    assert {l["split"] for l in ok} == {"train"}
     assert all(split_of[l["target"]] == l["split"] for l in ok)
+    assert "folded val into train, test into train" in done.stderr
+    plan = json.loads((root / ".facepipe" / "plan.json").read_text())
+    assert plan["splits"]["folded"] == {"val": "train", "test": "train"} and plan["splits"]["identities"]["train"] == 3
     # DeeperForensics-style meta lines, one per perturbed video
     meta = (root / "perturbations.txt").read_text().splitlines()
     assert len(meta) == 9 * 2 * 2 and all(m.split(" ")[1] in ("CS:3", "BW:2") for m in meta)  # occlusions are not DF lines
@@ -323,7 +328,7 @@ def test_kill_9_then_rerun_finishes_everything_once(tmp_path: Path) -> None:
     inputs = _inputs(tmp_path / "real", {"broken.mp4": garbage})
     out = tmp_path / "corpus"
     args = [sys.executable, "-m", "pipeline.cli.main", "corpus", "build", str(inputs), "-o", str(out), "--methods", "warp",
-            "--compressions", "c23,c40", "--perturb", "GB:2", "--max-frames", "8", "-q"]
+            "--compressions", "c23,c40", "--perturb", "GB:2", "--max-frames", "8", "--fold-splits", "-q"]
     process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     records = out / ".facepipe" / "records"
     deadline = time.monotonic() + 600

@@ -16,7 +16,7 @@ from pipeline.media.paths import inside
 from tests.conftest import media, one_line_error, run_cli
 
 PEOPLE = ["megactor_woman_glasses_talk.mp4", "retalking_face1_man_suit_talk.mp4"]
-BUILD = ["--methods", "warp", "--compressions", "c23", "--max-frames", "8", "-q"]
+BUILD = ["--fold-splits", "--methods", "warp", "--compressions", "c23", "--max-frames", "8", "-q"]
 REAL = "original_sequences/youtube/c23/videos/000.mp4"
 MASK = "manipulated_sequences/Warp/masks/videos/000_001.mp4"
 
@@ -200,8 +200,9 @@ def test_identities_csv_naming_absent_videos_warns_by_name(built: tuple[Path, Pa
     csv.write_text("video,identity\nghost_one.mp4,x\nghost_two,y\n")
     result = run_cli("corpus", "build", inputs, "-o", corpus, *BUILD, "--identities", csv)
     assert result.returncode == 0, result.stderr
-    warnings = [l for l in result.stderr.splitlines() if l.startswith("facepipe: warning:")]
+    warnings = [l for l in result.stderr.splitlines() if l.startswith("facepipe: warning:") and "ids.csv" in l]
     assert len(warnings) == 1 and "ghost_one.mp4" in warnings[0] and "ghost_two" in warnings[0], result.stderr
+    assert all("ids.csv" in l or "folded" in l for l in result.stderr.splitlines() if l.startswith("facepipe: warning:"))
     assert "Traceback" not in result.stderr
 
 

@@ -116,8 +116,8 @@ def test_kill_9_of_corpus_build_leaves_no_process_of_the_run(tmp_path: Path) -> 
 
     inputs = _inputs(tmp_path / "real")
     out = tmp_path / "corpus"
-    args = [sys.executable, "-m", "pipeline.cli.main", "corpus", "build", str(inputs), "-o", str(out), "--methods", "warp",
-            "--compressions", "c23", "--max-frames", "8", "-q"]
+    args = [sys.executable, "-m", "pipeline.cli.main", "corpus", "build", str(inputs), "-o", str(out), "--fold-splits",
+            "--methods", "warp", "--compressions", "c23", "--max-frames", "8", "-q"]
     process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         def pool() -> list[int]:

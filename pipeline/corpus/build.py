@@ -4,7 +4,8 @@ Order of work (each step skips what an earlier run finished):
 1. inputs -> numbered videos and identities (``identities.py``);
 2. one face-extraction job per video into the cache (``faces.py``); a video without a face is skipped
    with a warning line in the manifest, the run goes on;
-3. identity-disjoint splits and (target, source) pairs over the videos that have faces; split files;
+3. identity-disjoint splits and (target, source) pairs within each split over the videos that have faces
+   (a corpus too small for its splits is refused before step 2, or folded on request); split files;
 4. each method's ``prepare`` (``gan`` trains its multi-identity model here, resumably);
 5. one job per real video and per (method, pair) fake, fanned out to every compression and variant;
 6. the manifest, rebuilt from the job records; a summary; a non-zero exit if any job failed.
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 from pipeline import __version__
 from pipeline.config import Config
-from pipeline.corpus.identities import SPLITS, Video, find_videos, make_pairs, split_identities
+from pipeline.corpus.identities import SPLITS, Video, find_videos, make_pairs, plan_splits
 from pipeline.corpus.job import BranchSpec, FacesJob, FakeSpec, RenderJob
 from pipeline.corpus.layout import Layout, check_compressions
 from pipeline.corpus.manifest import read_records, write_manifest
@@ -83,6 +84,9 @@ class Build:
         if not self.methods:
             raise FacepipeError("no methods given: --methods warp,gan")
         self.videos: list[Video] = find_videos(options.inputs, options.identities, options.warn)
+        # refuse a corpus too small for its splits now, before hours of face extraction
+        plan_splits([v.identity for v in self.videos], list(self.corpus.splits), self.corpus.seed,
+                    self.corpus.fold_splits)
         self.with_faces: list[Video] = []
         self.split_of: dict[str, str] = {}
         self.commit = git_commit()
@@ -145,6 +149,7 @@ class Build:
         path = self.layout.plan()
         if path.is_file():
             old = json.loads(path.read_text())
+            old.pop("splits", None)  # the split record is written by ``_plan_pairs``, not an input
             if old != plan:
                 raise FacepipeError(f"{self.layout.root} was built from other inputs or settings (inputs, seed, "
                                     f"max_frames, align); build into a new folder")
@@ -189,8 +194,20 @@ class Build:
         return self.config.with_values({"decode.max_frames": self.corpus.max_frames, "detect.max_faces": 1})
 
     def _plan_pairs(self) -> None:
+        """Splits and pairs over the videos with faces; a folding is warned about and kept in the plan."""
+        import json
+
         identities = [v.identity for v in self.with_faces]
-        self.split_of = split_identities(identities, list(self.corpus.splits), self.corpus.seed)
+        splits = plan_splits(identities, list(self.corpus.splits), self.corpus.seed, self.corpus.fold_splits)
+        if splits.folded:
+            folds = ", ".join(f"{name} into {into}" for name, into in splits.folded.items())
+            self.options.warn(f"{len(set(identities))} identities with faces are too few for every split "
+                              f"(2 identities each): folded {folds} (corpus.fold_splits; recorded in "
+                              f"{self.layout.relative(self.layout.plan())})")
+        self.split_of = splits.split_of
+        plan = json.loads(self.layout.plan().read_text())
+        plan["splits"] = splits.record()
+        write_json(self.layout.plan(), plan)
         self.pairs = make_pairs(self.with_faces, self.split_of, self.corpus.seed)
         lists: dict[str, list[list[str]]] = {name: [] for name in SPLITS}
         for target, source in self.pairs:

@@ -22,6 +22,9 @@ class CorpusConfig:
                                 "or KIND:LEVEL:ANCHOR (block:3, noise:2, object:5:lower) -> occluded/<KIND>_<LEVEL>/; "
                                 "material (image, grey, noise_sigma, block_size) from [occlude]")
     splits: list[float] = option([0.72, 0.14, 0.14], "train/val/test fractions of the identities (identity-disjoint)")
+    fold_splits: bool = option(False, "when the corpus has too few identities for 2 per split (a fake's source and "
+                               "target share its split), fold the smallest splits into the largest (val first, "
+                               "then test) instead of refusing; recorded in .facepipe/plan.json (--fold-splits)")
     seed: int = option(0, "seed for pairs, splits, perturbation randomness and GAN initialisation", min=0)
     max_frames: int = option(0, "use only the first N frames of every input video; 0 = all", unit="frames", min=0)
     preset: str = option("veryfast", "x264 preset of the corpus videos",

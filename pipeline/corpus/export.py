@@ -10,13 +10,23 @@ JSON per dataset. Its loader's rules, which this exporter follows and the tests 
   ``landmarks`` (and ``.png`` with ``.npy``) or ``masks``;
 - labels map to integers through ``label_dict`` in its config: ``label_dict.yaml`` holds the snippet.
 
-Frames are our aligned crops (the target's cached alignment, ``align.size`` px), evenly spaced over
+Frames are our aligned crops (the target's cached alignment, rescaled to ``--resolution`` px), evenly spaced over
 the video; landmarks are the 68 points in crop pixels (float32, (68, 2)); masks are the blend-mask
 video's frames cut with the same alignment (fakes only; real videos list none).
 
 ``--compression`` picks c0/c23/c40 and ``--variant`` a perturbed or occluded tree, so each robustness
 set exports as a dataset of its own (its frames live under its own tree, ``perturbed/GB_3/.../frames``,
 so several exports can share one output folder).
+
+``--dfb-root DIR`` writes into a DeepfakeBench checkout the way its own preprocessing does, because its
+``train.py``/``test.py`` run from that root and the loader resolves ``./`` frame paths against the working
+directory (its ``rgb_dir`` prefixes only paths not starting with ``.``, joined by a backslash, so it cannot
+help): frames, landmarks and masks under ``DIR/datasets/rgb/<Name>/``, the JSON in
+``DIR/preprocessing/dataset_json/<Name>.json`` (the config's ``dataset_json_folder``), frame paths
+``./datasets/rgb/<Name>/...``. The loader never rescales landmarks (only the image, to the config's
+``resolution``), so frames, masks and landmarks are all written at ``--resolution`` (256 or 224): one
+export is one resolution. Names of FF++'s family (``FF-DF``, ``FaceForensics++``, ... and their ``_c40``
+forms) get the compression level the loader indexes for them (``{split: {c23: {video: ...}}}``).
 """
 
 from __future__ import annotations
@@ -35,6 +45,25 @@ from pipeline.corpus.manifest import read_manifest
 from pipeline.errors import FacepipeError
 from pipeline.media.atomic import atomic_path, write_image, write_json, write_text
 from pipeline.media.paths import inside
+
+# The loader (DeepfakeBench training/dataset/abstract_dataset.py) indexes these by compression level.
+FFPP_FAMILY = ("FaceForensics++", "FaceShifter", "DeepFakeDetection", "FF-DF", "FF-F2F", "FF-FS", "FF-NT")
+RESOLUTIONS = (256, 224)  # DeepfakeBench detectors' input sizes; landmarks are written in these pixels
+JSON_FOLDER = "preprocessing/dataset_json"  # DeepfakeBench's dataset_json_folder, relative to its root
+
+
+def ffpp_key(name: str, compression: str) -> str | None:
+    """The JSON's top key for a name of FF++'s family (the loader strips ``_c40`` and then reads the
+    ``c40`` level, whatever the config says), ``None`` for any other name; a ``_c40`` name of another
+    compression is refused, since the loader would look for frames that are not there."""
+    if name in FFPP_FAMILY:
+        return name
+    base = name[:-4] if name.endswith("_c40") else ""
+    if base in FFPP_FAMILY[:1] + FFPP_FAMILY[3:]:
+        if compression != "c40":
+            raise FacepipeError(f"--name {name}: DeepfakeBench reads the c40 level for it; export with --compression c40")
+        return base
+    return None
 
 
 def _frames_dir(relative_video: str) -> str:
@@ -60,7 +89,10 @@ def _decode(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
     return frames
 
 
-def export_video(root: Path, out: Path, line: dict[str, Any], count: int, size: int) -> tuple[list[str], list[str]]:
+def export_video(root: Path, out: Path, line: dict[str, Any], count: int, size: int, resolution: int | None = None,
+                 prefix: str = "") -> tuple[list[str], list[str]]:
+    """Frames, landmarks and masks of one video at ``resolution`` px (default: the crop ``size``), under
+    ``out/prefix``; returns the ``./``-relative frame and mask paths the JSON lists."""
     from pipeline.corpus.faces import face_records
     from stages.align import warp_face
     from stages.faces.geometry import transform
@@ -73,18 +105,22 @@ def export_video(root: Path, out: Path, line: dict[str, Any], count: int, size: 
     picks = sorted({numbers[round(k)] for k in np.linspace(0, len(numbers) - 1, min(count, len(numbers)))})
     images = _decode(inside(root, line["path"]), set(picks))
     masks = _decode(inside(root, line["mask"]), set(picks)) if line.get("mask") else {}
-    folder = _frames_dir(line["path"])
+    folder = (f"{prefix}/" if prefix else "") + _frames_dir(line["path"])
+    resolution = resolution or size
+    scale = np.array([[resolution / size], [resolution / size]])  # crop pixels -> output pixels
     frame_paths, mask_paths = [], []
     for number in picks:
         if number not in images:
             continue
         record = records[number]
-        matrix = np.asarray(record["matrix"], np.float64)
+        matrix = np.asarray(record["matrix"], np.float64) * scale
         name = f"{folder}/{number:03d}.png"
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        if not write_image(out / name, warp_face(images[number], matrix, size)):
+        if not write_image(out / name, warp_face(images[number], matrix, resolution)):
             raise FacepipeError(f"cannot write {out / name}")
-        landmarks = transform(np.asarray(record["landmarks"], np.float64), matrix).astype(np.float32)
+        # albumentations refuses keypoints outside the image, so a point past the crop's edge is clamped to it
+        landmarks = np.clip(transform(np.asarray(record["landmarks"], np.float64), matrix), 0, resolution - 1)
+        landmarks = landmarks.astype(np.float32)
         lm_path = out / name.replace("frames", "landmarks").replace(".png", ".npy")
         lm_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(lm_path) as temp:
@@ -94,7 +130,7 @@ def export_video(root: Path, out: Path, line: dict[str, Any], count: int, size: 
         if number in masks:
             mask_name = name.replace("frames", "masks")
             (out / mask_name).parent.mkdir(parents=True, exist_ok=True)
-            grey = warp_face(masks[number], matrix, size)[..., 0]
+            grey = warp_face(masks[number], matrix, resolution)[..., 0]
             write_image(out / mask_name, grey)
             mask_paths.append(f"./{mask_name}")
     return frame_paths, mask_paths
@@ -129,24 +165,27 @@ def choose(lines: list[dict[str, Any]], root: Path, compression: str, variant: s
     return chosen
 
 
-def _planned(out: Path, name: str, chosen: list[dict[str, Any]]) -> list[Path]:
+def _planned(out: Path, name: str, chosen: list[dict[str, Any]], dfb: bool = False) -> list[Path]:
     """What this export puts in ``out`` that could already be there: its dataset JSON and the frame,
     landmark and mask folders of its videos (``label_dict.yaml`` is merged, not replaced)."""
-    paths = [out / "dataset_json" / f"{name}.json"]
+    json_folder, prefix = (JSON_FOLDER, f"datasets/rgb/{name}/") if dfb else ("dataset_json", "")
+    paths = [out / json_folder / f"{name}.json"]
     for line in chosen:
-        folder = _frames_dir(line["path"])
+        folder = prefix + _frames_dir(line["path"])
         paths += [out / folder, out / folder.replace("frames", "landmarks"), out / folder.replace("frames", "masks")]
     return paths
 
 
-def check_output(out: Path, name: str, chosen: list[dict[str, Any]], overwrite: bool) -> list[Path]:
+def check_output(out: Path, name: str, chosen: list[dict[str, Any]], overwrite: bool, dfb: bool = False) -> list[Path]:
     """Refuse, before any work, an output that is a file or that already holds this export (without
     ``--overwrite``); returns what the export replaces."""
     if out.exists() and not out.is_dir():
         raise FacepipeError(f"output {out} is a file, not a folder; give a folder for the export")
     if not out.exists() and not out.parent.is_dir():
         raise FacepipeError(f"output folder's parent does not exist: {out.parent}")
-    existing = [p for p in _planned(out, name, chosen) if p.exists()]
+    if dfb and not out.is_dir():
+        raise FacepipeError(f"--dfb-root {out}: not a folder; give DeepfakeBench's root (where train.py runs from)")
+    existing = [p for p in _planned(out, name, chosen, dfb) if p.exists()]
     if existing and not overwrite:
         shown = ", ".join(p.relative_to(out).as_posix() for p in existing[:2]) + (" ..." if len(existing) > 2 else "")
         raise FacepipeError(f"output {out} already holds {len(existing)} file(s) or folder(s) of export {name} "
@@ -186,15 +225,22 @@ def _move_tree(staging: Path, out: Path, replaced: list[Path]) -> None:
 
 
 def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, compression: str, count: int,
-                         variant: str = "", overwrite: bool = False) -> int:
+                         variant: str = "", overwrite: bool = False, dfb_root: bool = False,
+                         resolution: int = 256) -> int:
     """Export one compression of one tree (``variant``: ``""`` = unperturbed, ``perturbed/GB_3``,
-    ``occluded/block_3``); frames are cut with the target's cached alignment in every tree.
+    ``occluded/block_3``); frames are cut with the target's cached alignment in every tree. With
+    ``dfb_root``, ``output`` is DeepfakeBench's root and the files go where its loader looks for them.
 
     Everything is written into a hidden staging folder beside (or inside) ``output`` and moved into
     place only when the whole export succeeded, so a bad video or Ctrl-C leaves ``output`` as it was."""
     root, out = Path(corpus), Path(output)
-    if "frames" in name or "/" in name:
-        raise FacepipeError(f"--name {name!r}: must not contain 'frames' or '/' (the loader rewrites 'frames' in paths)")
+    if "frames" in name or "/" in name or "\\" in name or not name.strip("."):
+        raise FacepipeError(f"--name {name!r}: must not contain 'frames', '/' or '\\' (the loader rewrites "
+                            f"'frames' in paths)")
+    if resolution not in RESOLUTIONS:
+        raise FacepipeError(f"--resolution {resolution}: must be one of {', '.join(map(str, RESOLUTIONS))} "
+                            f"(landmarks are written in that resolution's pixels)")
+    top = ffpp_key(name, compression)
     if not root.is_dir():
         raise FacepipeError(f"corpus not found: {root}")
     try:
@@ -209,7 +255,8 @@ def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, comp
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         raise FacepipeError(f"{Layout(root).plan()}: missing or unreadable; is this a corpus made by "
                             f"`facepipe corpus build`?") from None
-    replaced = check_output(out, name, chosen, overwrite)
+    replaced = check_output(out, name, chosen, overwrite, dfb_root)
+    prefix, json_folder = (f"datasets/rgb/{name}", JSON_FOLDER) if dfb_root else ("", "dataset_json")
     real, fake = f"{name}_Real", f"{name}_Fake"
     table: dict[str, dict[str, dict[str, Any]]] = {real: {s: {} for s in SPLITS}, fake: {s: {} for s in SPLITS}}
     holder = out if out.is_dir() else out.parent
@@ -217,16 +264,42 @@ def export_deepfakebench(corpus: str | Path, output: str | Path, name: str, comp
     staging.mkdir()  # mode from the umask, unlike mkdtemp's 0700: it may become ``out`` itself
     try:
         for line in chosen:
-            frames, masks = export_video(root, staging, line, count, size)
+            frames, masks = export_video(root, staging, line, count, size, resolution, prefix)
             if not frames:
                 continue
             label = real if line["label"] == "real" else fake
             video = Path(line["path"]).stem if label == real else f"{line['method']}_{Path(line['path']).stem}"
             table[label][line["split"]][video] = {"label": label, "frames": frames, "masks": masks}
-        (staging / "dataset_json").mkdir(exist_ok=True)
-        write_json(staging / "dataset_json" / f"{name}.json", {name: table})
-        write_text(staging / "label_dict.yaml", _merge_label_dict(out / "label_dict.yaml", {real: 0, fake: 1}))
+        (staging / json_folder).mkdir(parents=True, exist_ok=True)
+        if top is not None:  # the loader reads table[label][split][compression] for FF++'s family
+            table = {label: {split: {compression: videos} for split, videos in splits.items()}
+                     for label, splits in table.items()}
+        write_json(staging / json_folder / f"{name}.json", {top or name: table})
+        label_dict = f"{JSON_FOLDER}/facepipe_label_dict.yaml" if dfb_root else "label_dict.yaml"
+        write_text(staging / label_dict, _merge_label_dict(out / label_dict, {real: 0, fake: 1}))
         _move_tree(staging, out, replaced)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(chosen)
+
+
+def config_hint(name: str, compression: str, resolution: int, dfb_root: bool) -> str:
+    """What a DeepfakeBench user adds to its configs, printed after an export (its defaults break the
+    export: ``lmdb: True`` looks for an LMDB and ``dataset_json_v3``; test.py lets test_config.yaml's
+    ``label_dict`` win; train.py lets the detector yaml's win when it has one)."""
+    where = "run train.py/test.py from that folder" if dfb_root else \
+        "frame paths are relative to -o; use --dfb-root DIR to export into DeepfakeBench's root"
+    lines = [f"DeepfakeBench ({where}):",
+             "  in training/config/train_config.yaml AND training/config/test_config.yaml:",
+             "    lmdb: false",
+             f"    dataset_json_folder: {JSON_FOLDER if dfb_root else '<-o>/dataset_json'}",
+             "    label_dict:   # add these entries (also to the detector yaml's label_dict if it has one)",
+             f"      {name}_Real: 0",
+             f"      {name}_Fake: 1",
+             "  in the detector yaml (training/config/detector/<model>.yaml):",
+             f"    train_dataset: [{name}]",
+             f"    test_dataset: [{name}]",
+             f"    resolution: {resolution}   # frames, masks and landmarks are {resolution} px"]
+    if ffpp_key(name, compression) is not None and not name.endswith("_c40"):
+        lines.append(f"    compression: {compression}")
+    return "\n".join(lines)

@@ -4,8 +4,9 @@ Checks: every video decodes to the end without an error; every output has the fr
 original (the trimmed real video at the same compression) and of its manifest line; every fake's mask
 video has as many frames as the fake; every output of an input with audio has audio, no longer than
 its video; occluded videos name their occluder (matching their folder), were occluded, and a real video
-shares its occluder seed with its fakes; splits are identity-disjoint and the split files agree with the
-manifest; the manifest and the tree list the same videos; no temporary is left behind; no failed job.
+shares its occluder seed with its fakes; splits are identity-disjoint, every fake's source identity is
+in its target's split (a source from another split leaks that person), no video is in a split the plan
+folded away, and the split files agree with the manifest; the manifest and the tree list the same videos; no temporary is left behind; no failed job.
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ def _check_occlusion(ok: list[dict[str, Any]]) -> list[str]:
 
 
 def _check_splits(root: Path, ok: list[dict[str, Any]]) -> list[str]:
+    """No identity in two splits, as a target or as a source; split files agree with the manifest."""
     problems = []
     by_identity: dict[str, set[str]] = {}
     split_of_target: dict[str, str] = {}
@@ -198,6 +200,24 @@ def _check_splits(root: Path, ok: list[dict[str, Any]]) -> list[str]:
     for identity, splits in sorted(by_identity.items()):
         if len(splits) > 1:
             problems.append(f"identity {identity} is in several splits: {', '.join(sorted(splits))}")
+    borrowed = set()
+    for line in ok:
+        source = line.get("source_identity")
+        if line["label"] != "fake" or source is None:
+            continue
+        home = by_identity.get(source)  # None: its real video is not in the corpus (a failed job, listed)
+        if home is not None and line["split"] not in home:
+            borrowed.add((line.get("method"), line["target"], line.get("source"), line["split"], source,
+                          ", ".join(sorted(home))))
+    for method, target, source, split, identity, home in sorted(borrowed, key=str):
+        problems.append(f"{method} fake {target}_{source} ({split}): its source identity {identity} is in "
+                        f"split {home}, not {split}")
+    try:
+        folded = json.loads((root / STATE / "plan.json").read_text()).get("splits", {}).get("folded", {})
+    except (OSError, ValueError, AttributeError):
+        folded = {}
+    for name in sorted(set(folded) & set(split_of_target.values())):
+        problems.append(f"split {name} was folded into {folded[name]} (plan.json) but the manifest has videos in it")
     for name in SPLITS:
         path = root / "splits" / f"{name}.json"
         try:
@@ -210,4 +230,7 @@ def _check_splits(root: Path, ok: list[dict[str, Any]]) -> list[str]:
                 problems.append(f"splits/{name}.json: {pair!r} is not [target, source]")
             elif split_of_target.get(pair[0], name) != name:
                 problems.append(f"splits/{name}.json: target {pair[0]} is in split {split_of_target[pair[0]]} in the manifest")
+            elif split_of_target.get(pair[1], name) != name:
+                problems.append(f"splits/{name}.json: source {pair[1]} of target {pair[0]} is in split "
+                                f"{split_of_target[pair[1]]} in the manifest")
     return problems

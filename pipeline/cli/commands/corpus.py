@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                           "(corpus.perturb)")
     build.add_argument("--identities", metavar="CSV", help="video,identity rows when one person has several videos")
     build.add_argument("--max-frames", type=int, metavar="N", help="use the first N frames of each video (corpus.max_frames)")
+    build.add_argument("--fold-splits", action="store_true",
+                       help="too few identities for 2 per split: fold val (then test) into train instead of "
+                            "refusing (corpus.fold_splits)")
     build.add_argument("--seed", type=int, help="seed of pairs, splits and perturbations (corpus.seed)")
     build.add_argument("--train-minutes", type=float, metavar="MIN", help="gan: training budget (corpus.train_minutes)")
     build.add_argument("--model", metavar="DIR", help="gan: use this multi-identity model instead of training one")
@@ -53,7 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="export a corpus for a detector framework")
     export.add_argument("corpus", metavar="CORPUS_DIR")
     export.add_argument("--format", default="deepfakebench", choices=("deepfakebench",))
-    export.add_argument("-o", "--output", required=True, metavar="DIR")
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", metavar="DIR", help="a folder of its own (frame paths relative to it)")
+    where.add_argument("--dfb-root", metavar="DIR",
+                       help="DeepfakeBench's root: writes datasets/rgb/<Name>/ and preprocessing/dataset_json/<Name>.json "
+                            "so its loader, run from DIR, finds every file")
     export.add_argument("--name", help="dataset name in dataset_json (default Facepipe, or Facepipe_<variant> "
                                        "with --variant: Facepipe_GB_3, Facepipe_occluded_block_3)")
     export.add_argument("--compression", default="c23", choices=("c0", "c23", "c40"),
@@ -62,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a variant tree instead of the unperturbed one: perturbed/GB_3, occluded/block_3 "
                              "(the robustness sets)")
     export.add_argument("--frames", type=int, default=32, metavar="N", help="frames per video, evenly spaced (default 32)")
+    export.add_argument("--resolution", type=int, default=256, choices=(256, 224),
+                        help="side of frames, masks and landmark coordinates (default 256): the detector config's "
+                             "resolution, since DeepfakeBench resizes images but not landmarks")
     export.add_argument("--overwrite", action="store_true",
                         help="replace this export's files already in DIR (refused without it)")
     export.add_argument("-q", "--quiet", action="store_true")
@@ -86,6 +96,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     for flag, key in (("max_frames", "max_frames"), ("seed", "seed"), ("train_minutes", "train_minutes")):
         if getattr(args, flag) is not None:
             out.append(f"corpus.{key}={getattr(args, flag)}")
+    if args.fold_splits:
+        out.append("corpus.fold_splits=true")
     if args.model is not None:
         out.append(f'corpus.model="{args.model}"')
     return out
@@ -148,13 +160,17 @@ def main_verify(args: argparse.Namespace) -> int:
 
 
 def main_export(args: argparse.Namespace) -> int:
-    from pipeline.corpus.export import default_name, export_deepfakebench
+    from pipeline.corpus.export import config_hint, default_name, export_deepfakebench
 
     if args.frames < 1:
         raise FacepipeError(f"--frames {args.frames}: must be 1 or more")
     name = args.name or default_name(args.variant)
-    count = export_deepfakebench(args.corpus, args.output, name, args.compression, args.frames, args.variant,
-                                 args.overwrite)
+    dfb = args.dfb_root is not None
+    count = export_deepfakebench(args.corpus, args.dfb_root if dfb else args.output, name, args.compression,
+                                 args.frames, args.variant, args.overwrite, dfb, args.resolution)
     if not args.quiet:
-        print(f"exported {count} videos to {args.output} (dataset_json/{name}.json)")
+        target = f"{args.dfb_root} (preprocessing/dataset_json/{name}.json, datasets/rgb/{name}/)" if dfb \
+            else f"{args.output} (dataset_json/{name}.json)"
+        print(f"exported {count} videos to {target}")
+        print(config_hint(name, args.compression, args.resolution, dfb))
     return 0
