@@ -36,6 +36,20 @@ class Sink(Protocol):
     def close(self, ok: bool) -> None: ...
 
 
+class NullSink:
+    """Discards every frame: for runs whose results live on the frames or in the stages (scoring,
+    collecting in memory); a sink that keeps something overrides ``write``."""
+
+    def open(self, info: VideoInfo) -> None:
+        pass
+
+    def write(self, frame: Frame) -> None:
+        pass
+
+    def close(self, ok: bool) -> None:
+        pass
+
+
 class FanOut:
     """Writes every frame to several sinks (a window, a stream and a recording at once)."""
 

@@ -19,6 +19,7 @@ import pytest
 
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
+from pipeline.io import NullSink
 from pipeline.runner import Runner, RunStats
 from pipeline.stage import Stage, StageContext, StageSummary
 from pipeline.videoinfo import VideoInfo
@@ -104,17 +105,6 @@ class _Source:
         pass
 
 
-class _Sink:
-    def open(self, info: VideoInfo) -> None:
-        pass
-
-    def write(self, frame: Frame) -> None:
-        pass
-
-    def close(self, ok: bool) -> None:
-        pass
-
-
 class _Counting(Stage):
     name = "detect"
 
@@ -138,7 +128,7 @@ class _Silent(Stage):
 
 
 def test_runner_gathers_the_summaries_of_the_stages_that_report_one() -> None:
-    stats = Runner(_Source(), [_Counting(), _Silent(None)], _Sink()).run()
+    stats = Runner(_Source(), [_Counting(), _Silent(None)], NullSink()).run()
     assert stats.stages == {"detect": DetectSummary(3, 0, 0)}  # the silent stage is left out
     assert stats.summary("detect", DetectSummary) == DetectSummary(3, 0, 0)
     assert stats.summary("detect", SwapSummary) is None and stats.summary("swap", SwapSummary) is None

@@ -24,6 +24,7 @@ from pipeline.media.decode import FileSource, probe, truncation_warning
 from pipeline.media.encode import FileSink, check_file_destination
 from pipeline.media.kinds import PHOTO_OUTPUTS, is_image
 from pipeline.cli.trim import Position, apply_trim
+from pipeline.io import NullSink
 
 if TYPE_CHECKING:  # imported where frames flow: a stage-less convert never loads numpy (``run_video_file``)
     import numpy as np
@@ -203,20 +204,14 @@ def reference_embedding_for(config: Config, stage_names: list[str]) -> np.ndarra
     return reference_embedding(config, config.section("swap").reference)
 
 
-class ListSink:
+class ListSink(NullSink):
     """Keeps every processed frame."""
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
 
-    def open(self, info: VideoInfo) -> None:
-        pass
-
     def write(self, frame: Frame) -> None:
         self.frames.append(frame)
-
-    def close(self, ok: bool) -> None:
-        pass
 
 
 def run_in_memory(path: str | Path, config: Config, stages: list[str] | None = None) -> tuple[list[Frame], RunStats]:

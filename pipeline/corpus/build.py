@@ -33,6 +33,7 @@ from pipeline.corpus.render import job_done
 from pipeline.errors import FacepipeError
 from pipeline.jobs import JobResult, open_engine, run_jobs
 from pipeline.media.atomic import write_json
+from pipeline.media.lock import FolderLock
 
 ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[JobResult], None]]]
 
@@ -95,11 +96,8 @@ class Build:
     def run(self) -> BuildResult:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self.layout.state().mkdir(exist_ok=True)
-        lock = _lock(self.layout.state() / "lock")
-        try:
+        with FolderLock(self.layout.root, "corpus build"):  # one build per corpus: a second would race on its files
             return self._run()
-        finally:
-            lock.close()
 
     def _run(self) -> BuildResult:
         self._check_plan()
@@ -281,19 +279,6 @@ class Build:
                 fake = FakeSpec(name, str(layout.faces(source.number)), source.identity, cards[name].model)
                 jobs.append(job(key, target, specs, fake))
         return jobs
-
-
-def _lock(path: Path) -> Any:
-    """One build per corpus folder at a time (a second would race on the same files)."""
-    import fcntl
-
-    handle = open(path, "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise FacepipeError(f"{path.parent.parent}: another `corpus build` is running on this folder") from None
-    return handle
 
 
 def _remove_leftovers(root: Path) -> None:

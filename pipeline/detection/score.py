@@ -18,8 +18,8 @@ import numpy as np
 
 from pipeline.config import Config
 from pipeline.frame import Frame
+from pipeline.io import NullSink
 from pipeline.stage import Stage
-from pipeline.videoinfo import VideoInfo
 
 
 def score_colour(p: float) -> tuple[int, int, int]:
@@ -64,17 +64,6 @@ class ScoreStage(Stage):
         for frame in batch:
             self.frames.append({"index": frame.index, "pts": round(frame.pts, 4), "faces": scored[frame.index]})
         return batch
-
-
-class NullSink:
-    def open(self, info: VideoInfo) -> None:
-        pass
-
-    def write(self, frame: Frame) -> None:
-        pass
-
-    def close(self, ok: bool) -> None:
-        pass
 
 
 @dataclass

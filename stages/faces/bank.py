@@ -30,7 +30,7 @@ import numpy as np
 
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
-from pipeline.io import Source
+from pipeline.io import NullSink, Source
 from pipeline.media.atomic import write_bytes
 from pipeline.media.kinds import is_image, is_video
 from pipeline.stage import Stage, StageContext
@@ -174,16 +174,13 @@ def open_bank_source(spec: BankSpec) -> BankSource:
     return BankSource(EveryNth(video, step), info, math.ceil(count / step))
 
 
-class _Collect:
+class _Collect(NullSink):
     """A sink that keeps the largest aligned face of each frame, in crop coordinates."""
 
     def __init__(self) -> None:
         self.crops: list[np.ndarray] = []
         self.landmarks: list[np.ndarray] = []
         self.frames: list[int] = []
-
-    def open(self, info: VideoInfo) -> None:
-        pass
 
     def write(self, frame: Frame) -> None:
         faces = [f for f in frame.faces if f.crop is not None and f.matrix is not None and f.landmarks is not None]
@@ -193,9 +190,6 @@ class _Collect:
         self.crops.append(np.ascontiguousarray(face.crop[..., :3]))
         self.landmarks.append(transform(face.landmarks, face.matrix).astype(np.float32))
         self.frames.append(int(frame.meta.get("source_frame", frame.index)))
-
-    def close(self, ok: bool) -> None:
-        pass
 
 
 def build_bank(spec: BankSpec, opened: BankSource, make_stages: MakeStages,

@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-from stages.faces.geometry import ALIGN_POINTS, BROWS, template_in_crop, transform, umeyama
+from stages.faces.geometry import ALIGN_POINTS, BROWS, inter_ocular, template_in_crop, transform, umeyama
 from stages.faces.lab_stats import lab_stats
 
 _BORDER_STEPS = 5  # border points per side of the crop (corners shared)
@@ -125,7 +125,7 @@ def skin_mask(points: np.ndarray, size: int, erode: float = 0.05, features: bool
     holes = np.zeros((size, size), np.uint8)
     for part in (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(48, 60)):
         cv2.fillConvexPoly(holes, cv2.convexHull(np.round(points[part] * 16).astype(np.int32)), 1, cv2.LINE_8, shift=4)
-    grow = max(1, int(round(0.1 * float(np.linalg.norm(points[45] - points[36])))))
+    grow = max(1, int(round(0.1 * inter_ocular(points))))
     holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
     return mask * (1.0 - holes.astype(np.float32))
 
