@@ -4,7 +4,7 @@ Usage: python bench/compare_methods.py [--clips V,V,...] [--frames 10,40,70]
        [--method NAME=KEY=VALUE;KEY=VALUE ...] [-o docs/swap_methods_unseen.png]
 
 Each ``--method`` is a column: a name and the ``--set`` overrides that select it (the default convert
-is ``pair=``). Each tile is the face's neighbourhood cut from the frame (the input's largest face box,
+is ``default=``; the old default, the bundled pair model, is ``pair=swap.model=bundled``). Each tile is the face's neighbourhood cut from the frame (the input's largest face box,
 enlarged 1.8x), so the columns show the same region. Held-out clips only by default: these are the
 faces no model or bank was built from, which is what a user's footage is.
 """
@@ -66,11 +66,11 @@ def main() -> None:
     parser.add_argument("--clips", default=",".join(str(p) for p in HELD_OUT))
     parser.add_argument("--frames", default="10,40,70")
     parser.add_argument("--method", action="append", default=[],
-                        help="NAME=KEY=VALUE;KEY=VALUE (the overrides of one column); default: pair=")
+                        help="NAME=KEY=VALUE;KEY=VALUE (the overrides of one column); default: default=")
     parser.add_argument("-o", "--output", default=str(REPO / "docs" / "swap_methods_unseen.png"))
     args = parser.parse_args()
     wanted = [int(v) for v in args.frames.split(",")]
-    methods = [(m.split("=", 1)[0], [s for s in m.split("=", 1)[1].split(";") if s]) for m in (args.method or ["pair="])]
+    methods = [(m.split("=", 1)[0], [s for s in m.split("=", 1)[1].split(";") if s]) for m in (args.method or ["default="])]
     rows = []
     for clip in args.clips.split(","):
         clip_tiles: list[np.ndarray] = []

@@ -14,6 +14,9 @@ BUNDLED_MODELS = {
     "fast": Path(__file__).resolve().parent / "bundled_fast",  # 64 px: live's profile, the corpus GAN's start
 }
 
+# The face bank painted in when `swap.face` is empty (the retrieval swap's default person, see README.md).
+BUNDLED_BANK = Path(__file__).resolve().parent / "bundled_bank" / "bank.npz"
+
 
 def model_path(setting: str | Path | None) -> Path:
     """A model setting as a path: empty or ``bundled`` = the default model, ``fast`` = the 64-px one."""

@@ -10,11 +10,13 @@ detector and landmark stages at hand) and hands it over as ``context.reference_e
 The embedding network costs about 0.2 s per face on a CPU, so it runs once per face track and again
 every ``RECHECK_FRAMES`` frames of that track (a tracker can drift to another face), not on every frame.
 
-Who paints is ``swap.method``, a name in ``SWAP_METHODS``: ``pair`` (the default) runs the generator
-on the crops; ``bank`` paints each face with the best-matching face of a bank of the person in
-``swap.face`` (``stages.faces.bank_swap``), which needs no model trained on the target. The bank is
-built by this floor's detect, landmarks and align stages (``bank_face_stages``) and cached, so the
-command line builds it first, with a progress bar, and the stage finds it in the cache.
+Who paints is ``swap.method``, a name in ``SWAP_METHODS``: ``bank`` paints each face with the
+best-matching face of a bank of the person in ``swap.face`` (``stages.faces.bank_swap``), which needs no
+model trained on the target; ``pair`` runs a pair-trained generator (``swap.model``) on the crops.
+``auto`` (the default) is ``pair`` when ``swap.model`` names a model and ``bank`` otherwise, so a user who
+trained a pair only names it. The bank is built by this floor's detect, landmarks and align stages
+(``bank_face_stages``) and cached, so the command line builds it first, with a progress bar, and the
+stage finds it in the cache. An empty ``swap.face`` is the bundled bank (``models/bundled_bank``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from pipeline.stage import Stage, StageContext
 from stages.summaries import SwapSummary
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pipeline.videoinfo import VideoInfo
     from stages.faces.bank import BankSpec, FaceBank
 
@@ -44,23 +48,22 @@ SWAP_METHODS = Registry("swap method", {
     "bank": "stages.swap:BankPainter",
 }, setting="swap.method")
 
-NO_BANK_BUNDLED = ("no bank is bundled: the footage facepipe is tested on may not be redistributed, so give a video "
-                   "or a folder of photos of the person to paint in")
 
 
 @dataclass
 class SwapConfig:
     """The ``[swap]`` table."""
 
-    method: str = option("pair", "who paints: pair = the swap model (`model`, `direction`); bank = any face painted "
-                         "with the best-matching face of the person in `face` (expressions only as that footage has "
-                         "them)", choices=tuple(SWAP_METHODS))
-    face: str = option("", "method = 'bank': a video or a folder of photos of the person to paint in (`--face`); "
-                       "the bank of their faces is built once and cached in $XDG_CACHE_HOME/facepipe/banks ("
-                       + NO_BANK_BUNDLED + ")")
-    model: str = option("", "swap model folder or .safetensors file; empty = the bundled 128-px model "
-                        "(models/bundled), 'fast' = the bundled 64-px one (models/bundled_fast: faster but softer, "
-                        "used by `facepipe live` with blend.detail_band = 0.3)")
+    method: str = option("auto", "who paints: bank = any face painted with the best-matching face of the person in "
+                         "`face` (expressions only as that footage has them); pair = a pair-trained swap model "
+                         "(`model`, `direction`); auto = pair when `model` is set, else bank",
+                         choices=("auto", *SWAP_METHODS))
+    face: str = option("", "method = 'bank': a video, a folder of photos or videos, or a bank file (`facepipe bank`) "
+                       "of the person to paint in (`--face`); a video's bank is built once and cached in "
+                       "$XDG_CACHE_HOME/facepipe/banks; empty = the bundled bank (models/bundled_bank: a man's "
+                       "talking head, models/README.md)")
+    model: str = option("", "method = 'pair': swap model folder or .safetensors file; 'bundled' = the bundled "
+                        "128-px pair model (models/bundled), 'fast' = the bundled 64-px one (models/bundled_fast)")
     direction: str = option("a2b", "a2b paints identity B onto faces of A (b2a the reverse; a2a/b2b reconstruct)",
                             choices=("a2b", "b2a", "a2a", "b2b"))
     select: str = option("all", "which faces to swap: all, the largest in each frame, the track ids in `tracks`, "
@@ -96,10 +99,19 @@ def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
                             f"{config.reference!r} (this command does not support picking by reference)")
 
 
+def painting_method(config: SwapConfig) -> str:
+    """``swap.method`` with ``auto`` resolved: ``pair`` when ``swap.model`` names a model, else ``bank``."""
+    if config.method != "auto":
+        return config.method
+    return "pair" if config.model else "bank"
+
+
 def check_method(config: SwapConfig) -> None:
-    """Refuse a bank swap with no face to paint in, before any frame is read."""
-    if config.method == "bank" and not config.face:
-        raise FacepipeError(f"swap.method = 'bank' needs swap.face (--face VIDEO_OR_FOLDER): {NO_BANK_BUNDLED}")
+    """Refuse a bank swap whose face cannot be read, before any frame is read."""
+    if painting_method(config) == "bank" and config.face:
+        from stages.faces.bank import bank_inputs
+
+        bank_inputs(config.face)
 
 
 def choose_faces(faces: list[Face], select: str, tracks: list[int]) -> None:
@@ -189,11 +201,14 @@ def bank_face_stages(info: VideoInfo) -> tuple[list[Stage], list[StageContext]]:
     return stages, [StageContext(video=info, config=stage.config) for stage in stages]
 
 
-def face_bank_spec(config: SwapConfig) -> BankSpec:
-    """Where the bank of ``swap.face`` is (or will be) cached, and what it is built from."""
-    from stages.faces.bank import bank_spec
+def face_bank_spec(config: SwapConfig) -> BankSpec | None:
+    """Where the bank of ``swap.face`` is (or will be) cached, and what it is built from; None for a
+    bank that is read as it is (the bundled one, or a bank file)."""
+    from stages.faces.bank import bank_spec, is_bank_file
 
     check_method(config)
+    if not config.face or is_bank_file(config.face):
+        return None
     return bank_spec(config.face, config.bank_every, config.bank_faces, repr(bank_stage_configs()))
 
 
@@ -201,20 +216,29 @@ Progress = Callable[[str, int], AbstractContextManager[Any]]  # (label, total) -
 
 
 def open_face_bank(config: SwapConfig, progress: Progress | None = None) -> FaceBank:
-    """The bank of ``swap.face``: from the cache, else built (with ``progress``'s bar when given) and cached."""
+    """The bank of ``swap.face``: the bundled one, a bank file, from the cache, or built (with
+    ``progress``'s bar when given) and cached."""
     from pathlib import Path
 
-    from stages.faces.bank import build_bank, load_cached, open_bank_source
+    from stages.faces.bank import build_bank, load_cached, open_bank_sources, open_bank_file
 
     spec = face_bank_spec(config)
+    if spec is None:
+        return open_bank_file(config.face or str(bundled_bank_path()))
     bank = load_cached(spec)
     if bank is not None:
         return bank
-    opened = open_bank_source(spec)
+    opened = open_bank_sources(spec)
     if progress is None:
         return build_bank(spec, opened, bank_face_stages)
-    with progress(f"face bank {Path(spec.face).name}", opened.frames) as bar:
+    with progress(f"face bank {Path(spec.face).name}", sum(part.frames for part in opened)) as bar:
         return build_bank(spec, opened, bank_face_stages, bar.update)
+
+
+def bundled_bank_path() -> Path:
+    from models import BUNDLED_BANK
+
+    return BUNDLED_BANK
 
 
 class SwapStage(Stage):
@@ -243,7 +267,7 @@ class SwapStage(Stage):
         self.reference = context.reference_embedding
         check_selection(self.config, self.reference)
         check_method(self.config)
-        method = "pair" if self.open_model else self.config.method  # an opened model is always a pair
+        method = "pair" if self.open_model else painting_method(self.config)  # an opened model is a pair
         self.painter = SWAP_METHODS.load(method)(self.config, context, self.open_model, self.target)
 
     def process(self, batch: list[Frame]) -> list[Frame]:

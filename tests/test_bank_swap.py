@@ -185,11 +185,69 @@ def test_the_face_keeps_the_targets_shape(swapped: tuple[list[Frame], Path]) -> 
 
 # -- refusals and the default -------------------------------------------------------------------------
 
-def test_bank_without_a_face_is_a_one_line_error(tmp_path: Path) -> None:
-    output = tmp_path / "out.mp4"
-    result = run_cli("convert", media(TARGET), "-o", output, "--set", 'swap.method="bank"', "--end", "2f")
-    one_line_error(result, "swap.method = 'bank' needs swap.face", output)
-    assert "no bank is bundled" in result.stderr
+def test_the_default_paints_from_the_bundled_bank_and_naming_a_model_paints_with_the_pair() -> None:
+    from stages.swap import BankPainter, SwapStage, painting_method
+
+    config = load_config().swap
+    assert config.method == "auto" and not config.face and not config.model and painting_method(config) == "bank"
+    stage = SwapStage(config)
+    stage.open(StageContext(video=None, config=config))
+    assert isinstance(stage.painter, BankPainter)
+    bundled = stage.painter.swapper.bank
+    assert len(bundled) >= 100 and bundled.crops.shape[1:] == (256, 256, 3) and bundled.kind == "videos"
+    named = load_config(None, ['swap.model="bundled"']).swap
+    assert painting_method(named) == "pair"
+    assert painting_method(load_config(None, ['swap.model="bundled"', 'swap.method="bank"']).swap) == "bank"
+
+
+def test_a_bank_file_travels_and_a_broken_one_is_a_one_line_error(bank, b_clip: Path, cache: Path,
+                                                                  tmp_path: Path) -> None:
+    """`facepipe bank` writes what the cache holds (crops as JPEG: within a few levels), the file name
+    the user gave and not this machine's path; `--face FILE.npz` paints from it; a bad file is refused."""
+    from stages.faces.bank import read_bank
+
+    written = tmp_path / "b_bank.npz"
+    result = run_cli("bank", b_clip, "-o", written, "-q")
+    assert result.returncode == 0, result.stderr
+    travelled = read_bank(written)
+    assert np.array_equal(travelled.landmarks, bank.landmarks) and np.array_equal(travelled.frames, bank.frames)
+    assert np.abs(travelled.crops.astype(int) - bank.crops.astype(int)).mean() < 2.0
+    assert travelled.source == b_clip.name and written.stat().st_size < 0.25 * bank.crops.nbytes
+    again = run_cli("bank", b_clip, "-o", written, "-q")
+    one_line_error(again, "exists", None)
+    output = tmp_path / "out.png"
+    target = tmp_path / "target.png"
+    cv2.imwrite(str(target), read_frames(media(TARGET), max_frames=1)[0])
+    painted = run_cli("convert", target, "-o", output, "-q", "--face", written)
+    assert painted.returncode == 0, painted.stderr
+    changed = np.abs(cv2.imread(str(output)).astype(int) - cv2.imread(str(target)).astype(int)).max(axis=2) > 12
+    assert changed.sum() > 2000
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 not a bank")
+    refused = tmp_path / "refused.png"
+    one_line_error(run_cli("convert", target, "-o", refused, "--face", broken), "not a facepipe face bank", refused)
+
+
+def test_a_folder_of_videos_is_one_bank_of_all_of_them(b_clip: Path, cache: Path, tmp_path: Path,
+                                                       ffmpeg_bin: str) -> None:
+    """Several clips of one person make one bank (the bundled bank is two); each clip's frames are
+    numbered apart, and the frames read are shared out under bank_faces."""
+    from stages.faces.bank import FRAMES_PER_INPUT
+    from stages.swap import SwapConfig, open_face_bank
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(b_clip, folder / "one.mp4")
+    ffmpeg_make(ffmpeg_bin, "-i", b_clip, "-t", "1", "-c:v", "libx264", "-crf", "16", folder / "two.mp4")
+    both = open_face_bank(SwapConfig(method="bank", face=str(folder), bank_every=3))
+    first = both.frames[both.frames < FRAMES_PER_INPUT]
+    second = both.frames[both.frames >= FRAMES_PER_INPUT] - FRAMES_PER_INPUT
+    assert both.kind == "videos" and len(first) >= 25 and len(second) >= 8 and second.max() < 30
+    capped = open_face_bank(SwapConfig(method="bank", face=str(folder), bank_every=1, bank_faces=20))
+    assert 10 <= len(capped) <= 20
+    cv2.imwrite(str(folder / "still.png"), both.crops[0])
+    mixed = run_cli("convert", media(TARGET), "-o", tmp_path / "out.mp4", "--face", folder, "--end", "2f")
+    one_line_error(mixed, "both photos and videos", tmp_path / "out.mp4")
 
 
 def test_a_bank_with_no_face_is_a_one_line_error(tmp_path: Path, cache: Path) -> None:
@@ -203,13 +261,12 @@ def test_a_bank_with_no_face_is_a_one_line_error(tmp_path: Path, cache: Path) ->
     one_line_error(missing, "no such file or folder", output)
 
 
-def test_pair_is_the_default_method_and_paints_with_the_model() -> None:
-    """Without --face nothing changes: the pair painter runs the model on the crops, as before."""
+def test_a_named_pair_model_paints_with_the_model() -> None:
+    """`swap.model` set (a user's own pair, or the bundled one by name): the pair painter runs it on the crops."""
     from models.checkpoint import load_model
     from stages.swap import PairPainter, SwapStage
 
-    config = load_config().swap
-    assert config.method == "pair" and not config.face
+    config = load_config(None, ['swap.model="bundled"']).swap
     crop = cv2.resize(read_frames(media(TARGET), max_frames=1)[0][60:420, 60:420], (256, 256))
     face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=crop, landmarks=template_in_crop(256),
                 matrix=np.eye(2, 3))

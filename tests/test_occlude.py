@@ -343,9 +343,8 @@ def test_attack_on_swapped_frames_fools_the_discriminator(tmp_path: Path, clip: 
             "--set", "decode.max_frames=8", "--set", "occlude.kind='patch'",
             "--set", f"occlude.image={json.dumps(str(media(SOURCE)))}", "--set", "occlude.level=4",
             "--set", f"occlude.budget={budget}", "--set", "encode.crf=0", "--set", "encode.pix_fmt='yuv444p'",
-            "--set", f"occlude.threshold={threshold}", "--set", "occlude.classifier='discriminator'"]
-    if model:
-        args += ["--set", f"swap.model={json.dumps(model)}"]
+            "--set", f"occlude.threshold={threshold}", "--set", "occlude.classifier='discriminator'",
+            "--set", f"swap.model={json.dumps(model or 'bundled')}"]  # the discriminator is a pair model's
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     summary = json.loads(report.read_text())["attack"]

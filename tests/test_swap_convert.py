@@ -1,4 +1,6 @@
-"""`facepipe convert` with the default stages: the swap happens, only near faces, without flicker.
+"""`facepipe convert` with the default stages and a pair model (the bundled 128-px one, or
+``FACEPIPE_TEST_MODEL``): the swap happens, only near faces, without flicker. (The default painter, the
+bundled bank, is tested in ``test_bank_swap.py``.)
 
 "Swapped" means the person changed: the output face's identity embedding (dlib, ``tests.identity_check``)
 is nearer the target identity than the source's. ``single_face.mp4`` (a man) is in no bundled model's
@@ -64,9 +66,8 @@ def assert_changed_inside_kept_outside(swapped: list[np.ndarray], plain: list[np
 
 def convert(source: Path, output: Path, *extra: str) -> dict:
     stats = output.with_suffix(".json")
-    args = ["convert", source, "-o", output, "-q", "--stats", stats, *extra]
-    if MODEL:
-        args += ["--set", f"swap.model={json.dumps(MODEL)}"]
+    args = ["convert", source, "-o", output, "-q", "--stats", stats, *extra,
+            "--set", f"swap.model={json.dumps(MODEL or 'bundled')}"]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return {**json.loads(stats.read_text()), "stderr": result.stderr}

@@ -76,9 +76,9 @@ def test_the_rest_of_the_face_is_still_swapped(sample_hands: tuple[list, dict]) 
 
 @pytest.fixture(scope="module")
 def man_b2a() -> dict[str, list]:
-    """The man's clip painted as A, with the mouth mask off (default) and on."""
+    """The man's clip painted as A by the bundled pair model, with the mouth mask off (default) and on."""
     clip = media("single_face.mp4")
-    common = ("decode.max_frames=36", "swap.direction='b2a'")
+    common = ("decode.max_frames=36", "swap.model='bundled'", "swap.direction='b2a'")
     return {"default": _run(clip, *common)[0], "mouth": _run(clip, *common, "blend.mouth='source'")[0],
             "no_detail": _run(clip, *common, "blend.detail=0.0")[0]}
 

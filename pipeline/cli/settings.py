@@ -64,9 +64,9 @@ def load_config(user_file: str | Path | None = None, overrides: list[str] | None
 
 # -- --face: the retrieval swap (swap.method = "bank") ----------------------------------------------
 
-FACE_HELP = ("paint this person in: a video or a folder of photos of them (sets swap.method = 'bank' and swap.face; "
-             "their faces are found once and cached). A video of them talking, smiling and turning their head gives "
-             "the most expressions; no bank is bundled")
+FACE_HELP = ("paint this person in: a video, a folder of photos or videos of them, or a bank file from `facepipe bank` "
+             "(sets swap.method = 'bank' and swap.face; their faces are found once and cached). A video of them "
+             "talking, smiling and turning their head gives the most expressions. Default: the bundled bank")
 
 
 def add_face_option(parser: Any, help: str = FACE_HELP) -> None:
@@ -86,15 +86,17 @@ def face_overrides(face: str | None) -> list[str]:
 def prepare_face_bank(config: Config, quiet: bool) -> None:
     """Build the bank of ``swap.face`` before the run, with a progress bar, when a run paints from one
     (the swap stage then finds it in the cache); say once that a bank of photos has one expression each."""
-    if "swap" not in config.pipeline.stages or config.section("swap").method != "bank":
+    if "swap" not in config.pipeline.stages:
         return
     from pipeline.cli.progress import frame_progress, warn
-    from stages.swap import face_bank_spec, open_face_bank
+    from stages.swap import face_bank_spec, open_face_bank, painting_method
 
     swap = config.section("swap")
+    if painting_method(swap) != "bank":
+        return
     spec = face_bank_spec(swap)
     open_face_bank(swap, progress=lambda label, total: frame_progress(label, total, quiet))
-    if spec.kind == "photos":
+    if spec is not None and spec.kind == "photos":
         count = len(spec.files)
         warn(f"swap.face = {spec.face!r} is {count} photo{'s' if count != 1 else ''}: the bank has one expression per "
              "photo, so faces are painted with the nearest of those; a video of the person talking, smiling and "

@@ -277,11 +277,11 @@ def check_stage_setup(config: Config, stage_names: list[str]) -> None:
     check_requirements(STAGES, stage_names)
     if "swap" not in stage_names:
         return
-    from stages.swap import check_method
+    from stages.swap import check_method, painting_method
 
     swap = config.section("swap")
     check_method(swap)
-    if swap.method == "pair":
+    if painting_method(swap) == "pair":
         from models.checkpoint import load_model
 
         load_model(swap.model, "cpu")  # what the swap stage opens: refuses a pickle, a truncated or corrupt file

@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -64,10 +65,14 @@ class BankSpec:
         return cache_dir() / f"{self.key}.npz"
 
 
+FRAMES_PER_INPUT = 1_000_000  # a bank of several videos numbers the frames of its k-th video from k * this
+
+
 @dataclass
 class FaceBank:
     """One person's faces: crops (N, S, S, 3) BGR uint8, landmarks (N, 68, 2) in crop pixels,
-    their descriptors, and which source frame (or photo) each came from."""
+    their descriptors, and which source frame (or photo) each came from (the k-th video of several
+    from ``k * FRAMES_PER_INPUT``)."""
 
     crops: np.ndarray
     landmarks: np.ndarray
@@ -100,15 +105,25 @@ def content_digest(path: str | Path) -> str:
 
 
 def bank_inputs(face: str) -> tuple[str, list[Path]]:
-    """("video", [file]) or ("photos", [files]) for ``swap.face``; a one-line error for anything else."""
+    """("video", [file]), ("videos", [files]) or ("photos", [files]) for ``swap.face``; a one-line error
+    for anything else. A folder holds either photos or videos of the person (several clips make one bank)."""
     path = Path(face).expanduser()
     if path.is_dir():
-        photos = sorted(p for p in path.iterdir() if p.is_file() and is_image(p))
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        photos = [p for p in files if is_image(p)]
+        videos = [p for p in files if is_video(p)]
+        if photos and videos:
+            raise FacepipeError(f"swap.face = {face!r}: the folder holds both photos and videos; give a folder of "
+                                "one kind (or one video)")
+        if videos:
+            return ("video", videos) if len(videos) == 1 else ("videos", videos)
         if not photos:
-            raise FacepipeError(f"swap.face = {face!r}: no photos in this folder (.jpg, .png, .webp, ...)")
+            raise FacepipeError(f"swap.face = {face!r}: no photos or videos in this folder (.jpg, .png, .mp4, ...)")
         return "photos", photos
     if not path.is_file():
         raise FacepipeError(f"swap.face = {face!r}: no such file or folder")
+    if is_bank_file(face):
+        return "bank", [path]
     if is_image(path):
         return "photos", [path]
     if not is_video(path):
@@ -128,56 +143,109 @@ def bank_spec(face: str, every: int, max_faces: int, recipe: str) -> BankSpec:
 
 def load_cached(spec: BankSpec) -> FaceBank | None:
     """The cached bank of ``spec``, or None when there is none (or it cannot be read: it is rebuilt)."""
-    path = spec.path
-    if not path.is_file():
-        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            info = json.loads(str(data["info"]))
-            return FaceBank(data["crops"], data["landmarks"], Descriptors(data["expression"], data["pose"], data["neutral"]),
-                            data["frames"], info["kind"], info["source"])
-    except (OSError, ValueError, KeyError):
+        return read_bank(spec.path) if spec.path.is_file() else None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
 
 
-def save_bank(bank: FaceBank, path: Path) -> None:
-    """One uncompressed ``.npz`` (a load is a read, not a decompression), written atomically."""
+BANK_SUFFIX = ".npz"  # a bank file (``facepipe bank``, the bundled bank), read as it is
+
+
+def is_bank_file(face: str) -> bool:
+    return Path(face).suffix.lower() == BANK_SUFFIX
+
+
+def open_bank_file(face: str) -> FaceBank:
+    """A bank file as ``swap.face`` names it; a one-line error when it is missing or not a bank."""
+    path = Path(face).expanduser()
+    if not path.is_file():
+        raise FacepipeError(f"swap.face = {face!r}: no such bank file")
+    try:
+        return read_bank(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise FacepipeError(f"swap.face = {face!r}: not a facepipe face bank ({exc.__class__.__name__})") from None
+
+
+def read_bank(path: Path) -> FaceBank:
+    """A bank file: its crops stored raw (a cache file) or as JPEG bytes (the bundled bank, see ``save_bank``)."""
+    with np.load(path, allow_pickle=False) as data:
+        info = json.loads(str(data["info"]))
+        if info.get("format") != BANK_FORMAT:
+            raise ValueError(f"bank format {info.get('format')!r}, not {BANK_FORMAT!r}")
+        crops = data["crops"] if "crops" in data.files else _decode_crops(data["crops_jpeg"], data["crops_ends"])
+        return FaceBank(crops, data["landmarks"], Descriptors(data["expression"], data["pose"], data["neutral"]),
+                        data["frames"], info["kind"], info["source"])
+
+
+def save_bank(bank: FaceBank, path: Path, jpeg_quality: int | None = None) -> None:
+    """One ``.npz``, written atomically. A cache file keeps its crops raw (a load is a read, not a
+    decode); a bank shipped in the package stores them as JPEG (``jpeg_quality``: a tenth of the size,
+    from footage that was lossy already)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     info = json.dumps({"format": BANK_FORMAT, "kind": bank.kind, "source": bank.source})
-    np.savez(buffer, crops=bank.crops, landmarks=bank.landmarks, expression=bank.descriptors.expression,
+    crops = {"crops": bank.crops} if jpeg_quality is None else dict(zip(("crops_jpeg", "crops_ends"),
+                                                                        _encode_crops(bank.crops, jpeg_quality)))
+    np.savez(buffer, **crops, landmarks=bank.landmarks, expression=bank.descriptors.expression,
              pose=bank.descriptors.pose, neutral=bank.descriptors.neutral, frames=bank.frames, info=np.array(info))
     write_bytes(path, buffer.getvalue())
 
 
+def _encode_crops(crops: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """The crops as one byte array of JPEGs and the end offset of each."""
+    import cv2
+
+    encoded = []
+    for crop in crops:
+        ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise FacepipeError("cannot encode a bank face as JPEG")
+        encoded.append(data.reshape(-1))
+    return np.concatenate(encoded), np.cumsum([len(e) for e in encoded]).astype(np.int64)
+
+
+def _decode_crops(data: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    import cv2
+
+    starts = np.concatenate([[0], ends[:-1]])
+    crops = [cv2.imdecode(data[a:b], cv2.IMREAD_COLOR) for a, b in zip(starts, ends)]
+    if any(crop is None for crop in crops):
+        raise ValueError("a bank face is not a readable JPEG")
+    return np.stack(crops)
+
+
 @dataclass
 class BankSource:
-    """The frames a bank is built from, opened: ``frames`` is how many will arrive (the progress total)."""
+    """The frames of one input a bank is built from, opened: ``frames`` is how many will arrive."""
 
     source: Source
     info: VideoInfo
     frames: int
 
 
-def open_bank_source(spec: BankSpec) -> BankSource:
-    """Photos as they are; a video's every Nth frame, N raised so at most ``max_faces`` frames are read."""
+def open_bank_sources(spec: BankSpec) -> list[BankSource]:
+    """Photos as they are (one source); each video's every Nth frame, N raised so that at most
+    ``max_faces`` frames are read from all the videos together (each gets its share by length)."""
     from pipeline.media.decode import FileSource
     from pipeline.media.images import EveryNth, ImageSource
 
     if spec.kind == "photos":
         photos = ImageSource([Path(p) for p in spec.files], spec.face)
-        return BankSource(photos, photos.open(), len(spec.files))
-    video = FileSource(spec.files[0])
-    info = video.open()
-    count = max(1, info.frame_count)
-    step = max(spec.every, math.ceil(count / max(1, spec.max_faces)))
-    return BankSource(EveryNth(video, step), info, math.ceil(count / step))
+        return [BankSource(photos, photos.open(), len(spec.files))]
+    videos = [FileSource(path) for path in spec.files]
+    infos = [video.open() for video in videos]
+    total = sum(max(1, info.frame_count) for info in infos)
+    step = max(spec.every, math.ceil(total / max(1, spec.max_faces)))
+    return [BankSource(EveryNth(video, step), info, math.ceil(max(1, info.frame_count) / step))
+            for video, info in zip(videos, infos)]
 
 
 class _Collect(NullSink):
     """A sink that keeps the largest aligned face of each frame, in crop coordinates."""
 
     def __init__(self) -> None:
+        self.offset = 0  # added to the frame numbers of the input being read (several videos)
         self.crops: list[np.ndarray] = []
         self.landmarks: list[np.ndarray] = []
         self.frames: list[int] = []
@@ -189,20 +257,23 @@ class _Collect(NullSink):
         face = max(faces, key=lambda f: f.width * f.height)
         self.crops.append(np.ascontiguousarray(face.crop[..., :3]))
         self.landmarks.append(transform(face.landmarks, face.matrix).astype(np.float32))
-        self.frames.append(int(frame.meta.get("source_frame", frame.index)))
+        self.frames.append(self.offset + int(frame.meta.get("source_frame", frame.index)))
 
 
-def build_bank(spec: BankSpec, opened: BankSource, make_stages: MakeStages,
+def build_bank(spec: BankSpec, opened: list[BankSource], make_stages: MakeStages,
                on_frame: Callable[[Any], None] | None = None) -> FaceBank:
     """Find the faces of ``opened`` with the stages ``make_stages`` builds, describe them, cache the bank."""
     from pipeline.runner import Runner
 
-    stages, contexts = make_stages(opened.info)
     sink = _Collect()
-    Runner(opened.source, stages, sink, contexts=contexts, on_frame=on_frame).run()
+    for number, part in enumerate(opened):
+        stages, contexts = make_stages(part.info)
+        sink.offset = number * FRAMES_PER_INPUT
+        Runner(part.source, stages, sink, contexts=contexts, on_frame=on_frame).run()
     if not sink.crops:
-        raise FacepipeError(f"swap.face = {spec.face!r}: no face found in {opened.frames} "
-                            f"{'photo' if spec.kind == 'photos' else 'frame'}{'s' if opened.frames != 1 else ''}")
+        frames = sum(part.frames for part in opened)
+        raise FacepipeError(f"swap.face = {spec.face!r}: no face found in {frames} "
+                            f"{'photo' if spec.kind == 'photos' else 'frame'}{'s' if frames != 1 else ''}")
     landmarks = np.stack(sink.landmarks)
     bank = FaceBank(np.stack(sink.crops), landmarks, describe(landmarks), np.asarray(sink.frames, np.int32),
                     spec.kind, spec.face)

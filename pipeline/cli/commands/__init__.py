@@ -10,6 +10,7 @@ COMMANDS: dict[str, str] = {
     "config": "print the effective configuration as documented TOML",
     "doctor": "show ffmpeg, encoders that work, torch device and model files; check a configuration",
     "train": "train a face-swap model on two facesets",
+    "bank": "build one person's face bank file, to paint them in with --face FILE.npz",
     "extract": "extract aligned face crops (a faceset) from videos and photos",
     "attack": "occlusion attack: occlude faces until a fake detector calls them real",
     "corpus": "fake/real video corpora in the FaceForensics++ layout: build, verify, export",

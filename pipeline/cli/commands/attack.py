@@ -44,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--write-masks", metavar="DIR", help="write each frame's occluder mask as a PNG into DIR")
     parser.add_argument("--swap", action="store_true", help="swap faces first (swap + blend stages), then attack")
     parser.add_argument("--overwrite", "-y", action="store_true", help="replace the output file if it exists")
-    add_face_option(parser, help="with --swap: paint this person in (a video or a folder of photos of them; sets "
-                                 "swap.method = 'bank' and swap.face)")
+    add_face_option(parser, help="with --swap: paint this person in (a video, a folder of photos or videos of them, "
+                                 "or a bank file; sets swap.method = 'bank' and swap.face); default: the bundled bank")
     add_config_options(parser)
     parser.set_defaults(func=main)
 
@@ -81,9 +81,12 @@ def main(args: argparse.Namespace) -> int:
         raise FacepipeError("--face paints a person in, which only a swap does: add --swap")
     overrides = attack_overrides(args)
     config = load_config(args.config, overrides)
-    if args.swap and config.swap.method == "bank" and config.occlude.classifier == "discriminator":
+    from stages.swap import painting_method
+
+    if args.swap and painting_method(config.swap) == "bank" and config.occlude.classifier == "discriminator":
         raise FacepipeError("occlude.classifier = 'discriminator' attacks the swap model's discriminator, and "
-                            "swap.method = 'bank' has no model: use occlude.classifier = 'detector'")
+                            "swap.method = 'bank' has no model: use occlude.classifier = 'detector' (or a pair "
+                            "model: --set swap.model=...)")
     if args.swap:  # attack the discriminator of the identity the swap paints, from the same model file
         extra = []
         if config.occlude.identity == "auto":

@@ -42,17 +42,10 @@ LIVE_PROFILE: dict[str, dict[str, Any]] = {
     # detect on a 320-px copy: 21 -> 6 ms a frame at 640x360. A webcam face is large; the cost is faces
     # under ~60 px of a 1280x720 frame (~30 px at 640x360), which --full-quality still finds
     "detect": {"detect_size": 320},
-    # 128-px aligned crops instead of 256: the 64-px model cannot use more, and the crop-sized work of
-    # strip, swap and blend (warps, masks, the occlusion segmenter's input) shrinks 4x; the frame's
-    # detail finer than the crop is what blend.detail then cannot carry over (at 640x360: slightly
-    # softer skin texture, docs/live-profile.png)
+    # 128-px aligned crops instead of 256: the crop-sized work of strip, swap and blend (warps, masks,
+    # the occlusion segmenter's input) shrinks 4x; the frame's detail finer than the crop is lost (at
+    # 640x360: slightly softer skin texture, docs/live-profile.png)
     "align": {"size": 128},
-    # the bundled 64-px model (models/bundled_fast) instead of the 128-px default: its generator costs
-    # 3 ms a face against 16 on 2 cores (bench/train.py, batch 32), and on a 128-px crop the 128-px model's extra detail is
-    # mostly what the crop has already lost
-    "swap": {"model": "fast"},
-    # the detail band tuned for the 64-px model (stages/blend.py); 0.5 (the default) is the 128-px model's
-    "blend": {"detail_band": 0.3},
 }
 
 
