@@ -414,6 +414,35 @@ def test_a_blurred_target_gets_a_painted_face_no_sharper_than_itself() -> None:
     assert fine_ratio(cv2.cvtColor(face.swapped, cv2.COLOR_BGR2GRAY), inner) > 0.8 * sharp_bank
 
 
+def test_a_clean_bank_face_gets_the_targets_grain_and_no_more() -> None:
+    """Waxy skin was a viewer's cue: a bank face cleaner than a grainy target gets fresh grain up to the
+    target's level (a new draw each frame), a target no grainier than the bank gets none, and a target
+    whose fine band is structure (strong edges) rather than grain is not matched with noise."""
+    from stages.faces.bank_warp import fine_std, grain_to_match
+
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points, inset=0.0)
+    skin = skin_mask(points, 256)
+    gray = lambda image: cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # noqa: E731
+    grainy = synthetic_bank(points, inset=0.0, texture=2.5, seed=3)[0].crops[0]
+    want = fine_std(gray(grainy), skin)
+    first, second = (paint_one(bank, grainy, points).swapped for _ in range(2))
+    assert fine_std(gray(bank.crops[0]), skin) < 0.3 * want
+    assert 0.8 * want <= fine_std(gray(first), skin) <= 1.2 * want
+    frame_two = grain_to_match(bank.crops[0], grainy, skin, seed=2)
+    assert np.abs(frame_two.astype(int) - grain_to_match(bank.crops[0], grainy, skin, seed=1).astype(int)).max() > 0
+    assert np.array_equal(first, second)  # the same frame draws the same grain: a run is reproducible
+    clean = synthetic_bank(points, inset=0.0, seed=4)[0].crops[0]
+    assert np.array_equal(grain_to_match(bank.crops[0], clean, skin, seed=1), bank.crops[0])
+    lined = clean.copy()
+    for row in range(0, 256, 12):  # wrinkles or a rim: strong thin lines, no grain between them
+        cv2.line(lined, (0, row), (255, row), (40, 40, 40), 1)
+    fine = gray(lined).astype(np.float32) - cv2.GaussianBlur(gray(lined).astype(np.float32), (0, 0), 1.0)
+    assert np.sqrt((fine[skin > 0.5] ** 2).mean()) > 10  # a plain standard deviation would ask for that much
+    added = grain_to_match(bank.crops[0], lined, skin, seed=1).astype(np.float32) - bank.crops[0]
+    assert np.abs(added).mean() < 1.5
+
+
 def test_the_colour_match_is_measured_on_skin_not_on_the_eyes_or_lips() -> None:
     """B's pale blue eyes must not count as skin: the skin (and the eyes) of two bank faces that differ
     only in eye colour come out of the transfer alike."""

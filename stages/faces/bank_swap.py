@@ -19,7 +19,8 @@ import numpy as np
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_match import BankMatcher
-from stages.faces.bank_warp import blur_to_match, paint_mask, reinhard, skin_likelihood, skin_mask, warp_face
+from stages.faces.bank_warp import (blur_to_match, grain_to_match, paint_mask, reinhard, skin_likelihood, skin_mask,
+                                   warp_face)
 from stages.faces.geometry import transform
 
 
@@ -50,7 +51,9 @@ class BankSwapper:
         sigma = self._track_blur(face.track_id, frame_index, blur_to_match(painted, crop, skin_mask(points, size, features=True)))
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
-        painted = reinhard(painted, crop, skin_mask(points, size))
+        skin = skin_mask(points, size)
+        painted = reinhard(painted, crop, skin)
+        painted = grain_to_match(painted, crop, skin, seed=frame_index * 1009 + max(face.track_id, 0))
         alpha = mask[..., None]
         face.swapped = np.clip(painted * alpha + crop * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
         face.swapped_mask = mask
