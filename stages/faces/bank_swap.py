@@ -46,12 +46,12 @@ class BankSwapper:
             painted = faded + pick.weight * (painted - faded)
         painted = np.clip(painted + 0.5, 0, 255).astype(np.uint8)
         bank_skin = painted[..., 3].astype(np.float32) / 255.0
-        mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points)))
+        skin = skin_mask(points, size)  # the target's inner-face skin: colour and grain are measured here
+        mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points, skin=skin)))
         painted = np.ascontiguousarray(painted[..., :3])
         sigma = self._track_blur(face.track_id, frame_index, blur_to_match(painted, crop, skin_mask(points, size, features=True)))
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
-        skin = skin_mask(points, size)
         painted = reinhard(painted, crop, skin)
         painted = grain_to_match(painted, crop, skin, seed=frame_index * 1009 + max(face.track_id, 0))
         alpha = mask[..., None]

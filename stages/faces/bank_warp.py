@@ -72,12 +72,20 @@ def warp_maps(bank_points: np.ndarray, target_points: np.ndarray, size: int) -> 
     corners = np.round(target[triangles] * 16).astype(np.int32)
     for number in np.flatnonzero(usable):
         cv2.fillConvexPoly(labels, corners[number], int(number), lineType=cv2.LINE_8, shift=4)
-    table = np.concatenate([affines, to_bank[None]], axis=0).astype(np.float32)
-    chosen = table[labels]  # label -1 picks the last row: the similarity
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
-    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
+    table = np.concatenate([affines, to_bank[None]], axis=0).astype(np.float32).reshape(-1, 6)
+    coefficients = [np.take(table[:, k], labels) for k in range(6)]  # label -1 picks the last row: the similarity
+    xs, ys = pixel_grid(size)
+    map_x = coefficients[0] * xs + coefficients[1] * ys + coefficients[2]
+    map_y = coefficients[3] * xs + coefficients[4] * ys + coefficients[5]
     return map_x, map_y
+
+
+@functools.lru_cache(maxsize=4)
+def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of every pixel of a ``size`` crop, float32 (read-only: shared by every warp)."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
 
 
 def warp_face(bank_crop: np.ndarray, bank_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
@@ -149,7 +157,8 @@ def reinhard(image: np.ndarray, target: np.ndarray, mask: np.ndarray, spread: fl
 SKIN_FLOOR = (6.0, 2.5, 2.5)  # least Lab spread (L, a, b) a skin model assumes: a flat-lit face is not a point
 
 
-def skin_likelihood(image: np.ndarray, points: np.ndarray, reach: float = 8.0, soft: float = 1.5) -> np.ndarray:
+def skin_likelihood(image: np.ndarray, points: np.ndarray, reach: float = 8.0, soft: float = 1.5,
+                    skin: np.ndarray | None = None) -> np.ndarray:
     """Float32 (0..1) per pixel: how much its colour is this face's own skin (Lab distance to the
     inner face's mean in units of its spread, lightness counted at half weight so shade stays skin).
 
@@ -164,7 +173,7 @@ def skin_likelihood(image: np.ndarray, points: np.ndarray, reach: float = 8.0, s
     import cv2
 
     size = image.shape[0]
-    mean, std = lab_stats(image, skin_mask(points, size))
+    mean, std = lab_stats(image, skin_mask(points, size) if skin is None else skin)
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
     z = (lab - mean) / np.maximum(std, SKIN_FLOOR)
     distance = np.sqrt((0.5 * z[..., 0]) ** 2 + z[..., 1] ** 2 + z[..., 2] ** 2)
