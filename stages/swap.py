@@ -85,6 +85,8 @@ class SwapConfig:
                                     "the face", min=0.0, max=10.0)
     bank_crossfade: int = option(4, "method = 'bank': frames over which a change of bank face is faded in",
                                  unit="frames", min=1, max=60)
+    bank_grain: bool = option(True, "method = 'bank': add fresh grain to a bank face cleaner than the target's skin, "
+                              "up to the target's level (against waxy, airbrushed skin)")
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -167,7 +169,8 @@ class BankPainter:
     def __init__(self, config: SwapConfig, context: StageContext, open_model: OpenModel | None, target: str) -> None:
         from stages.faces.bank_swap import BankSwapper
 
-        self.swapper = BankSwapper(open_face_bank(config), config.bank_stickiness, config.bank_crossfade)
+        self.swapper = BankSwapper(open_face_bank(config), config.bank_stickiness, config.bank_crossfade,
+                                   grain=config.bank_grain)
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
         for face, index in zip(faces, frame_indices):

@@ -50,7 +50,7 @@ def test_the_live_profile_is_valid_and_cheaper_than_convert() -> None:
     from pipeline.cli.commands.live import LIVE_PROFILE
 
     live, plain = load_config(profile=LIVE_PROFILE), load_config()
-    assert live.landmarks.samples < plain.landmarks.samples
+    assert live.align.size < plain.align.size
     assert 0 < live.detect.detect_size < plain.detect.detect_size
 
 

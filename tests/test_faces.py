@@ -211,6 +211,26 @@ def test_detect_every_n_tracks_in_between() -> None:
     assert len({a.track_id for a, _ in tracked}) == 1
 
 
+def test_a_face_tracking_loses_is_detected_again_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the detector on every 4th frame, a frame on which optical flow loses the face runs the
+    detector there and then, so the face is not missing until the next scheduled detection."""
+    import stages.detect as detect
+
+    real, calls = detect.propagate, {"n": 0}
+
+    def loses_the_third(*args, **kwargs):
+        calls["n"] += 1
+        return None if calls["n"] == 3 else real(*args, **kwargs)
+
+    monkeypatch.setattr(detect, "propagate", loses_the_third)
+    frames = run_video(media("single_face.mp4"), ["detect"], detect=DetectConfig(every=4))[:12]
+    assert all(frame.faces for frame in frames), [len(f.faces) for f in frames]
+    # frames 0 and 4 are scheduled detections; the 3rd tracked frame (index 3) lost the face and detected it,
+    # which restarts the count: 3 detected, 4-6 tracked, 7 detected
+    assert [f.faces[0].detected for f in frames[:8]] == [True, False, False, True, False, False, False, True]
+    assert len({f.faces[0].track_id for f in frames}) == 1
+
+
 def test_scene_cut_resets_tracks() -> None:
     frames = run_video(media("face_noface.mov"), ["detect"])
     cuts = [f.index for f in frames if f.meta.get("scene_cut")]

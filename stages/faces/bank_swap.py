@@ -27,8 +27,9 @@ from stages.faces.geometry import transform
 class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
-    def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4) -> None:
+    def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True) -> None:
         self.bank = bank
+        self.grain = grain
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade)
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._blur: dict[int, tuple[int, float]] = {}  # track -> (last frame, its smoothed blur sigma)
@@ -53,7 +54,8 @@ class BankSwapper:
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
         painted = reinhard(painted, crop, skin)
-        painted = grain_to_match(painted, crop, skin, seed=frame_index * 1009 + max(face.track_id, 0))
+        if self.grain:
+            painted = grain_to_match(painted, crop, skin, seed=frame_index * 1009 + max(face.track_id, 0))
         alpha = mask[..., None]
         face.swapped = np.clip(painted * alpha + crop * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
         face.swapped_mask = mask

@@ -35,10 +35,6 @@ from pipeline.media.sinks import SINK_OPTIONS, SINKS
 # What live trades for speed, measured on 640x360 (README, "Live"). Convert keeps the careful settings;
 # live has no time for them. Each line names what it saves.
 LIVE_PROFILE: dict[str, dict[str, Any]] = {
-    # two dlib passes (the detector's points, then a refit from its own eyes and mouth) instead of 1 + 5
-    # jittered refits: 23 -> 12 ms a face, the same error on the annotated photos, as steady once
-    # One-Euro-filtered (bench/faces.py)
-    "landmarks": {"samples": 1, "refine": 1},
     # detect on a 320-px copy: 21 -> 6 ms a frame at 640x360. A webcam face is large; the cost is faces
     # under ~60 px of a 1280x720 frame (~30 px at 640x360), which --full-quality still finds
     "detect": {"detect_size": 320},
