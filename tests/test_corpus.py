@@ -362,3 +362,27 @@ def test_refuses_a_single_identity(tmp_path: Path) -> None:
     assert done.returncode != 0 and "at least 2 identities" in done.stderr and "Traceback" not in done.stderr
     bad = run_cli("corpus", "build", folder, "-o", tmp_path / "c", "--perturb", "XX:9")
     assert bad.returncode != 0 and "--perturb 'XX:9'" in bad.stderr
+
+
+def test_the_bank_method_paints_the_source_persons_real_face_inside_the_mask(tmp_path: Path) -> None:
+    """``--methods bank``: convert's default swap as a corpus method, with the source's cached faces as
+    its bank; the fake differs from its original only where its mask is, and there by a whole face."""
+    inputs = _inputs(tmp_path / "real")
+    root = tmp_path / "corpus"
+    done = run_cli("corpus", "build", inputs, "-o", root, "--fold-splits", "--methods", "bank", "--compressions", "c23",
+                   "--max-frames", str(FRAMES), "-q", timeout=600)
+    assert done.returncode == 0, done.stderr
+    fakes = [l for l in _manifest(root) if l["status"] == "ok" and l["label"] == "fake"]
+    assert len(fakes) == 3 and {l["method"] for l in fakes} == {"Bank"}
+    assert all(l["model"] is None and l["source_identity"] != l["target_identity"] for l in fakes)
+    for line in fakes:
+        fake, mask = read_frames(root / line["path"]), read_frames(root / line["mask"])
+        real = read_frames(root / f"original_sequences/youtube/c23/videos/{line['target']}.mp4")
+        assert len(fake) == len(mask) == len(real) == FRAMES
+        for f, m, r in zip(fake, mask, real):
+            alpha = m[..., 1]
+            inside = alpha > 0.8 * alpha.max()
+            outside = cv2.dilate((alpha > 2).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+            diff = np.abs(f.astype(np.int16) - r.astype(np.int16)).mean(axis=2)
+            assert alpha.max() > 200 and inside.sum() > 500
+            assert diff[outside].mean() < 2.0 and diff[inside].mean() > 6.0

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 METHODS = Registry("corpus method", {
     "warp": "pipeline.corpus.methods.warp:WarpMethod",
     "gan": "pipeline.corpus.methods.gan:GanMethod",
+    "bank": "pipeline.corpus.methods.bank:BankMethod",
 }, setting="--methods")
 
 
