@@ -1,12 +1,17 @@
 """End-to-end speed of the default `facepipe convert` (face swap) against the ffmpeg-only transcode.
 
-Usage: python bench/convert.py [--runs 1] [--frames N] [--sizes 640x360,1280x720] [--model DIR]
+Usage: python bench/convert.py [--runs 1] [--frames N] [--sizes 640x360,1280x720] [--model DIR] [--device cuda]
                                [--set KEY=VALUE ...] [--markdown docs/benchmarks.md [--section convert]]
 Clips: the bundled 640x360 sample, and the same clip scaled to each other --sizes entry (1280x720: a real
 face, larger); --frames N uses only the first N frames (a short run). Prints, per clip: ffmpeg CLI transcode
 fps (same x264 settings), facepipe passthrough fps, facepipe default convert fps, the ratios, and the busy
 time of each stage in ms per frame. Stages run in parallel threads, so their ms add up to more than the wall
 time per frame. With --markdown the same figures go into that page's section as tables.
+
+The GPU figure (issue 25): ``--device cuda --section convert-gpu`` runs the swap convert with
+``pipeline.device = "cuda"`` on 1280x720 and 1920x1080 copies (unless --sizes says otherwise), names the
+device, and names each clip's slowest stage: with the default bank swap only the occlusion segmenter
+runs on the GPU, so a CPU face stage is what bounds the speed. ``--device cpu`` runs the same on the CPU.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.report import add_options, begin_run, publish, table  # noqa: E402
 from pipeline.cli.settings import load_config  # noqa: E402
+from pipeline.errors import FacepipeError  # noqa: E402
 from pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
 from pipeline.media.decode import probe  # noqa: E402
 
@@ -86,7 +92,20 @@ def bench_clip(clip: Path, work: Path, runs: int, model: str | None, settings: l
     print(f"  facepipe convert (swap)   : {fps['swap']:7.1f} fps  ({fps['swap'] / fps['cli']:.2f}x ffmpeg)")
     print(f"    without the start-up    : {fps['steady']:7.1f} fps  (the runner: model loads and frames, as a long video sees)")
     print("  busy ms per frame: " + ", ".join(f"{name} {ms:.1f}" for name, ms in result.busy_ms.items()))
+    print(f"  slowest stage: {slowest_stage(result)}")
     return result
+
+
+def device_name(setting: str) -> str:
+    """The device the swap convert runs its torch stages on, in words (a bench on a missing GPU says so)."""
+    from pipeline.device import resolve_device
+
+    resolved = resolve_device(setting)
+    if resolved.startswith("cuda"):
+        import torch
+
+        return f"{resolved} ({torch.cuda.get_device_name(torch.device(resolved))})"
+    return f"{resolved} (torch stages on the CPU)"
 
 
 def make_clip(out: Path, frames: int, size: str | None) -> None:
@@ -100,6 +119,12 @@ def make_clip(out: Path, frames: int, size: str | None) -> None:
     subprocess.run(command + ["-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-c:a", "copy", str(out)], check=True)
 
 
+def slowest_stage(result: ClipResult) -> str:
+    """The face stage with the most busy time per frame (decode and encode left out): what bounds the run."""
+    stages = {name: ms for name, ms in result.busy_ms.items() if name not in ("decode", "encode")}
+    return max(stages, key=stages.get) if stages else "-"
+
+
 def markdown(results: list[ClipResult], frames_total: int, args: argparse.Namespace) -> str:
     """The figures as the page shows them: what was run, one speed table, one per-stage table."""
     used = f"the first {args.frames} of its {frames_total} frames" if args.frames else f"all {frames_total} frames"
@@ -107,7 +132,7 @@ def markdown(results: list[ClipResult], frames_total: int, args: argparse.Namesp
     runs = results[0].runs if results else args.runs
     short = (" (a short run, cut and re-encoded at crf 16: start-up weighs heavily in its fps)" if args.frames else "")
     lines = [f"Clip: `samples/sample.mp4`, {used}{short}; other sizes are copies scaled with lanczos and re-encoded at "
-             f"crf 16. Swap settings: {settings}. Frames per second of the whole command (start-up included), median of "
+             f"crf 16. Swap settings: {settings}. Device: {getattr(args, 'device_name', '-')}. Frames per second of the whole command (start-up included), median of "
              f"{runs} run(s); ffmpeg CLI = the same x264 settings, audio copied.", ""]
     lines.append(table(["clip", "frames", "ffmpeg CLI fps", "facepipe --passthrough fps", "x ffmpeg",
                         "facepipe convert (swap) fps", "x ffmpeg", "convert without start-up fps"],
@@ -119,8 +144,9 @@ def markdown(results: list[ClipResult], frames_total: int, args: argparse.Namesp
     stages = list(dict.fromkeys(name for r in results for name in r.busy_ms))
     lines.append("Busy ms per frame of each stage in the swap convert (stages run in parallel threads, so these add "
                  "up to more than the wall time per frame):\n")
-    lines.append(table(["clip", *stages], [(r.size, *(f"{r.busy_ms[s]:.1f}" if s in r.busy_ms else "-" for s in stages))
-                                            for r in results]))
+    lines.append(table(["clip", *stages, "slowest stage"],
+                       [(r.size, *(f"{r.busy_ms[s]:.1f}" if s in r.busy_ms else "-" for s in stages), slowest_stage(r))
+                        for r in results]))
     return "\n".join(lines)
 
 
@@ -133,8 +159,14 @@ def main() -> int:
     parser.add_argument("--model", help="swap model folder or bundled name (default: the bundled one; 'fast')")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the swap "
                         "convert (repeatable)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="pipeline.device of the swap convert "
+                        "(default: the configured one); cuda also makes the default sizes 1280x720,1920x1080")
     add_options(parser, "convert")
     args = parser.parse_args()
+    if args.device:
+        args.set = [f"pipeline.device={json.dumps(args.device)}", *args.set]
+        if args.device == "cuda" and args.sizes == parser.get_default("sizes"):
+            args.sizes = "1280x720,1920x1080"
     if args.runs < 1 or args.frames < 0:
         parser.error("--runs must be at least 1 and --frames at least 0")
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -142,6 +174,11 @@ def main() -> int:
     if bad or not sizes:
         parser.error(f"--sizes: expected WxH[,WxH...], got {args.sizes!r}")
     run = begin_run(args)
+    try:
+        args.device_name = device_name(args.device or load_config().pipeline.device)
+    except FacepipeError as exc:
+        raise SystemExit(f"bench/convert.py: {exc}") from None
+    print(f"device: {args.device_name}")
     if args.model or args.set:
         print("settings: " + " ".join([f"swap.model={args.model}"] * bool(args.model) + args.set))
     info = probe(SAMPLE)

@@ -155,12 +155,13 @@ def test_bench_convert_writes_its_section_with_a_numeric_table(tmp_path: Path) -
     page = tmp_path / "bench.md"
     page.write_text("# page\n\nkept\n")
     done = subprocess.run([sys.executable, str(REPO / "bench" / "convert.py"), "--frames", "12", "--sizes", "640x360",
-                           "--markdown", str(page)], cwd=REPO, capture_output=True, text=True, timeout=600)
+                           "--device", "cpu", "--markdown", str(page)], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     text = page.read_text()
     assert text.startswith("# page\n\nkept\n")
     block = text.split("<!-- bench:convert -->\n")[1].split("<!-- /bench:convert -->")[0]
-    assert "samples/sample.mp4" in block and "first 12 of" in block
+    assert "samples/sample.mp4" in block and "first 12 of" in block and "Device: cpu" in block
+    assert "`pipeline.device=\"cpu\"`" in block  # the swap convert really ran with the device asked for
     rows = [line for line in block.splitlines() if line.startswith("| 640x360 |")]
     assert rows, block
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
