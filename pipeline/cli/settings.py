@@ -85,18 +85,23 @@ def face_overrides(face: str | None) -> list[str]:
 
 def prepare_face_bank(config: Config, quiet: bool) -> None:
     """Build the bank of ``swap.face`` before the run, with a progress bar, when a run paints from one
-    (the swap stage then finds it in the cache); say once that a bank of photos has one expression each."""
+    (the swap stage then finds it in the cache); check a bank file's header; say once that a bank of
+    photos has one expression each."""
     if "swap" not in config.pipeline.stages:
         return
     from pipeline.cli.progress import frame_progress, warn
-    from stages.swap import face_bank_spec, open_face_bank, painting_method
+    from stages.faces.bank import check_bank_file
+    from stages.swap import bundled_bank_path, face_bank_spec, open_face_bank, painting_method
 
     swap = config.section("swap")
     if painting_method(swap) != "bank":
         return
     spec = face_bank_spec(swap)
+    if spec is None:  # a bank file or the bundled bank: nothing to build; the swap stage opens it
+        check_bank_file(swap.face or str(bundled_bank_path()))
+        return
     open_face_bank(swap, progress=lambda label, total: frame_progress(label, total, quiet))
-    if spec is not None and spec.kind == "photos":
+    if spec.kind == "photos":
         count = len(spec.files)
         warn(f"swap.face = {spec.face!r} is {count} photo{'s' if count != 1 else ''}: the bank has one expression per "
              "photo, so faces are painted with the nearest of those; a video of the person talking, smiling and "
