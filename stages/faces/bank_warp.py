@@ -264,6 +264,17 @@ GRAIN_MOST = 3.0  # grey levels: beyond this a target's finest band is texture (
 GRAIN_CORRELATION = 0.6  # sigma (crop px) of the blur that shapes the grain: camera noise after a codec is not per-pixel white
 
 
+@functools.lru_cache(maxsize=4)
+def shaped_noise_level(correlation: float) -> float:
+    """``fine_std`` of unit Gaussian noise blurred by ``correlation``: a constant of the blur (a draw of
+    256 x 256 varies it by 0.4 %), so it is measured once on a large draw, not on every frame's grain."""
+    import cv2
+
+    noise = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), correlation)
+    return max(fine_std(noise, np.ones_like(noise)), 1e-6)
+
+
 def grain_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
     """``image`` with fresh luminance grain added where ``weights`` is high, so its finest band is as
     strong as ``target``'s. A bank face from cleaner footage than the target's (or blurred by the warp)
@@ -279,6 +290,6 @@ def grain_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray, s
         return image
     noise = np.random.default_rng(seed).standard_normal(image.shape[:2]).astype(np.float32)
     noise = cv2.GaussianBlur(noise, (0, 0), GRAIN_CORRELATION)
-    noise *= missing / max(fine_std(noise, np.ones_like(noise)), 1e-6)
+    noise *= missing / shaped_noise_level(GRAIN_CORRELATION)
     grained = image.astype(np.float32) + (noise * weights)[..., None]
     return np.clip(grained + 0.5, 0, 255).astype(np.uint8)
