@@ -18,6 +18,7 @@ from torch import nn
 
 from models.detectors import DETECTORS
 from models.detectors.base import DetectorNet
+from models.detectors.calibration import Familiarity, logits_and_features
 from models.family import InputContract, ModelCard, load_model_file, save_model
 from models.inputs import to_input
 from pipeline.errors import FacepipeError
@@ -76,12 +77,22 @@ class Detector:
         self.architecture = net.architecture
         self.contract: InputContract = self.card.input or net.input_contract()
         self.size = self.contract.size
+        self.familiarity = Familiarity.from_card(self.card.record.get("familiarity"))
 
     @torch.inference_mode()
     def fake_probability(self, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
         out = [torch.sigmoid(self.net(to_input(crops[i:i + batch_size], self.contract))).numpy()
                for i in range(0, len(crops), batch_size)]
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0, np.float64)
+
+    def score_faces(self, crops: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(fake) of each crop and, when the card carries familiarity statistics, each crop's feature
+        distance from the training data (None without them: a detector trained before they existed)."""
+        if self.familiarity is None:
+            return self.fake_probability(crops, batch_size), None
+        batches = (to_input(crops[i:i + batch_size], self.contract) for i in range(0, len(crops), batch_size))
+        logits, features = logits_and_features(self.net, batches)
+        return 1.0 / (1.0 + np.exp(-logits)), self.familiarity.distance(features)
 
 
 def open_detector(path: str | Path | None = None) -> Detector:

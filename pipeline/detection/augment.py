@@ -1,6 +1,6 @@
 """Training augmentation of aligned crops: what compression, capture and occlusion do to a face.
 
-JPEG, blur, noise and colour follow the perturbations detectors meet in the wild (and that the
+JPEG, blur, low resolution, noise and colour follow the perturbations detectors meet in the wild (and that the
 corpus's DeeperForensics variants test). ``--occlusion-augment`` adds the occlusion stage's own
 occluders -- the same drawing code the attack searches with -- which is the hardening step: a
 detector that has seen grey blocks, noise and bars over real and fake faces alike cannot read
@@ -29,6 +29,7 @@ class AugmentRates:
     noise: float = 0.2
     colour: float = 0.3
     occlusion: float = 0.0
+    rescale: float = 0.0
 
 
 class CropOccluder:
@@ -67,6 +68,8 @@ def augment(crop: np.ndarray, rng: np.random.Generator, rates: AugmentRates, occ
         out = colour_jitter(out, rng)
     if rng.random() < rates.blur:
         out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.3, 1.5)))
+    if rates.rescale and rng.random() < rates.rescale:
+        out = low_resolution(out, rng)
     if rng.random() < rates.noise:
         noisy = out.astype(np.float32) + rng.normal(0.0, rng.uniform(2.0, 8.0), out.shape).astype(np.float32)
         out = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
@@ -77,6 +80,17 @@ def augment(crop: np.ndarray, rng: np.random.Generator, rates: AugmentRates, occ
     if rng.random() < rates.flip:
         out = out[:, ::-1]
     return np.ascontiguousarray(out)
+
+
+def low_resolution(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The crop of a face filmed 50-150 px wide: area down to that width, linear back up (what the
+    aligner does to a small face), so a soft real face is not taken for a blended one."""
+    size = crop.shape[0]
+    small = int(rng.integers(50, 151))
+    if small >= size:
+        return crop
+    down = cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA)
+    return cv2.resize(down, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def colour_jitter(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -30,11 +30,16 @@ class DetectorConfig:
     flip: float = option(0.5, "augmentation: probability of a horizontal flip", min=0.0, max=1.0)
     jpeg: float = option(0.3, "augmentation: probability of a JPEG round trip at quality 30-90", min=0.0, max=1.0)
     blur: float = option(0.2, "augmentation: probability of a Gaussian blur, sigma 0.3-1.5 px", min=0.0, max=1.0)
+    rescale: float = option(0.2, "augmentation: probability of a low-resolution round trip (the crop of a face "
+                            "50-150 px wide)", min=0.0, max=1.0)
     noise: float = option(0.2, "augmentation: probability of Gaussian noise, sigma 2-8 levels", min=0.0, max=1.0)
     colour: float = option(0.3, "augmentation: probability of brightness/contrast/saturation jitter", min=0.0, max=1.0)
     occlusion: float = option(0.3, "with --occlusion-augment: probability of one occlusion-stage occluder "
                               "(block, noise or black bar, random anchor and level) per crop; 0.5 cost clean AUC "
                               "on the demo corpus (README)", min=0.0, max=1.0)
+    train_variants: str = option("clean", "which videos of the train and val splits are trained on: clean only "
+                                 "(the perturbed and occluded variants stay robustness tests), or all of them "
+                                 "(a detector for real-world clips)", choices=("clean", "all"))
     threads: int = option(0, "CPU threads for torch; 0 = all cores", min=0, max=256)
     workers: int = option(1, "processes cutting face crops from videos (1 = in this process)", min=1, max=256)
     threshold: float = option(0.5, "P(fake) at or above which a face or video is called fake (accuracy)",

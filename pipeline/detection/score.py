@@ -55,10 +55,14 @@ class ScoreStage(Stage):
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         faces = [(frame, face) for frame in batch for face in frame.faces if face.crop is not None]
-        probs = self.detector.fake_probability(np.stack([f.crop[..., :3] for _, f in faces])) if faces else []
+        probs, distances = self.detector.score_faces(np.stack([f.crop[..., :3] for _, f in faces])) if faces \
+            else ([], None)
         scored: dict[int, list[dict[str, Any]]] = {frame.index: [] for frame in batch}
-        for (frame, face), p in zip(faces, probs):
-            scored[frame.index].append({"box": [round(float(v), 1) for v in face.box], "p_fake": round(float(p), 4)})
+        for i, ((frame, face), p) in enumerate(zip(faces, probs)):
+            entry = {"box": [round(float(v), 1) for v in face.box], "p_fake": round(float(p), 4)}
+            if distances is not None:
+                entry["distance"] = round(float(distances[i]), 3)
+            scored[frame.index].append(entry)
             if self.overlay:
                 draw_overlay(frame.image, face.box, float(p))
         for frame in batch:
@@ -73,6 +77,12 @@ class ScoreResult:
     p_fake: float | None  # None: no face anywhere
     detector: str
     stats: dict[str, Any] = field(default_factory=dict)
+    uncertain: str | None = None  # why the verdict cannot be trusted (faces unlike the training data)
+    threshold: float = 0.5
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.p_fake, self.threshold, self.uncertain)
 
     @property
     def faces(self) -> int:
@@ -81,13 +91,26 @@ class ScoreResult:
     def as_json(self) -> dict[str, Any]:
         with_face = sum(1 for f in self.frames if f["faces"])
         return {"video": {"path": self.video, "p_fake": None if self.p_fake is None else round(self.p_fake, 4),
-                          "verdict": verdict(self.p_fake), "frames": len(self.frames), "frames_with_face": with_face,
+                          "verdict": self.verdict, "uncertain_because": self.uncertain,
+                          "frames": len(self.frames), "frames_with_face": with_face,
                           "faces": self.faces, "detector": self.detector},
                 "frames": [{"index": f["index"], "faces": f["faces"]} for f in self.frames]}
 
 
-def verdict(p: float | None, threshold: float = 0.5) -> str:
-    return "no face" if p is None else ("fake" if p >= threshold else "real")
+def verdict(p: float | None, threshold: float = 0.5, uncertain: str | None = None) -> str:
+    if p is None:
+        return "no face"
+    return "uncertain" if uncertain else ("fake" if p >= threshold else "real")
+
+
+def video_uncertainty(frames: list[dict[str, Any]], detector: Any) -> str | None:
+    """The reason a video's verdict is "uncertain": its faces (each frame's most suspicious one, the
+    face its P(fake) comes from) are mostly unlike the detector's training data."""
+    from models.detectors.calibration import uncertain_reason
+
+    chosen = [max(f["faces"], key=lambda face: face["p_fake"]) for f in frames if f["faces"]]
+    distances = [face["distance"] for face in chosen if "distance" in face]
+    return uncertain_reason(distances, getattr(detector, "familiarity", None))
 
 
 def video_probability(frames: list[dict[str, Any]]) -> float | None:
@@ -115,4 +138,5 @@ def score_video(path: str, detector: Any, config: Config, overlay: Path | None, 
     for message in getattr(source, "warnings", []):
         warn(message)
     name = str(detector.card.record.get("name") or detector.architecture)
-    return ScoreResult(path, scorer.frames, video_probability(scorer.frames), name, stats.as_dict())
+    return ScoreResult(path, scorer.frames, video_probability(scorer.frames), name, stats.as_dict(),
+                       video_uncertainty(scorer.frames, detector), config.detector.threshold)

@@ -22,6 +22,7 @@ import numpy as np
 from models.schedule import cosine_to_floor
 from pipeline.config import Config
 from pipeline.detection.augment import AugmentRates, CropOccluder, augment
+from pipeline.detection.calibrate import calibrate
 from pipeline.detection.corpus import CLEAN, Video, read_corpus, require_both_classes, require_split
 from pipeline.detection.data import CropSet, Progress, gather
 from pipeline.detection.metrics import figures
@@ -33,14 +34,20 @@ from pipeline.media.atomic import write_image
 CURVES = "curves.png"
 
 
-def training_videos(corpus_dir: Path) -> tuple[list[Video], list[Video]]:
-    """Clean train and val videos (every compression); bad corpora are refused with one line."""
+def training_videos(corpus_dir: Path, variants: str = "clean") -> tuple[list[Video], list[Video], list[Video]]:
+    """Train, val and test videos (every compression; perturbed and occluded variants too when
+    ``variants`` is ``"all"``); test is always clean. Bad corpora are refused with one line."""
     videos = read_corpus(corpus_dir)
     require_both_classes(videos, f"{corpus_dir}")
-    train = [v for v in require_split(videos, "train", corpus_dir) if v.perturbation == CLEAN]
+
+    def wanted(v: Video) -> bool:
+        return variants == "all" or v.perturbation == CLEAN
+
+    train = [v for v in require_split(videos, "train", corpus_dir) if wanted(v)]
     require_both_classes(train, f"{corpus_dir}: the train split")
-    val = [v for v in videos if v.split == "val" and v.perturbation == CLEAN]
-    return train, val
+    val = [v for v in videos if v.split == "val" and wanted(v)]
+    test = [v for v in videos if v.split == "test" and v.perturbation == CLEAN]
+    return train, val, test
 
 
 def to_batch(images: list[np.ndarray], contract: "Any") -> "Any":
@@ -68,7 +75,7 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     state = load_state(out_dir)
     if state is not None:
         require_same_recipe(state, wanted, out_dir)
-    train_videos, val_videos = training_videos(corpus_dir)
+    train_videos, val_videos, test_videos = training_videos(corpus_dir, cfg.train_variants)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)
@@ -83,7 +90,8 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     rng = np.random.default_rng(cfg.seed)
     net = build(cfg.architecture)
     contract = net.input_contract()
-    rates = AugmentRates(cfg.flip, cfg.jpeg, cfg.blur, cfg.noise, cfg.colour, cfg.occlusion if occlusion_augment else 0.0)
+    rates = AugmentRates(cfg.flip, cfg.jpeg, cfg.blur, cfg.noise, cfg.colour, cfg.occlusion if occlusion_augment else 0.0,
+                         cfg.rescale)
     occluder = CropOccluder() if occlusion_augment else None
     labels = train.labels
     weights = np.where(labels == 1, 0.5 / max(1, labels.sum()), 0.5 / max(1, (labels == 0).sum())) if cfg.balance \
@@ -149,6 +157,10 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     assert best is not None
     net.load_state_dict(best[2])
     net.eval()
+    test = gather(test_videos, config, cfg.eval_frames, cfg.seed + 1, cache_dir, progress, "test crops") \
+        if test_videos else None  # the eval command's sampling, so its cache serves both
+    reliability = calibrate(net, train, val, test, cfg.threshold)
+    log(calibration_line(reliability["calibration"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_image(out_dir / CURVES, curves_png(history))
     card = {
@@ -158,11 +170,14 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
                  "val_crops": len(val) if val is not None else 0, "frames_per_video": cfg.frames_per_video,
                  "no_face_videos": train.no_face + (val.no_face if val is not None else []),
                  "methods": sorted({v.method for v in train_videos}),
-                 "compressions": sorted({v.compression for v in train_videos})},
-        "splits": {"train": sorted({v.identity for v in train_videos}), "val": sorted({v.identity for v in val_videos})},
+                 "compressions": sorted({v.compression for v in train_videos}),
+                 "variants": sorted({v.perturbation for v in train_videos})},
+        "splits": {"train": sorted({v.identity for v in train_videos}), "val": sorted({v.identity for v in val_videos}),
+                   "test": sorted({v.identity for v in test_videos})},
         "figures": {"best_epoch": best[1], "val_auc": history["val_auc"][best[1] - 1] if val is not None else None,
                     "val_eer": history["val_eer"][best[1] - 1] if val is not None else None,
                     "train_seconds": round(before + time.monotonic() - started, 1), "steps": step},
+        **reliability,
         "resumed": resumes,
         "history": history,
         "training": {**dataclasses.asdict(cfg), "occlusion_augment": occlusion_augment},
@@ -172,6 +187,16 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     save_detector(net, cfg.architecture, out_dir, _clean(card))
     discard_state(out_dir)  # after the card: a kill before this line resumes at the end and saves again
     return card
+
+
+def calibration_line(block: dict[str, Any]) -> str:
+    """One line for the log: what the calibration was fitted on and how it does on the test split."""
+    line = f"calibrated on {block['fitted_on']}" if block.get("platt") else f"not calibrated ({block['fitted_on']})"
+    test = block.get("test")
+    if test and test["real_videos"]:
+        line += (f"; test split: {test['real_called_fake']} of {test['real_videos']} real and {test['fake_called_fake']} "
+                 f"of {test['fake_videos']} fake videos called fake")
+    return line
 
 
 def require_crops(crops: CropSet, what: str) -> None:
