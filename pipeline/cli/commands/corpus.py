@@ -1,4 +1,4 @@
-"""``facepipe corpus build|verify|export``: fake/real video corpora in the FaceForensics++ layout.
+"""``facepipe corpus build|import|verify|export``: fake/real video corpora in the FaceForensics++ layout.
 
 Exit codes: 0 done; 1 the build finished but some jobs failed (listed, and in the manifest), or verify
 found problems; 2 bad input or settings (nothing built).
@@ -18,7 +18,7 @@ from pipeline.errors import FacepipeError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "corpus", help="build, verify or export a fake/real video corpus (FaceForensics++ layout)",
+        "corpus", help="build, import, verify or export a fake/real video corpus (FaceForensics++ layout)",
         description="Turn a folder of real videos (one identity each) into a deepfake-detection corpus: "
                     "original_sequences/, manipulated_sequences/<Method>/ with blend-mask videos, "
                     "identity-disjoint splits, DeeperForensics perturbations and a manifest.")
@@ -47,6 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--engine", choices=("serial", "local", "dask"), help="job engine (corpus.engine)")
     add_config_options(build)
     build.set_defaults(func=main_build)
+
+    imported = commands.add_parser("import", help="write the manifest of a FaceForensics++ or DeeperForensics-1.0 "
+                                                  "download, so facepipe's detector and corpus commands read it")
+    imported.add_argument("root", metavar="ROOT", help="the dataset's root folder (manifest.jsonl is written there)")
+    imported.add_argument("--format", default="auto", choices=("auto", "ffpp", "deeperforensics"),
+                          help="the tree's layout (default: recognised from its folders)")
+    imported.add_argument("--splits", metavar="DIR", help="folder of the official splits (default ROOT/splits for "
+                                                          "FF++'s train/val/test.json, ROOT/lists/splits for "
+                                                          "DeeperForensics' train/val/test.txt)")
+    imported.add_argument("--overwrite", action="store_true",
+                          help="replace a manifest.jsonl that `corpus import` did not write")
+    imported.add_argument("--faces", action="store_true",
+                          help="also cache every original's faces in ROOT/.facepipe, which `corpus export` needs "
+                               "(a face pass over each real video: slow on a full download)")
+    add_config_options(imported)
+    imported.set_defaults(func=main_import)
 
     verify = commands.add_parser("verify", help="re-check a corpus: decodes, frame counts, masks, splits, manifest")
     verify.add_argument("corpus", metavar="CORPUS_DIR")
@@ -143,6 +159,26 @@ def main_build(args: argparse.Namespace) -> int:
             print(f"facepipe: failed: {failure.key}: {failure.error}", file=__import__("sys").stderr)
         raise FacepipeError(f"{len(result.failures)} job(s) failed (listed in {args.output}/manifest.jsonl); "
                             f"re-run the same command to retry them", exit_code=1)
+    return 0
+
+
+def main_import(args: argparse.Namespace) -> int:
+    from pipeline.cli.progress import job_progress, warn
+    from pipeline.corpus.importers import import_corpus
+
+    config = None
+    if args.faces:
+        from pipeline.cli.settings import load_config
+
+        config = load_config(args.config, list(args.set))
+    result = import_corpus(args.root, args.format, args.splits, args.overwrite, warn,
+                           lambda label, total: job_progress(label, total, args.quiet), config)
+    if not args.quiet:
+        splits = ", ".join(f"{name or 'no split'} {count}" for name, count in sorted(result.by_split.items()))
+        failed = f", {result.failed} unreadable" if result.failed else ""
+        faces = f"; {result.faces} face cache(s) written" if args.faces else ""
+        print(f"imported {args.root} ({result.title}): {result.real} real and {result.fake} fake videos{failed} "
+              f"({splits}; {', '.join(result.compressions)}) -> {result.manifest}{faces}")
     return 0
 
 
