@@ -37,6 +37,8 @@ class DetectorConfig:
     occlusion: float = option(0.3, "with --occlusion-augment: probability of one occlusion-stage occluder "
                               "(block, noise or black bar, random anchor and level) per crop; 0.5 cost clean AUC "
                               "on the demo corpus (README)", min=0.0, max=1.0)
+    methods: list[str] = option([], "fake methods trained on (manifest names, e.g. Warp, GAN); empty = every "
+                                "method of the corpus. Leaving one out measures how a detector meets a method it never saw")
     train_variants: str = option("clean", "which videos of the train and val splits are trained on: clean only "
                                  "(the perturbed and occluded variants stay robustness tests), or all of them "
                                  "(a detector for real-world clips)", choices=("clean", "all"))

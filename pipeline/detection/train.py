@@ -34,14 +34,22 @@ from pipeline.media.atomic import write_image
 CURVES = "curves.png"
 
 
-def training_videos(corpus_dir: Path, variants: str = "clean") -> tuple[list[Video], list[Video], list[Video]]:
+def training_videos(corpus_dir: Path, variants: str = "clean",
+                    methods: list[str] | None = None) -> tuple[list[Video], list[Video], list[Video]]:
     """Train, val and test videos (every compression; perturbed and occluded variants too when
-    ``variants`` is ``"all"``); test is always clean. Bad corpora are refused with one line."""
+    ``variants`` is ``"all"``; fakes of ``methods`` only, when given); test is always clean and keeps
+    every method. Bad corpora are refused with one line."""
     videos = read_corpus(corpus_dir)
     require_both_classes(videos, f"{corpus_dir}")
+    if methods:
+        known = {v.method for v in videos if v.label}
+        unknown = [m for m in methods if m not in known]
+        if unknown:
+            raise FacepipeError(f"detector.methods: {unknown[0]!r} is not a method of {corpus_dir} "
+                                f"(it has {', '.join(sorted(known))})")
 
     def wanted(v: Video) -> bool:
-        return variants == "all" or v.perturbation == CLEAN
+        return (variants == "all" or v.perturbation == CLEAN) and (not v.label or not methods or v.method in methods)
 
     train = [v for v in require_split(videos, "train", corpus_dir) if wanted(v)]
     require_both_classes(train, f"{corpus_dir}: the train split")
@@ -75,7 +83,7 @@ def train_detector(corpus_dir: Path, out_dir: Path, config: Config, *, occlusion
     state = load_state(out_dir)
     if state is not None:
         require_same_recipe(state, wanted, out_dir)
-    train_videos, val_videos, test_videos = training_videos(corpus_dir, cfg.train_variants)
+    train_videos, val_videos, test_videos = training_videos(corpus_dir, cfg.train_variants, cfg.methods)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)
