@@ -187,6 +187,102 @@ def test_trained_detector_separates_the_toy_test_split(trained: Path, corpus: Pa
     assert "| CC_3 | perturbation |" in (tmp_path / "robustness.md").read_text()
 
 
+# -- cross-corpus evaluation ---------------------------------------------------------------------------
+
+
+def _held_out_copy(corpus: Path, folder: Path) -> Path:
+    """The corpus's train and test videos as one corpus without a test split (every row in split
+    'heldout'), in a folder of the same name: the table must suffix it."""
+    folder.parent.mkdir(parents=True)
+    copy = _copy_manifest(corpus, folder, lambda r: r["split"] in ("train", "test"))
+    rows = [json.loads(line) for line in (copy / "manifest.jsonl").read_text().splitlines()]
+    (copy / "manifest.jsonl").write_text("".join(json.dumps({**r, "split": "heldout"}) + "\n" for r in rows))
+    return copy
+
+
+def test_eval_of_two_corpora_writes_one_cross_corpus_table(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    held = _held_out_copy(corpus, tmp_path / "other" / corpus.name)
+    fast = ["-q", "--set", "detector.eval_frames=4", "--cache", corpus / "cache" / "detector"]  # hard links: cache hits
+    result = run_cli("detector", "eval", trained, corpus, held, "--split", "all", "-o", tmp_path / "out", *fast)
+    assert result.returncode == 0, result.stderr
+    assert "training corpus: scored on its test split only" in result.stderr
+    assert not (tmp_path / "out" / "eval.json").exists()  # several corpora: only the table and its JSON
+    data = json.loads((tmp_path / "out" / "cross-corpus.json").read_text())
+    name = corpus.name
+    assert [c["name"] for c in data["corpora"]] == [name, f"{name}-2"]
+    assert [c["split"] for c in data["corpora"]] == ["test", "all"]  # the training corpus: its test split only
+    assert [c["relation"] for c in data["corpora"]] == ["same corpus", "cross-corpus"]
+    assert [c["seen_people"] for c in data["corpora"]] == [0, 3]  # the copy holds the 3 train identities
+    overall = data["corpora"][1]["report"]["slices"]["overall"]["all"]["video"]
+    assert (overall["real"], overall["fake"]) == (5, 5)  # 3 train + 2 test identities, clean, all scored
+    # the training corpus's block is exactly what a one-corpus eval reports
+    one = run_cli("detector", "eval", trained, corpus, "-o", tmp_path / "one", *fast)
+    assert one.returncode == 0, one.stderr
+    alone = json.loads((tmp_path / "one" / "eval.json").read_text())
+    assert data["corpora"][0]["report"]["slices"] == alone["slices"] and alone["split"] == "test"
+    table = (tmp_path / "out" / "cross-corpus.md").read_text()
+    assert table.count("| corpus | split | vs training |") == 1  # one table
+    same = [line for line in table.splitlines() if line.startswith(f"| {name} | test | same corpus |")]
+    cross = [line for line in table.splitlines()
+             if line.startswith(f"| {name}-2 | all | cross-corpus, 3 people seen in training |")]
+    assert any("| overall | all | 2/2 |" in line for line in same)
+    assert any("| method | Blur |" in line for line in same) and any("| perturbation | CC_3 |" in line for line in same)
+    assert any("| overall | all | 5/5 |" in line for line in cross) and any("| perturbation | CC_3 |" in line for line in cross)
+    assert len(same) + len(cross) == len(data["table"]["rows"]) and "mean of" not in table  # one cross corpus: no mean
+    assert f"{name}-2 (all, cross-corpus, 3 people seen in training): frame AUC" in result.stdout
+
+
+def test_eval_of_several_corpora_checks_them_all_before_writing(trained: Path, corpus: Path, tmp_path: Path) -> None:
+    no_test = _copy_manifest(corpus, tmp_path / "notest", lambda r: r["split"] != "test")
+    line = one_line_error(run_cli("detector", "eval", trained, corpus, no_test, "-o", tmp_path / "out"), "no 'test' split")
+    assert "--split all" in line and not (tmp_path / "out").exists()
+    missing = run_cli("detector", "eval", trained, corpus, tmp_path / "missing", "-o", tmp_path / "out")
+    assert missing.returncode == 2
+    one_line_error(missing, "corpus not found")
+    assert not (tmp_path / "out").exists()
+
+
+def _bench_cross_corpus():  # noqa: ANN202
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_cross_corpus_under_test",
+                                                  Path(__file__).resolve().parents[1] / "bench" / "cross_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _slice(real: int, fake: int, frame_auc: float | None, video_auc: float | None) -> dict:
+    return {"frame": {"auc": frame_auc, "eer": 0.1, "accuracy": 0.9, "real": real * 4, "fake": fake * 4},
+            "video": {"auc": video_auc, "eer": 0.0, "accuracy": 1.0, "real": real, "fake": fake}}
+
+
+def test_cross_corpus_table_has_a_block_per_corpus_and_the_cross_mean() -> None:
+    from pipeline.detection.evaluate import CROSS, CROSS_HEADER, SAME, CorpusResult, CrossCorpusReport, unique_names
+
+    bench = _bench_cross_corpus()
+    home = {"slices": {"overall": {"all": _slice(2, 2, 0.95, 1.0)}, "method": {"Blur": _slice(2, 2, 0.97, 1.0)}}}
+    far = {"slices": {"overall": {"all": _slice(3, 5, 0.6, None)}, "compression": {"c40": _slice(3, 5, 0.55, 0.5)}}}
+    near = {"slices": {"overall": {"all": _slice(1, 1, 0.8, 0.75)}}}
+    report = CrossCorpusReport("DET", "meso4", "/data/demo", 4, 0.5, [
+        CorpusResult("demo", "/data/demo", "test", SAME, 0, home),
+        CorpusResult("far", "/data/far", "all", CROSS, 0, far),
+        CorpusResult("near", "/data/near", "all", CROSS, 2, near)])
+    rows = bench.rows(report)
+    assert all(len(row) == len(CROSS_HEADER) for row in rows)
+    assert [row[:5] for row in rows] == [
+        ("demo", "test", "same corpus", "overall", "all"), ("demo", "test", "same corpus", "method", "Blur"),
+        ("far", "all", "cross-corpus", "overall", "all"), ("far", "all", "cross-corpus", "compression", "c40"),
+        ("near", "all", "cross-corpus, 2 people seen in training", "overall", "all"),
+        ("mean of 2 corpora", "", "cross-corpus", "overall", "all")]
+    assert rows[2][5:] == ("3/5", "0.600", "-", "0.100", "0.900")  # a missing figure is "-", never 0.5
+    assert rows[-1][5:] == ("4/6", "0.700", "-", "0.100", "0.900")  # far lacks a video AUC: so does the mean
+    text = bench.body(report, "all")
+    assert "trained on `demo`" in text and "| mean of 2 corpora |" in text and text.count("| corpus |") == 1
+    assert unique_names([Path("x/a"), Path("y/a"), Path("z/a-2"), Path("b")]) == ["a", "a-2", "a-2-2", "b"]
+
+
 def test_score_gives_one_entry_per_frame_and_an_overlay(trained: Path, corpus: Path, tmp_path: Path) -> None:
     fake = next((corpus / "manipulated_sequences" / "Blur" / "c23" / "videos").glob("*.mp4"))
     out_json, overlay = tmp_path / "s.json", tmp_path / "s.mp4"

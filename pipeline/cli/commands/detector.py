@@ -37,10 +37,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_options(train)
     train.set_defaults(func=main_train)
 
-    evaluate = sub.add_parser("eval", help="AUC/EER/accuracy on the test split, by method, compression, perturbation")
+    evaluate = sub.add_parser(
+        "eval", help="AUC/EER/accuracy on the test split, by method, compression, perturbation; several corpora: "
+                     "one cross-corpus table",
+        description="Score a detector on a corpus's test split (eval.json, roc.png, robustness.md), or on several "
+                    "corpora at once: one table (cross-corpus.md, cross-corpus.json), a block of rows per corpus, "
+                    "each marked 'same corpus' (the detector's training corpus) or 'cross-corpus'.")
     evaluate.add_argument("detector", metavar="DET_DIR", help="detector folder (made by `detector train`)")
-    evaluate.add_argument("corpus", metavar="CORPUS_DIR", help="corpus folder with manifest.jsonl")
-    evaluate.add_argument("-o", "--output", metavar="DIR", help="where eval.json, roc.png, robustness.md go (default DET_DIR)")
+    evaluate.add_argument("corpus", metavar="CORPUS_DIR", nargs="+", help="corpus folder(s) with manifest.jsonl")
+    evaluate.add_argument("-o", "--output", metavar="DIR",
+                          help="where eval.json, roc.png, robustness.md go (several corpora: cross-corpus.md and "
+                               "cross-corpus.json) (default DET_DIR)")
+    evaluate.add_argument("--split", choices=("test", "all"), default="test",
+                          help="videos scored: the test split (default), or all of them for corpora of people the "
+                               "detector never saw (its own training corpus is always scored on its test split)")
     evaluate.add_argument("--cache", metavar="DIR", help="face-crop cache (default CORPUS_DIR/cache/detector)")
     add_config_options(evaluate)
     evaluate.set_defaults(func=main_eval)
@@ -68,8 +78,8 @@ def _threads(config: Any) -> None:
         torch.set_num_threads(config.detector.threads)
 
 
-def _cache(args: argparse.Namespace) -> Path:
-    return Path(args.cache) if args.cache else Path(args.corpus) / "cache" / "detector"
+def _cache(args: argparse.Namespace, corpus: str | Path | None = None) -> Path:
+    return Path(args.cache) if args.cache else Path(corpus or args.corpus) / "cache" / "detector"
 
 
 @contextmanager
@@ -124,25 +134,42 @@ def main_train(args: argparse.Namespace) -> int:
 
 
 def main_eval(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from models.detectors.checkpoint import open_detector
-    from pipeline.cli.progress import console
-    from pipeline.detection.evaluate import EVAL_JSON, ROC_PNG, TABLE_MD, evaluate, markdown, roc_png, table_rows
-    from pipeline.media.atomic import write_image, write_text
+    from pipeline.cli.progress import warn
+    from pipeline.detection.evaluate import SAME, plan_corpora
 
     config = _config(args)
     _threads(config)
     detector = open_detector(args.detector)
     out = Path(args.output) if args.output else Path(args.detector)
+    if out.exists() and not out.is_dir():
+        raise FacepipeError(f"-o {out}: exists and is not a folder")
+    plans = plan_corpora([Path(c) for c in args.corpus], args.split, detector.card.record)  # every corpus checked first
+    for plan in plans:
+        if plan.relation == SAME and args.split != plan.split:
+            warn(f"{plan.path} is the detector's training corpus: scored on its test split only")
     out.mkdir(parents=True, exist_ok=True)
+    if len(plans) == 1:
+        return _eval_one(args, detector, plans[0], config, out)
+    return _eval_many(args, detector, plans, config, out)
+
+
+def _eval_one(args: argparse.Namespace, detector: Any, plan: Any, config: Any, out: Path) -> int:
+    from rich.table import Table
+
+    from pipeline.cli.progress import console
+    from pipeline.detection.evaluate import EVAL_JSON, ROC_PNG, TABLE_MD, evaluate, markdown, roc_png, table_rows
+    from pipeline.media.atomic import write_image, write_text
+
+    split = "test split" if plan.split == "test" else "every video"
     with task_progress(args.quiet) as progress:
-        report, crops, probs = evaluate(detector, Path(args.corpus), config, _cache(args), progress)
+        report, crops, probs = evaluate(detector, plan.path, config, _cache(args, plan.path), progress, plan.split,
+                                        plan.videos)
     report["detector"] = str(Path(args.detector).resolve())
     write_json(out / EVAL_JSON, report)
-    write_image(out / ROC_PNG, roc_png(crops.videos, crops, probs, f"{detector.architecture} on {Path(args.corpus).name} (test)"))
+    write_image(out / ROC_PNG, roc_png(crops.videos, crops, probs, f"{detector.architecture} on {plan.path.name} ({plan.split})"))
     write_text(out / TABLE_MD, markdown(report))
-    table = Table(title=f"{detector.architecture} on {args.corpus}, test split", title_justify="left")
+    table = Table(title=f"{detector.architecture} on {plan.path}, {split}", title_justify="left")
     for column in ("group", "slice", "videos r/f", "frame AUC", "video AUC", "frame acc", "frame EER"):
         table.add_column(column, justify="left" if column in ("group", "slice") else "right")
     for row in table_rows(report):
@@ -150,8 +177,35 @@ def main_eval(args: argparse.Namespace) -> int:
     if not args.quiet:
         console.print(table)
     overall = report["slices"]["overall"]["all"]
-    print(f"test: frame AUC {_f(overall['frame']['auc'])}, video AUC {_f(overall['video']['auc'])}, "
+    print(f"{plan.split}: frame AUC {_f(overall['frame']['auc'])}, video AUC {_f(overall['video']['auc'])}, "
           f"EER {_f(overall['frame']['eer'])}; wrote {out / EVAL_JSON}, {out / ROC_PNG}, {out / TABLE_MD}")
+    return 0
+
+
+def _eval_many(args: argparse.Namespace, detector: Any, plans: list[Any], config: Any, out: Path) -> int:
+    from rich.table import Table
+
+    from pipeline.cli.progress import console
+    from pipeline.detection.evaluate import CROSS_HEADER, CROSS_JSON, CROSS_MD, evaluate_corpora
+    from pipeline.media.atomic import write_text
+
+    with task_progress(args.quiet) as progress:
+        result = evaluate_corpora(detector, Path(args.detector), plans, config, lambda corpus: _cache(args, corpus),
+                                  progress)
+    write_json(out / CROSS_JSON, result.to_json())
+    write_text(out / CROSS_MD, result.markdown())
+    if not args.quiet:
+        table = Table(title=f"{detector.architecture} ({args.detector}) on {len(plans)} corpora", title_justify="left")
+        for i, column in enumerate(CROSS_HEADER):
+            table.add_column(column, justify="right" if i >= 5 else "left")
+        for row in result.cells():
+            table.add_row(*row)
+        console.print(table)
+    for corpus in result.corpora:
+        overall = corpus.report["slices"]["overall"]["all"]
+        print(f"{corpus.name} ({corpus.split}, {corpus.vs_training}): frame AUC {_f(overall['frame']['auc'])}, "
+              f"video AUC {_f(overall['video']['auc'])}, EER {_f(overall['frame']['eer'])}")
+    print(f"wrote {out / CROSS_MD}, {out / CROSS_JSON}")
     return 0
 
 
