@@ -27,7 +27,7 @@ from tests.conftest import media, one_line_error, read_frames, run_cli
 from tests.toy_corpus import PEOPLE, build
 
 FAST = ["--set", "detector.flip=0", "--set", "detector.jpeg=0", "--set", "detector.blur=0", "--set", "detector.noise=0",
-        "--set", "detector.colour=0"]
+        "--set", "detector.colour=0", "--set", "detector.rescale=0"]
 
 
 @pytest.fixture(scope="module")
@@ -458,3 +458,84 @@ def test_manifest_fields_and_perturbations(tmp_path: Path) -> None:
     (tmp_path / "manifest.jsonl").write_text('{"path": "a.mp4", "label": "maybe"}\n')
     with pytest.raises(FacepipeError, match="neither 'real' nor 'fake'"):
         read_corpus(tmp_path)
+
+
+# -- calibration and familiarity -------------------------------------------------------------------
+
+
+def test_folded_platt_equals_the_fitted_curve_and_moves_the_midpoint() -> None:
+    from models.detectors.calibration import Platt, fit_platt, fold_platt, logits_and_features
+    from models.detectors.checkpoint import build
+
+    torch.manual_seed(0)
+    net = build("meso4").eval()
+    x = torch.rand(24, 3, 256, 256)
+    raw, _ = logits_and_features(net, [x])
+    labels = (raw > np.median(raw) + 0.1 * raw.std()).astype(int)  # a midpoint away from logit 0
+    platt = fit_platt(raw, labels)
+    assert platt.a > 0
+    fold_platt(net, platt)
+    folded, _ = logits_and_features(net, [x])
+    assert np.allclose(1 / (1 + np.exp(-folded)), platt.apply(raw), atol=1e-5)
+    assert np.allclose(Platt(1.0, 0.0).apply(raw), 1 / (1 + np.exp(-raw)))
+
+
+def test_familiarity_flags_features_unlike_the_training_ones() -> None:
+    from models.detectors.calibration import Familiarity, fit_familiarity, uncertain_reason
+
+    rng = np.random.default_rng(0)
+    train, val = rng.normal(0, 1, (2000, 16)), rng.normal(0, 1, (500, 16))
+    fam = fit_familiarity(train, val)
+    usual, unusual = fam.distance(rng.normal(0, 1, (200, 16))), fam.distance(rng.normal(3, 1, (200, 16)))
+    assert (usual > fam.threshold).mean() < 0.05 and (unusual > fam.threshold).mean() > 0.95
+    assert uncertain_reason(usual.tolist(), fam) is None
+    reason = uncertain_reason(unusual.tolist(), fam)
+    assert reason is not None and "unlike the detector's training data" in reason
+    assert Familiarity.from_card(fam.as_card()).threshold == pytest.approx(fam.threshold, abs=1e-3)
+    assert Familiarity.from_card({"mean": [0.0], "scale": [0.0], "threshold": 1.0}) is None  # broken card: no claim
+
+
+def test_trained_card_states_its_calibration_and_score_says_uncertain(trained: Path, corpus: Path,
+                                                                       tmp_path: Path) -> None:
+    import shutil
+
+    card = json.loads((trained / "detector.json").read_text())
+    block = card["calibration"]
+    assert block["platt"] is not None and "val split" in block["fitted_on"]
+    test = block["test"]
+    assert test["real_videos"] == 2 and test["fake_videos"] == 2
+    assert test["real_called_fake"] == 0 and test["fake_called_fake"] == 2  # the toy fakes are obvious
+    assert len(card["familiarity"]["mean"]) == 16 and card["familiarity"]["threshold"] > 0
+    real = next((corpus / "original_sequences" / "youtube" / "c23" / "videos").glob("*.mp4"))
+    out_json = tmp_path / "r.json"
+    result = run_cli("detector", "score", real, "--detector", trained, "--json", out_json, "-q")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out_json.read_text())
+    assert data["video"]["verdict"] in ("real", "fake") and data["video"]["uncertain_because"] is None
+    assert all("distance" in face for f in data["frames"] for face in f["faces"])
+    # The same detector told that nothing it sees is familiar must say so rather than give a verdict.
+    strange = tmp_path / "strange"
+    shutil.copytree(trained, strange)
+    card["familiarity"]["threshold"] = 0.0
+    (strange / "detector.json").write_text(json.dumps(card))
+    result = run_cli("detector", "score", real, "--detector", strange, "--json", out_json, "-q")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out_json.read_text())
+    assert data["video"]["verdict"] == "uncertain" and "unlike the detector's training data" in data["video"]["uncertain_because"]
+    assert "(uncertain)" in result.stdout and "uncertain: " in result.stdout
+
+
+def test_train_variants_all_adds_the_perturbed_videos_but_test_stays_clean(tmp_path: Path) -> None:
+    from pipeline.detection.train import training_videos
+
+    lines = [{"path": f"{variant}{split}_{label}.mp4", "label": label, "split": split, "perturbation": plist}
+             for split in ("train", "val", "test") for label in ("real", "fake")
+             for variant, plist in (("", []), ("perturbed/CS_3/", ["CS:3"]))]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    clean_train, clean_val, test = training_videos(tmp_path, "clean")
+    all_train, all_val, test_again = training_videos(tmp_path, "all")
+    assert {v.perturbation for v in clean_train} == {"clean"} and len(clean_train) == 2
+    assert {v.perturbation for v in all_train} == {"clean", "CS_3"} and len(all_train) == 4 and len(all_val) == 4
+    assert test == test_again and {v.perturbation for v in test} == {"clean"} and len(test) == 2
+    with pytest.raises(FacepipeError, match="'Warp' is not a method"):
+        training_videos(tmp_path, "clean", ["Warp"])

@@ -212,7 +212,7 @@ def _eval_many(args: argparse.Namespace, detector: Any, plans: list[Any], config
 def main_score(args: argparse.Namespace) -> int:
     from models.detectors.checkpoint import open_detector
     from pipeline.cli.progress import frame_progress, warn
-    from pipeline.detection.score import score_video, verdict
+    from pipeline.detection.score import score_video
     from pipeline.media.encode import check_output_path
 
     config = _config(args)
@@ -230,8 +230,10 @@ def main_score(args: argparse.Namespace) -> int:
         write_json(args.json, result.as_json())
     if result.p_fake is None:
         raise FacepipeError(f"{args.video}: no face found in {len(result.frames)} frames; P(fake) is undefined (no face)")
-    print(f"{args.video}: P(fake) {result.p_fake:.4f} ({verdict(result.p_fake, config.detector.threshold)}), "
+    print(f"{args.video}: P(fake) {result.p_fake:.4f} ({result.verdict}), "
           f"{result.faces} faces in {len(result.frames)} frames, detector {result.detector}")
+    if result.uncertain:
+        print(f"uncertain: {result.uncertain}")
     return 0
 
 
