@@ -79,10 +79,11 @@ def build(root: Path, splits: dict[str, int], compressions: tuple[str, ...] = ("
     number = 0
     for split, count in splits.items():
         pairs = split_pairs.setdefault(split, [])
-        for _ in range(count):
+        ids = [f"{n:03d}" for n in range(number, number + count)]
+        number += count
+        for k, tid in enumerate(ids):
             clip = PEOPLE / next(clips)
-            tid, sid = f"{number:03d}", f"{(number + 1) % 100:03d}"
-            number += 1
+            sid = ids[(k + 1) % len(ids)]  # the source is a person of the same split, as in FF++ (itself when alone)
             pairs.append([tid, sid])
             for comp in compressions:
                 for label, variant_filters, rel in (("real", "", f"original_sequences/youtube/{comp}/videos/{tid}.mp4"),

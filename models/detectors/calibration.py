@@ -65,10 +65,15 @@ class Platt:
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> Platt:
-    """Logistic regression of the labels on the logits (almost unregularised); a slope kept positive."""
+    """Logistic regression of the labels on the logits (almost unregularised); a slope kept positive.
+
+    The classes are weighted to equal mass: a corpus holds several fakes per real, and fitted on its
+    raw proportions P = 0.5 would mean "as likely as in a corpus that is 3/4 fake", so a user's real
+    clip would start out suspected. Balanced, 0.5 is the point where real and fake are even."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1e4, max_iter=1000).fit(np.asarray(logits).reshape(-1, 1), np.asarray(labels))
+    model = LogisticRegression(C=1e4, max_iter=1000, class_weight="balanced").fit(
+        np.asarray(logits).reshape(-1, 1), np.asarray(labels))
     a = float(model.coef_[0, 0])
     if a <= 0:  # a network that ranks val backwards: do not flip it, only re-centre it
         return Platt(1.0, float(model.intercept_[0]))
