@@ -539,3 +539,15 @@ def test_train_variants_all_adds_the_perturbed_videos_but_test_stays_clean(tmp_p
     assert test == test_again and {v.perturbation for v in test} == {"clean"} and len(test) == 2
     with pytest.raises(FacepipeError, match="'Warp' is not a method"):
         training_videos(tmp_path, "clean", ["Warp"])
+
+
+def test_heldout_bench_summary_counts_reals_called_fake_and_ranks_swaps() -> None:
+    from bench.detector_heldout import Scored, summary
+
+    scored = [Scored("a", 0, 0.2, "real", None), Scored("a", 1, 0.7, "fake", None),
+              Scored("b", 0, 0.6, "fake", None), Scored("b", 1, 0.4, "real", None),
+              Scored("c", 0, None, "no face", None), Scored("d", 0, 0.1, "uncertain", "why")]
+    figs = summary(scored, 0.5)
+    assert figs["reals"] == 3 and figs["reals_at_or_above_threshold"] == 1 and figs["reals_uncertain"] == 1
+    assert figs["swaps"] == 2 and figs["swaps_at_or_above_threshold"] == 1
+    assert figs["video_auc"] == pytest.approx(5 / 6, abs=1e-3)  # 0.7 beats all three reals, 0.4 two of them
