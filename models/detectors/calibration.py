@@ -134,5 +134,5 @@ def uncertain_reason(distances: list[float], familiarity: Familiarity | None) ->
     if unusual <= UNUSUAL_SHARE * len(distances):
         return None
     return (f"{unusual} of {len(distances)} faces are unlike the detector's training data (median feature distance "
-            f"{float(np.median(distances)):.2f} > {familiarity.threshold:.2f}, which only 1 in "
-            f"{round(100 / (100 - FAMILIAR_PERCENTILE))} unseen training-like faces passes)")
+            f"{float(np.median(distances)):.2f}; {FAMILIAR_PERCENTILE:g} % of the faces of unseen people in its "
+            f"val split lie within {familiarity.threshold:.2f})")
