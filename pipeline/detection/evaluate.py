@@ -81,6 +81,9 @@ def video_means(crops: CropSet, probs: np.ndarray) -> dict[int, float]:
     return {v: float(np.mean(ps)) for v, ps in sums.items()}
 
 
+VS_CLEAN_REALS = "vs clean reals"  # a perturbation row whose reals are the clean ones (none were perturbed)
+
+
 def slices(videos: list[Video]) -> dict[str, dict[str, list[int]]]:
     """Named groups of video indices: overall, by compression, method and perturbation."""
     clean = [i for i, v in enumerate(videos) if v.perturbation == CLEAN]
@@ -98,7 +101,16 @@ def slices(videos: list[Video]) -> dict[str, dict[str, list[int]]]:
         pcomp = {videos[i].compression for i in perturbed}
         out["perturbation"]["clean"] = [i for i in clean if videos[i].compression in pcomp]
         for p in sorted({videos[i].perturbation for i in perturbed}):
-            out["perturbation"][p] = [i for i in perturbed if videos[i].perturbation == p]
+            chosen = [i for i in perturbed if videos[i].perturbation == p]
+            if {videos[i].label for i in chosen} == {1}:
+                # Perturbed fakes only (DeeperForensics perturbs no reals; a random mix draws a type per
+                # video): scored against the clean reals of the same compressions, and named so.
+                comps = {videos[i].compression for i in chosen}
+                borrowed = [i for i in clean if videos[i].label == 0 and videos[i].compression in comps]
+                if borrowed:
+                    out["perturbation"][f"{p} {VS_CLEAN_REALS}"] = borrowed + chosen
+                    continue
+            out["perturbation"][p] = chosen
     return out
 
 
