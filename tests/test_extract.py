@@ -110,6 +110,28 @@ def test_interrupted_source_keeps_its_faces_and_resumes(tmp_path: Path) -> None:
     assert not (tmp_path / "faces" / "a_000000_3.png").exists()  # the replaced crop is gone
 
 
+def test_an_interrupted_frame_leaves_no_orphan_crop_and_no_half_recorded_frame(tmp_path: Path) -> None:
+    """Ctrl-C between a crop's rename into place and its record (or between two faces of one frame):
+    the faceset must list exactly its files, and the frame must be redone, not doubled, on resume."""
+    from pipeline.media.faceset import face_record
+
+    align = {"size": 64, "coverage": 0.7, "template": TEMPLATE_NAME}
+    writer = FacesetWriter(tmp_path, align)
+    assert writer.plan("c.mp4", {"every": 1}) == 0
+    writer.open(VideoInfo(path="c.mp4", width=64, height=64, fps=25.0, frame_count=9, duration=0.36))
+    writer.write(Frame(index=3, pts=0.12, image=np.zeros((64, 64, 3), np.uint8), faces=[_face()]))
+    # Frame 4 was cut short: one crop renamed into place with no record, another recorded but the frame
+    # never marked done (next_frame still 4).
+    (tmp_path / "faces" / "c_000004_3.png").write_bytes((tmp_path / "faces" / "c_000003_3.png").read_bytes())
+    (tmp_path / "faces" / "c_000004_5.png").write_bytes(b"x")
+    writer._records["c.mp4"].append(face_record(_face(), "faces/c_000004_5.png", "c.mp4", 4))
+    writer.close(ok=False)
+    data = read_alignments(tmp_path)
+    assert [r["file"] for r in data["faces"]] == ["faces/c_000003_3.png"]
+    assert sorted(p.name for p in (tmp_path / "faces").glob("*.png")) == ["c_000003_3.png"]
+    assert FacesetWriter(tmp_path, align).plan("c.mp4", {"every": 1}) == 4  # frame 4 is redone
+
+
 def test_bad_input_leaves_no_empty_folder(tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +197,8 @@ class FacesetWriter:
         self._fresh: set[str] = set()  # sources whose old records this run replaces
         self._stale: set[str] = set()  # files of replaced records, deleted at the next commit
         self._last_commit = time.monotonic()
+        self._lock = threading.Lock()  # a frame's crops and records, and close(), never interleave
+        self._closed = True
         self._load_existing()
 
     def _load_existing(self) -> None:
@@ -253,11 +256,19 @@ class FacesetWriter:
 
     # --- Sink protocol ---------------------------------------------------------------------------
     def open(self, info: VideoInfo) -> None:
+        self._closed = False
         self._source = str(info.path)
         self._summary = SourceSummary(self._source)
         self._touched: list[str] = []
 
     def write(self, frame: Frame) -> None:
+        """All faces of ``frame``, then their records; a frame arriving after :meth:`close` (a worker
+        still draining at Ctrl-C) is dropped, so what close() committed is what the folder holds."""
+        with self._lock:
+            if not self._closed:
+                self._write_frame(frame)
+
+    def _write_frame(self, frame: Frame) -> None:
         source = str(frame.meta.get("source", self._source))
         number = int(frame.meta.get("source_frame", frame.index))
         if source not in self._touched:
@@ -292,6 +303,14 @@ class FacesetWriter:
             self._commit()
 
     def close(self, ok: bool) -> None:
+        with self._lock:
+            self._closed = True
+            self._close(ok)
+
+    def _close(self, ok: bool) -> None:
+        if not ok:
+            for source in self._touched:
+                self._drop_unfinished_frame(source)
         if ok and self._source in self._state and self._source in self._touched:
             self._state[self._source]["complete"] = True
         if ok and self._source not in self._touched and self._source in self._settings:
@@ -300,6 +319,27 @@ class FacesetWriter:
         self._commit()
         if self._summary is not None:
             self.summaries.append(self._summary)
+
+    def _drop_unfinished_frame(self, source: str) -> None:
+        """After an interruption: forget the faces of a frame that did not finish.
+
+        A frame counts as done once ``next_frame`` moves past it, after all its faces are written and
+        recorded. Ctrl-C can land between a crop's rename into place and its record (or between two
+        faces of one frame): such a crop, and any record of that frame, is removed here, so the faceset
+        lists exactly its files and a re-run redoes the frame from the start instead of doubling it."""
+        stem = self._stems.get(source)
+        state = self._state.get(source)
+        if stem is None or state is None:
+            return
+        done_below = int(state.get("next_frame", 0))
+        records = self._records.get(source, [])
+        unfinished = [r for r in records if int(r["frame"]) >= done_below]
+        if unfinished:
+            self._records[source] = [r for r in records if int(r["frame"]) < done_below]
+        for path in (self.directory / FACES_DIR).glob(f"{stem}_*.png"):
+            parts = path.name[:-len(".png")].rsplit("_", 2)
+            if len(parts) == 3 and parts[0] == stem and parts[1].isdigit() and int(parts[1]) >= done_below:
+                path.unlink(missing_ok=True)
 
     def _commit(self) -> None:
         self._last_commit = time.monotonic()
