@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pipeline.corpus.identities import SPLITS
 from pipeline.corpus.manifest import MANIFEST, read_manifest, write_manifest
@@ -154,6 +154,23 @@ def split_warning(folder: Path, suffix: str, present: dict[str, Path], hint: str
     if missing:
         return f"no {', '.join(n + suffix for n in missing)} in {folder}: no video is in {', '.join(missing)}"
     return None
+
+
+def official_splits(folder: Path, suffix: str, explicit: bool, what: str, hint: str, warnings: list[str],
+                    pairs: Callable[[Path], Iterable[tuple[str, str]]], both_orders: bool) -> SplitTable | None:
+    """The dataset's split files in ``folder`` as a table (None when there are none, with one warning
+    line); ``pairs`` reads one file into its (target, source) units, in that format's way."""
+    present = read_split_files(folder, suffix, explicit, what)
+    message = split_warning(folder, suffix, present, hint)
+    if message:
+        warnings.append(message)
+    if not present:
+        return None
+    table = SplitTable()
+    for split, path in present.items():
+        for target, source in pairs(path):
+            table.add(split, target, source, both_orders=both_orders)
+    return table
 
 
 def assign_splits(candidates: list[Candidate], table: SplitTable | None) -> tuple[list[tuple[Candidate, str]], str | None]:

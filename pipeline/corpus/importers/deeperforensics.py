@@ -37,8 +37,8 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from pipeline.corpus.importers.common import (Candidate, Scan, SplitTable, examples, list_videos, read_split_files,
-                                              split_warning, subfolders)
+from pipeline.corpus.importers.common import (Candidate, Scan, SplitTable, examples, list_videos, official_splits,
+                                              subfolders)
 from pipeline.corpus.importers.ffpp import compression_folders
 from pipeline.corpus.layout import ORIGINAL
 from pipeline.errors import FacepipeError
@@ -59,6 +59,11 @@ def read_names(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise FacepipeError(f"{path}: not a readable split list ({exc.__class__.__name__})") from None
     return [Path(line.strip().replace("\\", "/")).stem for line in text.splitlines() if line.strip()]
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """A split list's (target, source) pairs: ``NNN_MXXX`` names; other lines are not fakes and are skipped."""
+    return [(name.group(1), name.group(2)) for name in map(NAME.match, read_names(path)) if name]
 
 
 def read_meta(path: Path) -> dict[str, tuple[str, ...]]:
@@ -140,17 +145,5 @@ class DeeperForensicsImporter:
         return reals, others
 
     def _splits(self, warnings: list[str]) -> SplitTable | None:
-        folder = self.splits_dir or self.root / "lists" / "splits"
-        present = read_split_files(folder, ".txt", self.splits_dir is not None, "DeeperForensics' split lists")
-        message = split_warning(folder, ".txt", present, SPLITS_HINT)
-        if message:
-            warnings.append(message)
-        if not present:
-            return None
-        table = SplitTable()
-        for split, path in present.items():
-            for stem in read_names(path):
-                name = NAME.match(stem)
-                if name:
-                    table.add(split, name.group(1), name.group(2), both_orders=False)
-        return table
+        return official_splits(self.splits_dir or self.root / "lists" / "splits", ".txt", self.splits_dir is not None,
+                               "DeeperForensics' split lists", SPLITS_HINT, warnings, read_pairs, both_orders=False)

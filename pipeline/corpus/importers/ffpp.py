@@ -28,8 +28,8 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from pipeline.corpus.importers.common import (Candidate, Scan, SplitTable, examples, list_videos, read_split_files,
-                                              split_warning, subfolders)
+from pipeline.corpus.importers.common import (Candidate, Scan, SplitTable, examples, list_videos, official_splits,
+                                              subfolders)
 from pipeline.corpus.layout import COMPRESSIONS, MANIPULATED, ORIGINAL
 from pipeline.errors import FacepipeError
 
@@ -147,15 +147,5 @@ class FFPPImporter:
         return ["; ".join(parts + uneven)]
 
     def _splits(self, warnings: list[str]) -> SplitTable | None:
-        folder = self.splits_dir or self.root / "splits"
-        present = read_split_files(folder, ".json", self.splits_dir is not None, "FF++'s official split pairs")
-        message = split_warning(folder, ".json", present, SPLITS_HINT)
-        if message:
-            warnings.append(message)
-        if not present:
-            return None
-        table = SplitTable()
-        for split, path in present.items():
-            for target, source in read_pairs(path):
-                table.add(split, target, source, both_orders=True)
-        return table
+        return official_splits(self.splits_dir or self.root / "splits", ".json", self.splits_dir is not None,
+                               "FF++'s official split pairs", SPLITS_HINT, warnings, read_pairs, both_orders=True)
