@@ -73,3 +73,14 @@ def load_method(name: str) -> type[Method]:
         raise FacepipeError(f"corpus method {name!r} ({cls.__module__}.{cls.__qualname__}) does not implement "
                             f"{', '.join(missing)} (see pipeline.corpus.methods.Method)")
     return cls
+
+
+class ModelFree:
+    """The part of :class:`Method` shared by methods that need no model (``warp``, ``bank``): nothing to
+    prepare, and a card naming none."""
+
+    def prepare(self, build: BuildView) -> None:
+        pass
+
+    def card(self) -> MethodCard:
+        return MethodCard()

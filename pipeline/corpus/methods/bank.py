@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from pipeline.corpus.methods import BuildView, MethodCard
+from pipeline.corpus.methods import ModelFree
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
 from pipeline.stage import Stage
@@ -65,17 +65,9 @@ class BankStage(Stage):
         return batch
 
 
-class BankMethod:
-    """Needs no model: nothing to prepare, and its card names none."""
-
+class BankMethod(ModelFree):
     name = "bank"
     folder = "Bank"
-
-    def prepare(self, build: BuildView) -> None:
-        pass
-
-    def card(self) -> MethodCard:
-        return MethodCard()
 
     def stage(self, fake: FakeSpec) -> Stage:
         return BankStage(cached_bank(Path(fake.source_faces)))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from pipeline.corpus.methods import BuildView, MethodCard
+from pipeline.corpus.methods import ModelFree
 from pipeline.frame import Frame
 from pipeline.stage import Stage
 
@@ -90,17 +90,9 @@ class WarpStage(Stage):
         return batch
 
 
-class WarpMethod:
-    """Needs no model: nothing to prepare, and its card names none."""
-
+class WarpMethod(ModelFree):
     name = "warp"
     folder = "Warp"
-
-    def prepare(self, build: BuildView) -> None:
-        pass
-
-    def card(self) -> MethodCard:
-        return MethodCard()
 
     def stage(self, fake: FakeSpec) -> Stage:
         from pipeline.corpus.faces import best_record, crop_landmarks
