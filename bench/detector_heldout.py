@@ -59,11 +59,9 @@ def swap_of(source: Path, work: Path) -> Path:
     return out
 
 
-def score(path: Path, detector: object, label: int, name: str) -> Scored:
-    from pipeline.cli.settings import load_config
+def score(path: Path, detector: object, config: object, label: int, name: str) -> Scored:
     from pipeline.detection.score import score_video
 
-    config = load_config(None, ["pipeline.stages=[]"])  # `detector score`'s configuration
     result = score_video(str(path), detector, config, None, lambda message: None)
     return Scored(name, label, result.p_fake, result.verdict, result.uncertain)
 
@@ -92,6 +90,9 @@ def main() -> int:
 
     detector_dir = Path(args.detector) if args.detector else BUNDLED_DETECTOR_DIR
     detector = open_detector(detector_dir)
+    from pipeline.cli.settings import load_config
+
+    config = load_config(None, ["pipeline.stages=[]"])  # `detector score`'s configuration
     threshold = float(detector.card.record.get("calibration", {}).get("threshold", 0.5))
     work = Path(args.work)
     scored: list[Scored] = []
@@ -100,9 +101,9 @@ def main() -> int:
         if not source.is_file():
             print(f"skipped (not found): {source}")
             continue
-        scored.append(score(source, detector, 0, source.name))
+        scored.append(score(source, detector, config, 0, source.name))
         if source.name not in NO_SWAP:
-            scored.append(score(swap_of(source, work), detector, 1, source.name))
+            scored.append(score(swap_of(source, work), detector, config, 1, source.name))
         for s in scored[-2:] if source.name not in NO_SWAP else scored[-1:]:
             p = "no face" if s.p_fake is None else f"{s.p_fake:.3f}"
             print(f"{s.name:50s} {'swap' if s.label else 'real':4s} P(fake) {p:>7s} {s.verdict}")

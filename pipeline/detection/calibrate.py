@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.detection.corpus import CLEAN
 from pipeline.detection.data import CropSet
+from pipeline.detection.evaluate import video_means
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,7 @@ def _batches(images: np.ndarray, contract: Any, size: int = 64) -> Iterator[Any]
 
 
 def called_fake(crops: CropSet, probs: np.ndarray, split: str, threshold: float) -> CalledFake:
-    per_video: dict[int, list[float]] = {}
-    for v, p in zip(crops.video.tolist(), probs.tolist()):
-        per_video.setdefault(v, []).append(p)
-    means = {v: float(np.mean(ps)) for v, ps in per_video.items()}
+    means = video_means(crops, probs)  # the eval command's video P(fake)
     real = [v for v in means if crops.videos[v].label == 0]
     fake = [v for v in means if crops.videos[v].label == 1]
     return CalledFake(split, len(real), sum(means[v] >= threshold for v in real), len(fake),

@@ -108,13 +108,17 @@ def video_uncertainty(frames: list[dict[str, Any]], detector: Any) -> str | None
     face its P(fake) comes from) are mostly unlike the detector's training data."""
     from models.detectors.calibration import uncertain_reason
 
-    chosen = [max(f["faces"], key=lambda face: face["p_fake"]) for f in frames if f["faces"]]
-    distances = [face["distance"] for face in chosen if "distance" in face]
+    distances = [face["distance"] for face in deciding_faces(frames) if "distance" in face]
     return uncertain_reason(distances, getattr(detector, "familiarity", None))
 
 
+def deciding_faces(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each frame's most suspicious face: the one whose P(fake) is the frame's."""
+    return [max(f["faces"], key=lambda face: face["p_fake"]) for f in frames if f["faces"]]
+
+
 def video_probability(frames: list[dict[str, Any]]) -> float | None:
-    per_frame = [max(face["p_fake"] for face in f["faces"]) for f in frames if f["faces"]]
+    per_frame = [face["p_fake"] for face in deciding_faces(frames)]
     return float(np.mean(per_frame)) if per_frame else None
 
 
