@@ -85,12 +85,13 @@ def augment(crop: np.ndarray, rng: np.random.Generator, rates: AugmentRates, occ
 def low_resolution(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The crop of a face filmed 50-150 px wide: area down to that width, linear back up (what the
     aligner does to a small face), so a soft real face is not taken for a blended one."""
+    from models.inputs import resize_to
+
     size = crop.shape[0]
     small = int(rng.integers(50, 151))
     if small >= size:
         return crop
-    down = cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA)
-    return cv2.resize(down, (size, size), interpolation=cv2.INTER_LINEAR)
+    return resize_to(resize_to(crop, small, "area-down-linear-up"), size, "area-down-linear-up")
 
 
 def colour_jitter(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
