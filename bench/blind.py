@@ -15,7 +15,7 @@ targets: fakes caught <= 50 %, reals flagged <= 10 %.
 
 Usage:
   python bench/blind.py make --out DIR [--clips V ... | --fakes V ... --reals V ...] [--crops-per-video 2]
-                              [--seed 0] [--frames 90] [--set KEY=VALUE ...] [--overwrite]
+                              [--seed 0] [--frames 90] [--set KEY=VALUE ...] [--face FAKE=B ...] [--overwrite]
   python bench/blind.py score --out DIR --answers ANSWERS.csv [--judge NAME]
                               [--markdown docs/benchmarks.md [--section blind]]
 """
@@ -90,6 +90,7 @@ class Video:
     name: str  # unique within the set (the file stem, numbered when two clips share a stem)
     source: str
     label: str  # "real" or "fake"
+    face: str = ""  # a fake's own B (``--face``: the person painted in); empty = the convert's default
     converted: str = ""  # the clip the crops were cut from (facepipe convert output)
     command: list[str] = field(default_factory=list)
 
@@ -161,6 +162,8 @@ def convert(video: Video, out: Path, frames: int, settings: Sequence[str], masks
         command.append("--passthrough")
     elif masks is not None:
         command += ["--write-masks", str(masks)]
+    if video.label == "fake" and video.face:
+        command += ["--face", video.face]
     for setting in settings:
         command += ["--set", setting]
     print(f"  convert {video.name} ({'swap' if video.label == 'fake' else 'passthrough'})", file=sys.stderr)
@@ -347,10 +350,34 @@ def write_crops(out: Path, picked: list[tuple[Crop, np.ndarray]], seed: int) -> 
     return [c for c, _ in numbered]
 
 
+def faces_for(fakes: Sequence[Path], reals: Sequence[Path], pairs: Sequence[str]) -> dict[str, str]:
+    """``--face FAKE=B`` pairs as {fake's resolved path: B's resolved path}. FAKE is a fake's path or file
+    stem. A B that is a video of the set is refused: the judge would see B's own real frames beside
+    their face on another head, a comparison no viewer of one video can make."""
+    by_name = {clip.stem: clip.resolve() for clip in fakes} | {str(clip): clip.resolve() for clip in fakes}
+    in_set = {clip.resolve() for clip in [*fakes, *reals]}
+    chosen: dict[str, str] = {}
+    for pair in pairs:
+        fake, sep, face = pair.partition("=")
+        if not sep or not fake or not face:
+            raise BlindError(f"--face wants FAKE=B (a fake's stem or path, then the person to paint in), got {pair!r}")
+        if fake not in by_name:
+            raise BlindError(f"--face {pair}: {fake!r} is not one of the fakes")
+        b = Path(face).resolve()
+        if not b.exists():
+            raise BlindError(f"--face {pair}: {face} not found")
+        if b in in_set:
+            raise BlindError(f"--face {pair}: {b.name} is itself a video of the set")
+        chosen[str(by_name[fake])] = str(b)
+    return chosen
+
+
 def make(out: Path, fakes: Sequence[Path], reals: Sequence[Path], crops_per_video: int, seed: int, frames: int,
-         settings: Sequence[str], overwrite: bool = False) -> MadeSet:
-    """Convert, crop, shuffle and write the set and its key; the judge's folder is ``out/crops``."""
+         settings: Sequence[str], overwrite: bool = False, faces: Sequence[str] = ()) -> MadeSet:
+    """Convert, crop, shuffle and write the set and its key; the judge's folder is ``out/crops``.
+    ``faces``: ``FAKE=B`` pairs, each fake painted with its own B (``--face``) instead of the default."""
     check_clips(fakes, reals)
+    chosen = faces_for(fakes, reals, faces)
     crops_dir, key_file, scratch = out / "crops", out / "key.json", out / "videos"
     if not overwrite and (key_file.exists() or (crops_dir.is_dir() and any(crops_dir.iterdir()))):
         raise BlindError(f"{out} already holds a blind set (use --overwrite to replace it)")
@@ -360,7 +387,8 @@ def make(out: Path, fakes: Sequence[Path], reals: Sequence[Path], crops_per_vide
     key_file.unlink(missing_ok=True)
     scratch.mkdir(parents=True)
     clips = [*fakes, *reals]
-    videos = [Video(name, str(clip.resolve()), "fake" if i < len(fakes) else "real")
+    videos = [Video(name, str(clip.resolve()), "fake" if i < len(fakes) else "real",
+                    face=chosen.get(str(clip.resolve()), "") if i < len(fakes) else "")
               for i, (name, clip) in enumerate(zip(unique_names(clips), clips))]
     finder = FaceFinder()
     picked: list[tuple[Crop, np.ndarray]] = []
@@ -537,6 +565,10 @@ def report_markdown(result: Score, key: dict, judge: str) -> str:
              f"swapped, {key.get('crops_per_video', '?')} head crop(s) each from the first {frames} frames "
              f"(key commit `{key.get('commit', '?')}`, seed {key.get('seed', '?')}). Targets (issue 22): fakes caught "
              f"<= {TARGET_CAUGHT:.0%}, reals flagged <= {TARGET_FLAGGED:.0%}.", ""]
+    painted = [(v["name"], Path(v["face"]).stem) for v in key["videos"] if v.get("face")]
+    if painted:
+        lines += ["Each of these fakes was painted with its own B (`--face`); the rest with the default:", "",
+                  table(["fake video", "B (the person painted in)"], painted)]
     lines.append(table(["fakes caught", f"caught with confidence >= {CONFIDENT}", "reals flagged", "targets"],
                        [(_pct(result.caught, result.fakes), _pct(result.caught_confident, result.fakes),
                          _pct(result.flagged, result.reals), "met" if result.passes else "not met")]))
@@ -565,6 +597,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                       "(0 = all); crops are spread over them")
     made.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="config override passed to every facepipe convert (repeatable)")
+    made.add_argument("--face", action="append", default=[], metavar="FAKE=B",
+                      help="paint fake FAKE (file stem or path) with person B (a video, photo folder or bank file) "
+                      "instead of the default; B must not be a video of the set (repeatable)")
     made.add_argument("--overwrite", action="store_true", help="replace a set already in --out")
     scored = commands.add_parser("score", help="score a judge's answers against the key")
     scored.add_argument("--out", required=True, type=Path, help="the set folder given to make")
@@ -594,7 +629,8 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         fakes, reals = list(args.fakes), list(args.reals)
     else:
         fakes, reals = list(DEFAULT_FAKES), list(DEFAULT_REALS)
-    result = make(args.out, fakes, reals, args.crops_per_video, args.seed, args.frames, args.set, args.overwrite)
+    result = make(args.out, fakes, reals, args.crops_per_video, args.seed, args.frames, args.set, args.overwrite,
+                  args.face)
     fake_count = sum(c.label == "fake" for c in result.crops)
     print(f"{len(result.crops)} crops ({fake_count} fake, {len(result.crops) - fake_count} real) from "
           f"{len(result.videos)} videos")

@@ -87,6 +87,10 @@ class SwapConfig:
                                  unit="frames", min=1, max=60)
     bank_grain: bool = option(True, "method = 'bank': add fresh grain to a bank face cleaner than the target's skin, "
                               "up to the target's level (against waxy, airbrushed skin)")
+    bank_shading: float = option(0.3, "method = 'bank': match the bank face's light and skin colour to the target's "
+                                 "across the face, not only on average: width of the smooth shading field, in "
+                                 "inter-ocular distances (0 = one mean and spread for the whole face)",
+                                 min=0.0, max=2.0)
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -170,7 +174,7 @@ class BankPainter:
         from stages.faces.bank_swap import BankSwapper
 
         self.swapper = BankSwapper(open_face_bank(config), config.bank_stickiness, config.bank_crossfade,
-                                   grain=config.bank_grain)
+                                   grain=config.bank_grain, shading=config.bank_shading)
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
         for face, index in zip(faces, frame_indices):

@@ -461,3 +461,35 @@ def test_the_colour_match_is_measured_on_skin_not_on_the_eyes_or_lips() -> None:
     for part in (slice(36, 42), slice(42, 48), slice(48, 60)):
         centre = tuple(np.round(points[part].mean(axis=0)[::-1]).astype(int))
         assert skin_mask(points, 256)[centre] == 0.0 and skin_mask(points, 256, features=True)[centre] > 0
+
+
+def test_the_bank_face_takes_the_targets_light_across_the_face_but_not_its_features() -> None:
+    """A flat-lit bank face on a side-lit head was the pasted look viewers named: with the shading
+    match its cheeks step from dark to light as the target's do (Reinhard alone gives one flat level),
+    while the target's own eyes, drawn white where the bank's are dark, do not show through."""
+    from stages.faces.bank_swap import BankSwapper
+
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points, inset=0.0, texture=2.0)
+    flat = synthetic_bank(points, inset=0.0, texture=2.0, seed=5)[0].crops[0].astype(np.float32)
+    light = np.linspace(0.55, 1.15, 256, dtype=np.float32)[None, :, None]  # lit from the viewer's right
+    target = np.clip(flat * light, 0, 255).astype(np.uint8)
+    for part in (slice(36, 42), slice(42, 48)):
+        cv2.fillConvexPoly(target, np.round(points[part]).astype(np.int32), (250, 250, 250))
+    left, right = (np.round((points[side] + points[30]) / 2).astype(int) for side in (3, 13))
+    eye = np.round(points[36:42].mean(axis=0)).astype(int)
+
+    def lightness(image: np.ndarray, at: np.ndarray) -> float:
+        x, y = at
+        return float(cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[y - 3:y + 4, x - 3:x + 4, 0].mean())
+
+    step = {}
+    for shading in (0.0, 0.3):
+        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
+        BankSwapper(bank, shading=shading, grain=False).paint(face, 0)
+        step[shading] = lightness(face.swapped, right) - lightness(face.swapped, left)
+        assert lightness(face.swapped, eye) < lightness(target, eye) - 120  # the bank's eyes, not the target's
+    wanted = lightness(target, right) - lightness(target, left)
+    assert wanted > 30
+    assert abs(step[0.0]) < 0.25 * wanted  # one mean and spread: flat
+    assert 0.6 * wanted < step[0.3] < 1.3 * wanted

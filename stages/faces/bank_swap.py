@@ -3,7 +3,8 @@
 Why retrieval: it needs no model trained on the target, so any face can be painted with B (the
 pair GAN paints a distorted face on people it never saw). Per face: pick the bank face whose
 expression and pose match (``bank_match``, held per track and crossfaded), warp it so its landmarks
-land on the target's (``bank_warp``), bring its colour to the target's skin, and hand the blend stage
+land on the target's (``bank_warp``), bring its colour and its light to the target's skin (one Lab
+mean and spread, then a slow shading field measured on both faces' skin), and hand the blend stage
 the result with a face mask; the blend stage pastes it with its own seam, colour and occlusion care.
 
 ``face.swapped_resolution`` stays 0: the blend stage's detail band then adds nothing. That band
@@ -19,20 +20,25 @@ import numpy as np
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_match import BankMatcher
-from stages.faces.bank_warp import (blur_to_match, grain_to_match, paint_mask, reinhard, skin_likelihood, skin_mask,
-                                   warp_face)
-from stages.faces.geometry import transform
+from stages.faces.bank_warp import (apply_shading, blur_to_match, grain_to_match, paint_mask, reinhard,
+                                   shading_correction, skin_likelihood, skin_mask, warp_face,
+                                   without_features)
+from stages.faces.geometry import inter_ocular, transform
 
 
 class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
-    def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True) -> None:
+    def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
+                 shading: float = 0.3) -> None:
+        """``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only)."""
         self.bank = bank
         self.grain = grain
+        self.shading = shading
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade)
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._blur: dict[int, tuple[int, float]] = {}  # track -> (last frame, its smoothed blur sigma)
+        self._light: dict[int, tuple[int, np.ndarray]] = {}  # track -> (last frame, its smoothed shading correction)
         self._skin: dict[int, np.ndarray] = {}  # bank index -> its skin likelihood, uint8 (64 KB a face)
 
     def paint(self, face: Face, frame_index: int) -> None:
@@ -41,23 +47,25 @@ class BankSwapper:
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
         pick = self.matcher.pick(points, face.track_id, frame_index)
-        painted = self._warp(pick.index, points, size).astype(np.float32)
+        painted = self._warp(pick.index, points, size)
         if pick.previous >= 0 and pick.weight < 1.0:
-            faded = self._warp(pick.previous, points, size).astype(np.float32)
-            painted = faded + pick.weight * (painted - faded)
-        painted = np.clip(painted + 0.5, 0, 255).astype(np.uint8)
+            faded = self._warp(pick.previous, points, size)
+            painted = cv2.addWeighted(painted, pick.weight, faded, 1.0 - pick.weight, 0.0)
         bank_skin = painted[..., 3].astype(np.float32) / 255.0
-        skin = skin_mask(points, size)  # the target's inner-face skin: colour and grain are measured here
+        inner = skin_mask(points, size, features=True)
+        skin = without_features(inner, points)  # the target's inner-face skin: colour and grain are measured here
         mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points, skin=skin)))
         painted = np.ascontiguousarray(painted[..., :3])
-        sigma = self._track_blur(face.track_id, frame_index, blur_to_match(painted, crop, skin_mask(points, size, features=True)))
+        sigma = self._track_blur(face.track_id, frame_index, blur_to_match(painted, crop, inner))
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
         painted = reinhard(painted, crop, skin)
+        if self.shading > 0:
+            correction = shading_correction(painted, crop, skin * bank_skin, self.shading * inter_ocular(points))
+            painted = apply_shading(painted, self._track_light(face.track_id, frame_index, correction))
         if self.grain:
             painted = grain_to_match(painted, crop, skin, seed=frame_index * 1009 + max(face.track_id, 0))
-        alpha = mask[..., None]
-        face.swapped = np.clip(painted * alpha + crop * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+        face.swapped = cv2.blendLinear(painted, np.ascontiguousarray(crop), mask, 1.0 - mask)
         face.swapped_mask = mask
         face.swapped_resolution = 0
         face.extras["bank_pick"] = pick  # for diagnostics: which bank face, and whether it changed
@@ -71,6 +79,17 @@ class BankSwapper:
             sigma = self.sharpness_memory * last[1] + (1.0 - self.sharpness_memory) * sigma
         self._blur[track] = (frame_index, sigma)
         return sigma
+
+    def _track_light(self, track: int, frame_index: int, correction: np.ndarray) -> np.ndarray:
+        """``correction`` smoothed over a track's frames as the blur is: a per-frame field follows the
+        landmarks' jitter, and a light that trembles on a still face is flicker."""
+        if track < 0:
+            return correction
+        last = self._light.get(track)
+        if last is not None and 0 < frame_index - last[0] <= 2 and last[1].shape == correction.shape:
+            correction = self.sharpness_memory * last[1] + (1.0 - self.sharpness_memory) * correction
+        self._light[track] = (frame_index, correction)
+        return correction
 
     def _warp(self, index: int, points: np.ndarray, size: int) -> np.ndarray:
         """Bank face ``index`` warped onto ``points``: BGR plus its skin likelihood (0..255) as channel 3."""

@@ -124,11 +124,16 @@ def skin_mask(points: np.ndarray, size: int, erode: float = 0.05, features: bool
     ``features=False`` the brows, eyes and lips (their outlines grown by a tenth of the
     inter-ocular distance) are left out too: B's pale blue eyes or red lips would otherwise count as
     skin and the transfer would push them to odd hues (purple eyes, mauve lips) to match."""
+    mask = face_mask(points, size, forehead=0.0, erode=erode, feather=0.0)
+    return mask if features else without_features(mask, points)
+
+
+def without_features(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``mask`` (``skin_mask(features=True)``) with the brows, eyes and lips cut out, as ``skin_mask``
+    does with ``features=False``: a caller that needs both masks erodes the hull once."""
     import cv2
 
-    mask = face_mask(points, size, forehead=0.0, erode=erode, feather=0.0)
-    if features:
-        return mask
+    size = mask.shape[0]
     points = np.asarray(points, np.float64)
     holes = np.zeros((size, size), np.uint8)
     for part in (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(48, 60)):
@@ -152,6 +157,49 @@ def reinhard(image: np.ndarray, target: np.ndarray, mask: np.ndarray, spread: fl
     tables = [np.clip(np.arange(256) * ratio[c] + offset[c] + 0.5, 0, 255).astype(np.uint8) for c in range(3)]
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
     return cv2.cvtColor(cv2.merge([cv2.LUT(lab[..., c], tables[c]) for c in range(3)]), cv2.COLOR_LAB2BGR)
+
+
+SHADING_SCALE = 4  # the shading field is worked at 1/4 of the crop side: a blur this wide loses nothing there
+
+
+def shading_field(image: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """Float32 Lab (at 1/``SHADING_SCALE`` of the crop side) of ``image`` blurred by ``sigma`` (crop
+    px) as a normalised convolution with ``weights``: the skin's slow light and colour, filled in
+    across what ``weights`` leaves out (eyes, brows, lips, background), so no feature shows in it."""
+    import cv2
+
+    small = max(8, image.shape[0] // SHADING_SCALE)
+    lab = cv2.cvtColor(cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB)
+    w = cv2.resize(np.asarray(weights, np.float32), (small, small), interpolation=cv2.INTER_AREA)
+    spread = sigma * small / image.shape[0]
+    blurred = cv2.GaussianBlur(lab.astype(np.float32) * w[..., None], (0, 0), spread)
+    return blurred / np.maximum(cv2.GaussianBlur(w, (0, 0), spread), 1e-3)[..., None]
+
+
+SHADING_MOST = (30.0, 10.0, 10.0)  # largest correction per Lab channel: a hand or hair taken for skin must not paint a patch
+
+
+def shading_correction(image: np.ndarray, target: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """What moves ``image``'s slow skin light and colour (``shading_field``) onto ``target``'s, per Lab
+    channel, at the field's size (``apply_shading`` takes it to the crop), capped by ``SHADING_MOST``.
+
+    Why: Reinhard matches one mean and spread for the whole face, so a bank face filmed front-lit
+    stays flat on a side-lit head and its jaw lighter or darker than the neck beside it: the seam and
+    the pasted, flat look viewers name. The field is wider than any feature (``sigma`` about a third
+    of the inter-ocular distance) and measured on skin only, so it carries the target's light and
+    colour but not its eyes, nose or mouth; the bank face keeps every feature and its texture."""
+    most = np.asarray(SHADING_MOST, np.float32)
+    return np.clip(shading_field(target, weights, sigma) - shading_field(image, weights, sigma), -most, most)
+
+
+def apply_shading(image: np.ndarray, correction: np.ndarray) -> np.ndarray:
+    """``image`` plus a Lab ``correction`` field (any size; brought to the image's by linear resizing)."""
+    import cv2
+
+    size = image.shape[:2][::-1]
+    field = cv2.resize(correction, size, interpolation=cv2.INTER_LINEAR)
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32) + field
+    return cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 
 SKIN_FLOOR = (6.0, 2.5, 2.5)  # least Lab spread (L, a, b) a skin model assumes: a flat-lit face is not a point
@@ -264,15 +312,38 @@ GRAIN_MOST = 3.0  # grey levels: beyond this a target's finest band is texture (
 GRAIN_CORRELATION = 0.6  # sigma (crop px) of the blur that shapes the grain: camera noise after a codec is not per-pixel white
 
 
+NOISE_SIDE = 1024  # side of the shaped noise field that each frame's grain is cut from
+
+
 @functools.lru_cache(maxsize=4)
-def shaped_noise_level(correlation: float) -> float:
-    """``fine_std`` of unit Gaussian noise blurred by ``correlation``: a constant of the blur (a draw of
-    256 x 256 varies it by 0.4 %), so it is measured once on a large draw, not on every frame's grain."""
+def shaped_noise(correlation: float) -> np.ndarray:
+    """A ``NOISE_SIDE``-square field of Gaussian noise blurred by ``correlation`` and scaled so its
+    ``fine_std`` is 1 (read-only). Drawn once: a frame's grain is a window of it at a place drawn for
+    that frame (``grain_to_match``), as fresh to the eye as a new draw and without a draw and a blur
+    per face."""
     import cv2
 
-    noise = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal((NOISE_SIDE, NOISE_SIDE)).astype(np.float32)
     noise = cv2.GaussianBlur(noise, (0, 0), correlation)
-    return max(fine_std(noise, np.ones_like(noise)), 1e-6)
+    noise /= max(fine_std(noise, np.ones_like(noise)), 1e-6)
+    noise.flags.writeable = False
+    return noise
+
+
+def noise_window(shape: tuple[int, int], seed: int, correlation: float) -> np.ndarray:
+    """A ``shape`` window of ``shaped_noise`` at a place (and a flip) drawn from ``seed``."""
+    import cv2
+
+    field = shaped_noise(correlation)
+    rng = np.random.default_rng(seed)
+    if shape[0] > NOISE_SIDE or shape[1] > NOISE_SIDE:  # a crop larger than the field: a fresh draw
+        noise = rng.standard_normal(shape).astype(np.float32)
+        noise = cv2.GaussianBlur(noise, (0, 0), correlation)
+        return noise / max(fine_std(noise, np.ones_like(noise)), 1e-6)
+    y = int(rng.integers(0, NOISE_SIDE - shape[0] + 1))
+    x = int(rng.integers(0, NOISE_SIDE - shape[1] + 1))
+    window = field[y:y + shape[0], x:x + shape[1]]
+    return window[::-1] if rng.integers(0, 2) else window
 
 
 def grain_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
@@ -288,8 +359,6 @@ def grain_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray, s
     missing = min(np.sqrt(max(want ** 2 - have ** 2, 0.0)), GRAIN_MOST)
     if missing < 0.25:
         return image
-    noise = np.random.default_rng(seed).standard_normal(image.shape[:2]).astype(np.float32)
-    noise = cv2.GaussianBlur(noise, (0, 0), GRAIN_CORRELATION)
-    noise *= missing / shaped_noise_level(GRAIN_CORRELATION)
-    grained = image.astype(np.float32) + (noise * weights)[..., None]
+    noise = noise_window(image.shape[:2], seed, GRAIN_CORRELATION)
+    grained = image.astype(np.float32) + (noise * (missing * weights))[..., None]
     return np.clip(grained + 0.5, 0, 255).astype(np.uint8)
