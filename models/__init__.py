@@ -14,8 +14,10 @@ BUNDLED_MODELS = {
     "fast": Path(__file__).resolve().parent / "bundled_fast",  # 64 px: live's profile, the corpus GAN's start
 }
 
-# The face bank painted in when `swap.face` is empty (the retrieval swap's default person, see README.md).
+# The face banks painted in when `swap.face` is empty: each face gets the bundled person it looks most
+# like, never itself (the retrieval swap's default people, see README.md). The man comes first.
 BUNDLED_BANK = Path(__file__).resolve().parent / "bundled_bank" / "bank.npz"
+BUNDLED_BANKS = (BUNDLED_BANK, Path(__file__).resolve().parent / "bundled_bank" / "woman.npz")
 
 
 def model_path(setting: str | Path | None) -> Path:

@@ -16,7 +16,8 @@ model trained on the target; ``pair`` runs a pair-trained generator (``swap.mode
 ``auto`` (the default) is ``pair`` when ``swap.model`` names a model and ``bank`` otherwise, so a user who
 trained a pair only names it. The bank is built by this floor's detect, landmarks and align stages
 (``bank_face_stages``) and cached, so the command line builds it first, with a progress bar, and the
-stage finds it in the cache. An empty ``swap.face`` is the bundled bank (``models/bundled_bank``).
+stage finds it in the cache. An empty ``swap.face`` is the bundled people (``models/bundled_bank``: a
+man and a woman, each face painted with the one of its sex, ``stages.faces.bank_choice``).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ class SwapConfig:
                          choices=("auto", *SWAP_METHODS))
     face: str = option("", "method = 'bank': a video, a folder of photos or videos, or a bank file (`facepipe bank`) "
                        "of the person to paint in (`--face`); a video's bank is built once and cached in "
-                       "$XDG_CACHE_HOME/facepipe/banks; empty = the bundled bank (models/bundled_bank: a man's "
-                       "talking head, models/README.md)")
+                       "$XDG_CACHE_HOME/facepipe/banks; empty = the bundled people (models/bundled_bank: a man and a "
+                       "woman talking; each face gets the one of its sex, never itself; models/README.md)")
     model: str = option("", "method = 'pair': swap model folder or .safetensors file; 'bundled' = the bundled "
                         "128-px pair model (models/bundled), 'fast' = the bundled 64-px one (models/bundled_fast)")
     direction: str = option("a2b", "a2b paints identity B onto faces of A (b2a the reverse; a2a/b2b reconstruct)",
@@ -171,14 +172,24 @@ class BankPainter:
     cache miss, silently: the command line builds it first, with a progress bar)."""
 
     def __init__(self, config: SwapConfig, context: StageContext, open_model: OpenModel | None, target: str) -> None:
+        from stages.faces.bank_choice import BankChooser
         from stages.faces.bank_swap import BankSwapper
 
-        self.swapper = BankSwapper(open_face_bank(config), config.bank_stickiness, config.bank_crossfade,
-                                   grain=config.bank_grain, shading=config.bank_shading)
+        banks = open_face_banks(config)
+        self.swappers = [BankSwapper(bank, config.bank_stickiness, config.bank_crossfade, grain=config.bank_grain,
+                                     shading=config.bank_shading) for bank in banks]
+        self.chooser = BankChooser([bank.identity for bank in banks] if len(banks) > 1 else [None])
+
+    @property
+    def swapper(self) -> Any:
+        """The first bank's swapper: the only one unless ``swap.face`` is empty (the bundled people)."""
+        return self.swappers[0]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
         for face, index in zip(faces, frame_indices):
-            self.swapper.paint(face, index)
+            chosen = self.chooser.choose(face)
+            self.swappers[chosen].paint(face, index)
+            face.extras["bank_person"] = self.swappers[chosen].bank.source
 
 
 # -- the bank of swap.face ----------------------------------------------------------------------------
@@ -246,6 +257,20 @@ def bundled_bank_path() -> Path:
     from models import BUNDLED_BANK
 
     return BUNDLED_BANK
+
+
+def open_face_banks(config: SwapConfig) -> list[FaceBank]:
+    """The banks a run paints from: the one of ``swap.face``, or with ``swap.face`` empty every bundled
+    person (``models.BUNDLED_BANKS``: each face gets the one it looks most like, ``bank_choice``)."""
+    from models import BUNDLED_BANKS
+    from stages.faces.bank import open_bank_file
+
+    if config.face:
+        return [open_face_bank(config)]
+    banks = [open_bank_file(str(path)) for path in BUNDLED_BANKS]
+    if any(bank.identity is None for bank in banks):
+        raise FacepipeError("a bundled face bank has no identity recorded (rebuild it with `facepipe bank`)")
+    return banks
 
 
 class SwapStage(Stage):

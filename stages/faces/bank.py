@@ -80,6 +80,7 @@ class FaceBank:
     frames: np.ndarray
     kind: str
     source: str
+    identity: np.ndarray | None = None  # the person's mean dlib embedding (``bank_identity``), when known
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -199,7 +200,8 @@ def read_bank(path: Path) -> FaceBank:
         info = _bank_info(data)
         crops = data["crops"] if "crops" in data.files else _decode_crops(data["crops_jpeg"], data["crops_ends"])
         return FaceBank(crops, data["landmarks"], Descriptors(data["expression"], data["pose"], data["neutral"]),
-                        data["frames"], info["kind"], info["source"])
+                        data["frames"], info["kind"], info["source"],
+                        data["identity"] if "identity" in data.files else None)
 
 
 def save_bank(bank: FaceBank, path: Path, jpeg_quality: int | None = None) -> None:
@@ -211,9 +213,23 @@ def save_bank(bank: FaceBank, path: Path, jpeg_quality: int | None = None) -> No
     info = json.dumps({"format": BANK_FORMAT, "kind": bank.kind, "source": bank.source})
     crops = {"crops": bank.crops} if jpeg_quality is None else dict(zip(("crops_jpeg", "crops_ends"),
                                                                         _encode_crops(bank.crops, jpeg_quality)))
-    np.savez(buffer, **crops, landmarks=bank.landmarks, expression=bank.descriptors.expression,
+    identity = {} if bank.identity is None else {"identity": np.asarray(bank.identity, np.float32)}
+    np.savez(buffer, **crops, **identity, landmarks=bank.landmarks, expression=bank.descriptors.expression,
              pose=bank.descriptors.pose, neutral=bank.descriptors.neutral, frames=bank.frames, info=np.array(info))
     write_bytes(path, buffer.getvalue())
+
+
+IDENTITY_FACES = 8  # bank faces, spread over the bank, whose embeddings are averaged into its identity
+
+
+def bank_identity(bank: FaceBank) -> np.ndarray:
+    """(128,) float32: the mean dlib embedding of ``IDENTITY_FACES`` faces spread over the bank, who
+    its person is. A bank file keeps it, so a run that picks among banks by likeness (the bundled
+    people) does not embed bank faces at start-up."""
+    from stages.faces.identity import face_embedding, mean_embedding
+
+    picks = np.unique(np.linspace(0, len(bank) - 1, min(IDENTITY_FACES, len(bank))).round().astype(int))
+    return mean_embedding([face_embedding(bank.crops[i], bank.landmarks[i]) for i in picks]).astype(np.float32)
 
 
 def _encode_crops(crops: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:

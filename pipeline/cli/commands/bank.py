@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     from pipeline.cli.progress import frame_progress
     from pipeline.cli.settings import load_config
     from pipeline.media.encode import check_file_destination
-    from stages.faces.bank import BANK_SUFFIX, is_bank_file, save_bank
+    from stages.faces.bank import BANK_SUFFIX, bank_identity, is_bank_file, save_bank
     from stages.swap import open_face_bank
 
     output = Path(args.output)
@@ -51,6 +51,7 @@ def main(args: argparse.Namespace) -> int:
     swap = load_config(args.config, overrides).section("swap")
     bank = open_face_bank(swap, progress=lambda label, total: frame_progress(label, total, args.quiet))
     bank.source = Path(args.face).name  # the file names the user gave, not this machine's paths
+    bank.identity = bank_identity(bank)
     save_bank(bank, output, jpeg_quality=JPEG_QUALITY)
     print(f"wrote {output}: {len(bank)} faces of {Path(args.face).name} ({output.stat().st_size / 1e6:.1f} MB)")
     return 0

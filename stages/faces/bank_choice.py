@@ -1,0 +1,63 @@
+"""Which of several banks paints a face: a person of the face's sex who looks most like it, never the
+face's own person.
+
+Why: with one bundled person every face got the same man, and a man's face on a woman's head (her
+brows and make-up showing at the rim) was what viewers named first. Nearness in dlib's identity
+embedding alone is not enough: on our clips it followed ancestry before sex (a white man sat nearer
+the bundled white woman than the bundled East-Asian man), so the sex comes first, from
+``models.likeness``, and nearness decides among the banks of that sex. A bank of the face's own
+person (embedding distance under ``SELF_DISTANCE``: the bundled woman on the sample, which is her
+footage) would paint no swap at all, so it is skipped. The choice is made once per face track, on its
+first face with landmarks, and kept: a face that changed person between frames would flicker.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from pipeline.frame import Face
+from stages.faces.geometry import transform
+
+SELF_DISTANCE = 0.5  # below dlib's 0.6 same-person line: only a clear match of the same person is skipped
+
+
+def likeliest_other(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> int:
+    """Index of the identity that paints ``embedding``'s face: not the same person; of those, the ones
+    of the same sex (``woman_probability``) when there are any; of those, the nearest. The farthest
+    identity when every one is the same person."""
+    from models.likeness import woman_probability
+    from stages.faces.identity import identity_distance
+
+    distances = [identity_distance(embedding, identity) for identity in identities]
+    others = [k for k, distance in enumerate(distances) if distance >= SELF_DISTANCE]
+    if not others:
+        return int(np.argmax(distances))
+    woman = woman_probability(embedding) >= 0.5
+    same_sex = [k for k in others if (woman_probability(identities[k]) >= 0.5) == woman]
+    return min(same_sex or others, key=distances.__getitem__)
+
+
+class BankChooser:
+    """Per face track, the bank (of ``identities``) that paints it."""
+
+    def __init__(self, identities: Sequence[np.ndarray]) -> None:
+        self.identities = list(identities)
+        self._tracks: dict[int, int] = {}
+        self.embedded = 0  # embeddings computed (one per track; every face when untracked)
+
+    def choose(self, face: Face) -> int:
+        if len(self.identities) == 1 or face.landmarks is None or face.crop is None or face.matrix is None:
+            return 0
+        known = self._tracks.get(face.track_id) if face.track_id >= 0 else None
+        if known is not None:
+            return known
+        from stages.faces.identity import face_embedding
+
+        crop = np.ascontiguousarray(face.crop[..., :3])
+        pick = likeliest_other(face_embedding(crop, transform(face.landmarks, face.matrix)), self.identities)
+        self.embedded += 1
+        if face.track_id >= 0:
+            self._tracks[face.track_id] = pick
+        return pick
