@@ -22,6 +22,7 @@ man and a woman, each face painted with the one of its sex, ``stages.faces.bank_
 
 from __future__ import annotations
 
+import functools
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -173,23 +174,44 @@ class BankPainter:
 
     def __init__(self, config: SwapConfig, context: StageContext, open_model: OpenModel | None, target: str) -> None:
         from stages.faces.bank_choice import BankChooser
-        from stages.faces.bank_swap import BankSwapper
 
-        banks = open_face_banks(config)
-        self.swappers = [BankSwapper(bank, config.bank_stickiness, config.bank_crossfade, grain=config.bank_grain,
-                                     shading=config.bank_shading) for bank in banks]
-        self.chooser = BankChooser([bank.identity for bank in banks] if len(banks) > 1 else [None])
+        self.config = config
+        if config.face:
+            self._banks: list[Callable[[], FaceBank]] = [lambda: open_face_bank(config)]
+            self.chooser = BankChooser([None])
+        else:
+            from models import BUNDLED_BANKS
+            from stages.faces.bank import open_bank_file
+
+            self._banks = [functools.partial(open_bank_file, str(path)) for path in BUNDLED_BANKS]
+            self.chooser = BankChooser(bundled_identities())
+        self._swappers: dict[int, Any] = {}
+        self.swapper  # the first bank opens now: a broken file is refused before any frame
 
     @property
     def swapper(self) -> Any:
         """The first bank's swapper: the only one unless ``swap.face`` is empty (the bundled people)."""
-        return self.swappers[0]
+        return self._swapper(0)
+
+    @property
+    def swappers(self) -> list[Any]:
+        """Every bank's swapper (each bundled bank opened on first use, so a run of men decodes no woman)."""
+        return [self._swapper(number) for number in range(len(self._banks))]
+
+    def _swapper(self, number: int) -> Any:
+        if number not in self._swappers:
+            from stages.faces.bank_swap import BankSwapper
+
+            config = self.config
+            self._swappers[number] = BankSwapper(self._banks[number](), config.bank_stickiness, config.bank_crossfade,
+                                                 grain=config.bank_grain, shading=config.bank_shading)
+        return self._swappers[number]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
         for face, index in zip(faces, frame_indices):
-            chosen = self.chooser.choose(face)
-            self.swappers[chosen].paint(face, index)
-            face.extras["bank_person"] = self.swappers[chosen].bank.source
+            swapper = self._swapper(self.chooser.choose(face))
+            swapper.paint(face, index)
+            face.extras["bank_person"] = swapper.bank.source
 
 
 # -- the bank of swap.face ----------------------------------------------------------------------------
@@ -259,18 +281,15 @@ def bundled_bank_path() -> Path:
     return BUNDLED_BANK
 
 
-def open_face_banks(config: SwapConfig) -> list[FaceBank]:
-    """The banks a run paints from: the one of ``swap.face``, or with ``swap.face`` empty every bundled
-    person (``models.BUNDLED_BANKS``: each face gets the one it looks most like, ``bank_choice``)."""
+def bundled_identities() -> list[np.ndarray]:
+    """The recorded identity of each bundled person (``models.BUNDLED_BANKS``), read without their faces."""
     from models import BUNDLED_BANKS
-    from stages.faces.bank import open_bank_file
+    from stages.faces.bank import read_bank_identity
 
-    if config.face:
-        return [open_face_bank(config)]
-    banks = [open_bank_file(str(path)) for path in BUNDLED_BANKS]
-    if any(bank.identity is None for bank in banks):
+    identities = [read_bank_identity(path) for path in BUNDLED_BANKS]
+    if any(identity is None for identity in identities):
         raise FacepipeError("a bundled face bank has no identity recorded (rebuild it with `facepipe bank`)")
-    return banks
+    return identities
 
 
 class SwapStage(Stage):

@@ -520,8 +520,8 @@ def test_the_bundled_people_paint_each_face_with_someone_of_its_sex_and_never_it
 
 def test_a_face_of_a_bundled_person_is_never_painted_with_themselves() -> None:
     from stages.faces.bank_choice import likeliest_other
-    from stages.swap import open_face_banks
+    from stages.swap import bundled_identities
 
-    identities = [bank.identity for bank in open_face_banks(load_config().swap)]
+    identities = bundled_identities()
     assert likeliest_other(identities[0], identities) == 1 and likeliest_other(identities[1], identities) == 0
     assert likeliest_other(identities[0], identities[:1]) == 0  # the only one there is: painted all the same

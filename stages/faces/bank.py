@@ -181,6 +181,13 @@ def _read_bank_file(face: str, read: Callable[[Path], Any]) -> Any:
         raise FacepipeError(f"swap.face = {face!r}: not a facepipe face bank ({exc.__class__.__name__})") from None
 
 
+def read_bank_identity(path: Path) -> np.ndarray | None:
+    """A bank file's recorded identity (``bank_identity``) without decoding its faces; None if it has none."""
+    with np.load(path, allow_pickle=False) as data:
+        _bank_info(data)
+        return data["identity"] if "identity" in data.files else None
+
+
 def read_bank_info(path: Path) -> dict[str, Any]:
     """A bank file's ``info`` (format, kind, source); a ValueError when it is not this format's."""
     with np.load(path, allow_pickle=False) as data:

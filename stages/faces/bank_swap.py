@@ -14,16 +14,23 @@ of another face it draws the source's eyes and lips a second time.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Callable
+
 import cv2
 import numpy as np
 
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_match import BankMatcher
-from stages.faces.bank_warp import (apply_shading, blur_to_match, grain_to_match, paint_mask, reinhard,
-                                   shading_correction, skin_likelihood, skin_mask, warp_face,
+from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
+                                   reinhard_map, shading_correction, skin_likelihood, skin_mask, warp_face,
                                    without_features)
 from stages.faces.geometry import inter_ocular, transform
+
+
+KEPT_FACES = 32  # bank faces kept ready to warp (256 KB each at 256 px)
+MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 
 
 class BankSwapper:
@@ -38,8 +45,9 @@ class BankSwapper:
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade)
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._blur: dict[int, tuple[int, float]] = {}  # track -> (last frame, its smoothed blur sigma)
+        self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
         self._light: dict[int, tuple[int, np.ndarray]] = {}  # track -> (last frame, its smoothed shading correction)
-        self._skin: dict[int, np.ndarray] = {}  # bank index -> its skin likelihood, uint8 (64 KB a face)
+        self._with_skin: OrderedDict[int, np.ndarray] = OrderedDict()  # bank index -> BGR + skin likelihood, uint8
 
     def paint(self, face: Face, frame_index: int) -> None:
         """Fill ``face.swapped`` and ``face.swapped_mask`` of an aligned face with landmarks."""
@@ -56,19 +64,37 @@ class BankSwapper:
         skin = without_features(inner, points)  # the target's inner-face skin: colour and grain are measured here
         mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points, skin=skin)))
         painted = np.ascontiguousarray(painted[..., :3])
-        sigma = self._track_blur(face.track_id, frame_index, blur_to_match(painted, crop, inner))
+        softness = self._measured(face.track_id, frame_index, "blur", lambda: blur_to_match(painted, crop, inner))
+        sigma = self._track_blur(face.track_id, frame_index, softness)
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
-        painted = reinhard(painted, crop, skin)
+        ratio, offset = reinhard_map(painted, crop, skin)
+        correction = None
         if self.shading > 0:
-            correction = shading_correction(painted, crop, skin * bank_skin, self.shading * inter_ocular(points))
-            painted = apply_shading(painted, self._track_light(face.track_id, frame_index, correction))
+            correction = shading_correction(painted, crop, skin * bank_skin, self.shading * inter_ocular(points),
+                                            ratio, offset)
+            correction = self._track_light(face.track_id, frame_index, correction)
+        painted = apply_colour_and_light(painted, ratio, offset, correction)
         if self.grain:
-            painted = grain_to_match(painted, crop, skin, seed=frame_index * 1009 + max(face.track_id, 0))
+            missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
+            painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
         face.swapped = cv2.blendLinear(painted, np.ascontiguousarray(crop), mask, 1.0 - mask)
         face.swapped_mask = mask
         face.swapped_resolution = 0
         face.extras["bank_pick"] = pick  # for diagnostics: which bank face, and whether it changed
+
+    def _measured(self, track: int, frame_index: int, what: str, measure: Callable[[], float]) -> float:
+        """``measure()`` for this face, or the value its track measured up to ``MEASURE_EVERY - 1``
+        frames ago: a face's softness and grain change with the footage, not from frame to frame (each
+        measure is a few blurs of the crop; the blur is smoothed over frames besides)."""
+        if track < 0:
+            return measure()
+        last = self._measures.get((track, what))
+        if last is not None and 0 <= frame_index - last[0] < MEASURE_EVERY:
+            return last[1]
+        value = measure()
+        self._measures[(track, what)] = (frame_index, value)
+        return value
 
     def _track_blur(self, track: int, frame_index: int, sigma: float) -> float:
         """``sigma`` smoothed over a track's frames; a new track, or one back after a gap, starts afresh."""
@@ -93,7 +119,17 @@ class BankSwapper:
 
     def _warp(self, index: int, points: np.ndarray, size: int) -> np.ndarray:
         """Bank face ``index`` warped onto ``points``: BGR plus its skin likelihood (0..255) as channel 3."""
+        return warp_face(self._bank_face(index), self.bank.landmarks[index], points, size)
+
+    def _bank_face(self, index: int) -> np.ndarray:
+        """Bank face ``index`` with its skin likelihood (0..255) as a 4th channel; the last
+        ``KEPT_FACES`` used are kept (a track holds its face for many frames)."""
+        if index in self._with_skin:
+            self._with_skin.move_to_end(index)
+            return self._with_skin[index]
         crop = self.bank.crops[index]
-        if index not in self._skin:
-            self._skin[index] = np.round(skin_likelihood(crop, self.bank.landmarks[index]) * 255).astype(np.uint8)
-        return warp_face(np.dstack([crop, self._skin[index]]), self.bank.landmarks[index], points, size)
+        skin = np.round(skin_likelihood(crop, self.bank.landmarks[index]) * 255).astype(np.uint8)
+        self._with_skin[index] = np.dstack([crop, skin])
+        if len(self._with_skin) > KEPT_FACES:
+            self._with_skin.popitem(last=False)
+        return self._with_skin[index]
