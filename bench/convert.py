@@ -1,9 +1,11 @@
 """End-to-end speed of the default `facepipe convert` (face swap) against the ffmpeg-only transcode.
 
 Usage: python bench/convert.py [--runs 1] [--frames N] [--sizes 640x360,1280x720] [--model DIR] [--device cuda]
-                               [--set KEY=VALUE ...] [--markdown docs/benchmarks.md [--section convert]]
-Clips: the bundled 640x360 sample, and the same clip scaled to each other --sizes entry (1280x720: a real
-face, larger); --frames N uses only the first N frames (a short run). Prints, per clip: ffmpeg CLI transcode
+                               [--clip VIDEO] [--set KEY=VALUE ...] [--markdown docs/benchmarks.md [--section convert]]
+Clips: the bundled 640x360 sample (or --clip), and the same clip scaled to each other --sizes entry
+(1280x720: a real face, larger); --frames N uses only the first N frames (a short run). The sample's 194
+frames take 8 s: the command's fixed start (Python, imports, model loads, about 1.5 s) weighs on its
+fps; a longer --clip shows what a user's real video gets. Prints, per clip: ffmpeg CLI transcode
 fps (same x264 settings), facepipe passthrough fps, facepipe default convert fps, the ratios, and the busy
 time of each stage in ms per frame. Stages run in parallel threads, so their ms add up to more than the wall
 time per frame. With --markdown the same figures go into that page's section as tables.
@@ -108,9 +110,9 @@ def device_name(setting: str) -> str:
     return f"{resolved} (torch stages on the CPU)"
 
 
-def make_clip(out: Path, frames: int, size: str | None) -> None:
-    """The sample cut to its first ``frames`` frames (0 = all) and/or scaled to ``size``, re-encoded nearly losslessly."""
-    command = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(SAMPLE)]
+def make_clip(source: Path, out: Path, frames: int, size: str | None) -> None:
+    """``source`` cut to its first ``frames`` frames (0 = all) and/or scaled to ``size``, re-encoded nearly losslessly."""
+    command = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(source)]
     if frames:
         command += ["-frames:v", str(frames), "-shortest"]
     if size:
@@ -131,7 +133,7 @@ def markdown(results: list[ClipResult], frames_total: int, args: argparse.Namesp
     settings = " ".join([f"`swap.model={args.model}`"] * bool(args.model) + [f"`{s}`" for s in args.set]) or "the defaults"
     runs = results[0].runs if results else args.runs
     short = (" (a short run, cut and re-encoded at crf 16: start-up weighs heavily in its fps)" if args.frames else "")
-    lines = [f"Clip: `samples/sample.mp4`, {used}{short}; other sizes are copies scaled with lanczos and re-encoded at "
+    lines = [f"Clip: `{args.clip_name}`, {used}{short}; other sizes are copies scaled with lanczos and re-encoded at "
              f"crf 16. Swap settings: {settings}. Device: {getattr(args, 'device_name', '-')}. Frames per second of the whole command (start-up included), median of "
              f"{runs} run(s); ffmpeg CLI = the same x264 settings, audio copied.", ""]
     lines.append(table(["clip", "frames", "ffmpeg CLI fps", "facepipe --passthrough fps", "x ffmpeg",
@@ -159,6 +161,7 @@ def main() -> int:
     parser.add_argument("--model", help="swap model folder or bundled name (default: the bundled one; 'fast')")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the swap "
                         "convert (repeatable)")
+    parser.add_argument("--clip", type=Path, default=SAMPLE, help="the clip to convert (default: the bundled sample)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="pipeline.device of the swap convert "
                         "(default: the configured one); cuda also makes the default sizes 1280x720,1920x1080")
     add_options(parser, "convert")
@@ -181,17 +184,20 @@ def main() -> int:
     print(f"device: {args.device_name}")
     if args.model or args.set:
         print("settings: " + " ".join([f"swap.model={args.model}"] * bool(args.model) + args.set))
-    info = probe(SAMPLE)
+    if not args.clip.is_file():
+        parser.error(f"--clip: {args.clip} not found")
+    args.clip_name = "samples/sample.mp4" if args.clip == SAMPLE else args.clip.name
+    info = probe(args.clip)
     own = f"{info.width}x{info.height}"
     results = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         for size in sizes:
             if size == own and not args.frames:
-                clip = SAMPLE
+                clip = args.clip
             else:
-                clip = work / f"sample_{size}.mp4"
-                make_clip(clip, args.frames, None if size == own else size)
+                clip = work / f"{args.clip.stem}_{size}.mp4"
+                make_clip(args.clip, clip, args.frames, None if size == own else size)
             results.append(bench_clip(clip, work, args.runs, args.model, args.set))
     publish(args, run, markdown(results, info.frame_count, args))
     return 0
