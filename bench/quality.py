@@ -20,9 +20,10 @@ correlation). A number counts only if a bad result turns it red (issue 22).
 Descriptive figures (the second table, ``--measures all``; no verdicts):
 
 - id->target / id->source: dlib 128-D embedding distance of the output face to the target identity's
-  mean embedding (B: the first 72 frames of people/lp_d6_woman_scrunchie_funnyfaces_first30s.mp4;
-  A: WolfgangLanger frames 250+, not in the sample) and to the
-  same frame's input face; "won" = share of faces nearer the target than the source AND within 0.6;
+  mean embedding and to the same frame's input face. The target: for a bank swap, the bank person who
+  painted that face (the bundled people's recorded identities, or the ``--face`` bank's); for a pair
+  model, B = the first 72 frames of people/lp_d6_woman_scrunchie_funnyfaces_first30s.mp4 or A =
+  WolfgangLanger frames 250+, not in the sample; "won" = share of faces nearer the target than the source AND within 0.6;
 - occl: on frames with a hand label in tests/data/hands/, share of labelled occluder pixels whose
   value stays within 12 levels; "swapped" = share of the other inner-face pixels that changed by more;
 - dL/da/db: mean |difference| of the mean CIE Lab of the inner face, output vs input;
@@ -142,8 +143,28 @@ def measure_artefacts(processed: list[Frame]) -> ArtefactRows:
         encoded=artefacts.measure_clip(encoded, sources, pairs=artefacts.refit(encoded, pairs)))
 
 
-def measure(processed: list[Frame], clip: Clip, every: int, target: np.ndarray) -> Result:
-    """Identity, occluders, colour and the outside of the face, per swapped face (no verdicts)."""
+def bank_identities(overrides: list[str]) -> dict[str, np.ndarray] | None:
+    """For a bank swap, who paints: {bank source name: its identity} (the bundled people's recorded
+    ones, or the ``--face`` bank's embedded here); None for a pair model, whose B is ``REFERENCES``'."""
+    from stages.faces.bank import bank_identity, read_bank
+    from stages.swap import open_face_bank, painting_method
+
+    config = load_config(overrides=overrides).swap
+    if painting_method(config) != "bank":
+        return None
+    if config.face:
+        bank = open_face_bank(config)
+        return {bank.source: bank.identity if bank.identity is not None else bank_identity(bank)}
+    from models import BUNDLED_BANKS
+
+    banks = [read_bank(path) for path in BUNDLED_BANKS]
+    return {bank.source: bank.identity for bank in banks}
+
+
+def measure(processed: list[Frame], clip: Clip, every: int, target: np.ndarray | dict[str, np.ndarray]) -> Result:
+    """Identity, occluders, colour and the outside of the face, per swapped face (no verdicts).
+    ``target``: B's embedding, or for a bank swap {bank source: identity}, each face measured against
+    the person who painted it."""
     result = Result()
     landmarker = LANDMARKERS.load("dlib").from_config(LandmarksConfig(), "cpu")
     for frame in processed:
@@ -171,7 +192,8 @@ def measure(processed: list[Frame], clip: Clip, every: int, target: np.ndarray) 
                 continue
             refit = landmarker(output, Face(box=face.box.copy(), score=face.score, points5=face.points5))
             out_emb = face_embedding(output, refit)
-            d_target = identity_distance(out_emb, target)
+            goal = target[face.extras["bank_person"]] if isinstance(target, dict) else target
+            d_target = identity_distance(out_emb, goal)
             d_source = identity_distance(out_emb, face_embedding(original, face.landmarks))
             result.id_target.append(d_target)
             result.id_source.append(d_source)
@@ -245,13 +267,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames per clip (the sample always runs to its "
                         "last labelled frame)")
     parser.add_argument("--identity-every", type=int, default=3, help="re-fit landmarks and embed every Nth frame")
-    parser.add_argument("--clips", default=",".join(CLIPS), help="comma-separated: " + ", ".join(CLIPS))
+    parser.add_argument("--clips", default=",".join(CLIPS), help="comma-separated: " + ", ".join(CLIPS) +
+                        ", or a video's path")
     parser.add_argument("--measures", choices=("all", "artefacts"), default="all",
                         help="artefacts: only the red/green artefact table (no identity references, faster)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     add_options(parser, "quality")
     args = parser.parse_args()
     keys = args.clips.split(",")
+    for key in keys:  # a path names a clip of the user's own (direction a2b: B painted onto it)
+        if key not in CLIPS and Path(key).is_file():
+            CLIPS[key] = Clip(Path(key).stem, Path(key))
     unknown = [key for key in keys if key not in CLIPS]
     if unknown:
         parser.error(f"--clips: unknown clip {unknown[0]!r} (known: {', '.join(CLIPS)})")
@@ -267,21 +293,22 @@ def main() -> None:
             frames = max([frames, *(i + 1 for i in labelled)])
         started = time.perf_counter()
         processed, _ = run_clip(clip.path, [*args.set, f"swap.direction={clip.direction}"], frames)
-        artefact_rows.append((key, measure_artefacts(processed)))
+        artefact_rows.append((clip.key, measure_artefacts(processed)))
         for kind in ("output", "control", "encoded"):
             report = getattr(artefact_rows[-1][1], kind)
             print(f"{key} {kind}: " + "; ".join(m.describe() for m in report.measures()), file=sys.stderr, flush=True)
         if args.measures == "artefacts":
             continue
+        painters = bank_identities(args.set)
         identity = clip.direction[-1]
-        if identity not in targets:
+        if painters is None and identity not in targets:
             targets[identity] = reference(identity)
-        r = measure(processed, clip, args.identity_every, targets[identity])
+        r = measure(processed, clip, args.identity_every, painters if painters is not None else targets[identity])
         seconds = time.perf_counter() - started
         lab = np.mean(r.lab, axis=0) if r.lab else np.full(3, np.nan)
         finite = [p for p in r.psnr if not math.isinf(p)]
         psnr_out = float(np.mean(finite)) if finite else float("inf")
-        rows.append((key, str(r.faces), _fmt(np.mean(r.id_target) if r.id_target else float("nan")),
+        rows.append((clip.key, str(r.faces), _fmt(np.mean(r.id_target) if r.id_target else float("nan")),
                      _fmt(np.mean(r.id_source) if r.id_source else float("nan")),
                      _fmt(np.mean(r.won) if r.won else float("nan")),
                      _fmt(np.mean(r.occl_kept) if r.occl_kept else float("nan")),

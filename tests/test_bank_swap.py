@@ -216,6 +216,11 @@ def test_a_bank_file_travels_and_a_broken_one_is_a_one_line_error(bank, b_clip: 
     assert np.array_equal(travelled.landmarks, bank.landmarks) and np.array_equal(travelled.frames, bank.frames)
     assert np.abs(travelled.crops.astype(int) - bank.crops.astype(int)).mean() < 2.0
     assert travelled.source == b_clip.name and written.stat().st_size < 0.25 * bank.crops.nbytes
+    # and who the person is, so a choice among banks by likeness needs no embedding at start-up
+    from stages.faces.identity import face_embedding, identity_distance
+
+    assert travelled.identity is not None and travelled.identity.shape == (128,)
+    assert identity_distance(face_embedding(bank.crops[0], bank.landmarks[0]), travelled.identity) < 0.4
     again = run_cli("bank", b_clip, "-o", written, "-q")
     one_line_error(again, "exists", None)
     output = tmp_path / "out.png"
