@@ -186,7 +186,7 @@ class BankPainter:
             self._banks = [functools.partial(open_bank_file, str(path)) for path in BUNDLED_BANKS]
             self.chooser = BankChooser(bundled_identities())
         self._swappers: dict[int, Any] = {}
-        self.swapper  # the first bank opens now: a broken file is refused before any frame
+        self._swapper(0)  # the first bank opens now: a broken file is refused before any frame
 
     @property
     def swapper(self) -> Any:
