@@ -101,3 +101,22 @@ def test_max_frames_and_start_trim_video_and_audio(tmp_path: Path) -> None:
     info = probe(output)
     assert info.frame_count == 48
     assert abs(info.duration - 48 / 23.976) < 0.1
+
+
+def test_a_clip_that_starts_late_in_its_stream_keeps_every_frame_through_the_stages(
+        tmp_path: Path, ffmpeg_bin: str) -> None:
+    """A clip cut from later in a stream (timestamps from 5 s, as a copy-cut or a stream segment has):
+    the probe put its frames at -5 s, and a convert that decodes (any stage) wrote an MP4 whose every
+    frame an edit list hid, so players showed nothing. Frames, times and pixels must come through."""
+    late = tmp_path / "late.mp4"
+    ffmpeg_make(ffmpeg_bin, "-i", media("single_face.mp4"), "-an", "-output_ts_offset", "5", "-c:v", "copy", late)
+    info = probe(late)
+    assert info.timestamps is not None and abs(info.timestamps[0]) < 1e-6 and info.timestamps[-1] > 2.0
+    output = tmp_path / "out.mp4"
+    result = run_cli("convert", late, "-o", output, "-q", "--set", 'pipeline.stages=["detect"]')
+    assert result.returncode == 0, result.stderr
+    after = probe(output)
+    assert after.frame_count == info.frame_count == 72
+    assert np.abs(np.array(after.timestamps) - np.array(info.timestamps)).max() < 0.002
+    frames = read_frames(output)
+    assert len(frames) == 72 and psnr(frames[40], read_frames(late)[40]) > 35.0

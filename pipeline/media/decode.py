@@ -103,7 +103,10 @@ def _header(path: str) -> str:
 
 def _packet_times(path: str, stream: int) -> tuple[list[float], str]:
     """Presentation times (s, sorted) of the video stream's packets, and the demuxer's complaint if any."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", path,
+    # -copyts: the packets' own times. Without it ffmpeg shifts them by the file's start time already,
+    # and ``probe`` subtracting that start again put a clip cut from later in a stream (start 5 s) at
+    # -5 s: its encoded output held no frame a player would show
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-copyts", "-i", path,
            "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"]
     result = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     timebase = 1.0
