@@ -530,3 +530,20 @@ def test_a_face_of_a_bundled_person_is_never_painted_with_themselves() -> None:
     identities = bundled_identities()
     assert likeliest_other(identities[0], identities) == 1 and likeliest_other(identities[1], identities) == 0
     assert likeliest_other(identities[0], identities[:1]) == 0  # the only one there is: painted all the same
+
+
+def test_a_long_session_of_passing_faces_keeps_little_per_track_state() -> None:
+    """Live meets face after face for hours: the per-track light, blur and measures of faces long
+    gone are dropped, so the state does not grow with every face ever seen."""
+    from stages.faces.bank_swap import TRACKS_KEPT, BankSwapper
+
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points, inset=0.0, texture=2.0)
+    swapper = BankSwapper(bank)
+    target = synthetic_bank(points, inset=0.0, texture=2.0, seed=5)[0].crops[0]
+    for track in range(200):
+        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3),
+                    track_id=track)
+        swapper.paint(face, track * 40)  # each face gone long before the next comes
+    held = len(swapper._light) + len(swapper._blur) + len(swapper._measures)
+    assert 0 < held <= 3 * TRACKS_KEPT

@@ -31,6 +31,7 @@ from stages.faces.geometry import inter_ocular, transform
 
 KEPT_FACES = 32  # bank faces kept ready to warp (256 KB each at 256 px)
 MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
+TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
 
 
 class BankSwapper:
@@ -82,6 +83,17 @@ class BankSwapper:
         face.swapped_mask = mask
         face.swapped_resolution = 0
         face.extras["bank_pick"] = pick  # for diagnostics: which bank face, and whether it changed
+        self._forget(frame_index)
+
+    def _forget(self, frame_index: int, after: int = 30) -> None:
+        """Drop the state of tracks unseen for ``after`` frames (a long live session meets many faces)."""
+        if len(self._light) + len(self._blur) + len(self._measures) < 3 * TRACKS_KEPT:
+            return
+        for table in (self._light, self._blur):
+            for track in [t for t, (seen, _) in table.items() if frame_index - seen > after]:
+                del table[track]
+        for key in [k for k, (seen, _) in self._measures.items() if frame_index - seen > after]:
+            del self._measures[key]
 
     def _measured(self, track: int, frame_index: int, what: str, measure: Callable[[], float]) -> float:
         """``measure()`` for this face, or the value its track measured up to ``MEASURE_EVERY - 1``
