@@ -8,8 +8,8 @@ is made with ffmpeg's lavfi sources (testsrc2 + noise, a sine tone as audio) unl
 into that page's section as a table (bench/report.py).
 
 Why 10-s clips: facepipe's fixed cost (the Python start and imports, the probe: about 0.1 s) is a
-fifth of a 0.5-s transcode of the 6-s sample, and a fiftieth of a 10-s one; the ratio a user converting
-real footage sees is the long clip's.
+fifth of the 0.5-s transcode of the 8-s sample at 360p, and a twentieth of the 2-s transcode of a
+10-s generated clip; the ratio a user converting real footage sees is the longer clip's.
 """
 
 from __future__ import annotations
