@@ -284,11 +284,9 @@ def bundled_bank_path() -> Path:
 def bundled_identities() -> list[np.ndarray]:
     """The recorded identity of each bundled person (``models.BUNDLED_BANKS``), read without their faces."""
     from models import BUNDLED_BANKS
-    from stages.faces.bank import check_bank_file, read_bank_identity
+    from stages.faces.bank import open_bank_identity
 
-    for path in BUNDLED_BANKS:
-        check_bank_file(str(path))  # a missing or broken file: one line, before any frame
-    identities = [read_bank_identity(path) for path in BUNDLED_BANKS]
+    identities = [open_bank_identity(str(path)) for path in BUNDLED_BANKS]  # a bad file: one line, before any frame
     if any(identity is None for identity in identities):
         raise FacepipeError("a bundled face bank has no identity recorded (rebuild it with `facepipe bank`)")
     return identities

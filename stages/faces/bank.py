@@ -181,11 +181,21 @@ def _read_bank_file(face: str, read: Callable[[Path], Any]) -> Any:
         raise FacepipeError(f"swap.face = {face!r}: not a facepipe face bank ({exc.__class__.__name__})") from None
 
 
+def open_bank_identity(face: str) -> np.ndarray | None:
+    """A bank file's recorded identity (``bank_identity``) without decoding its faces, None if it has
+    none; the same one-line refusals as ``open_bank_file``."""
+    return _read_bank_file(face, read_bank_identity)
+
+
 def read_bank_identity(path: Path) -> np.ndarray | None:
     """A bank file's recorded identity (``bank_identity``) without decoding its faces; None if it has none."""
     with np.load(path, allow_pickle=False) as data:
         _bank_info(data)
-        return data["identity"] if "identity" in data.files else None
+        return _identity(data)
+
+
+def _identity(data: Any) -> np.ndarray | None:
+    return data["identity"] if "identity" in data.files else None
 
 
 def read_bank_info(path: Path) -> dict[str, Any]:
@@ -207,8 +217,7 @@ def read_bank(path: Path) -> FaceBank:
         info = _bank_info(data)
         crops = data["crops"] if "crops" in data.files else _decode_crops(data["crops_jpeg"], data["crops_ends"])
         return FaceBank(crops, data["landmarks"], Descriptors(data["expression"], data["pose"], data["neutral"]),
-                        data["frames"], info["kind"], info["source"],
-                        data["identity"] if "identity" in data.files else None)
+                        data["frames"], info["kind"], info["source"], _identity(data))
 
 
 def save_bank(bank: FaceBank, path: Path, jpeg_quality: int | None = None) -> None:

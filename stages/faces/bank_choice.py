@@ -45,7 +45,6 @@ class BankChooser:
     def __init__(self, identities: Sequence[np.ndarray]) -> None:
         self.identities = list(identities)
         self._tracks: dict[int, int] = {}
-        self.embedded = 0  # embeddings computed (one per track; every face when untracked)
 
     def choose(self, face: Face) -> int:
         if len(self.identities) == 1 or face.landmarks is None or face.crop is None or face.matrix is None:
@@ -57,7 +56,6 @@ class BankChooser:
 
         crop = np.ascontiguousarray(face.crop[..., :3])
         pick = likeliest_other(face_embedding(crop, transform(face.landmarks, face.matrix)), self.identities)
-        self.embedded += 1
         if face.track_id >= 0:
             self._tracks[face.track_id] = pick
         return pick

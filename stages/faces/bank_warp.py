@@ -345,14 +345,14 @@ NOISE_SIDE = 512  # side of the shaped noise field that each frame's grain is cu
 
 
 @functools.lru_cache(maxsize=4)
-def shaped_noise(correlation: float) -> np.ndarray:
-    """A ``NOISE_SIDE``-square field of Gaussian noise blurred by ``correlation`` and scaled so its
+def shaped_noise(correlation: float, side: int = NOISE_SIDE) -> np.ndarray:
+    """A ``side``-square field of Gaussian noise blurred by ``correlation`` and scaled so its
     ``fine_std`` is 1 (read-only). Drawn once: a frame's grain is a window of it at a place drawn for
-    that frame (``grain_to_match``), as fresh to the eye as a new draw and without a draw and a blur
+    that frame (``noise_window``), as fresh to the eye as a new draw and without a draw and a blur
     per face."""
     import cv2
 
-    noise = np.random.default_rng(0).standard_normal((NOISE_SIDE, NOISE_SIDE)).astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal((side, side)).astype(np.float32)
     noise = cv2.GaussianBlur(noise, (0, 0), correlation)
     noise /= max(fine_std(noise, np.ones_like(noise)), 1e-6)
     noise.flags.writeable = False
@@ -360,17 +360,12 @@ def shaped_noise(correlation: float) -> np.ndarray:
 
 
 def noise_window(shape: tuple[int, int], seed: int, correlation: float) -> np.ndarray:
-    """A ``shape`` window of ``shaped_noise`` at a place (and a flip) drawn from ``seed``."""
-    import cv2
-
-    field = shaped_noise(correlation)
+    """A ``shape`` window of ``shaped_noise`` at a place (and a flip) drawn from ``seed``; a crop
+    larger than ``NOISE_SIDE`` gets a field of its own size (drawn once too)."""
+    field = shaped_noise(correlation, max(NOISE_SIDE, *shape))
     rng = np.random.default_rng(seed)
-    if shape[0] > NOISE_SIDE or shape[1] > NOISE_SIDE:  # a crop larger than the field: a fresh draw
-        noise = rng.standard_normal(shape).astype(np.float32)
-        noise = cv2.GaussianBlur(noise, (0, 0), correlation)
-        return noise / max(fine_std(noise, np.ones_like(noise)), 1e-6)
-    y = int(rng.integers(0, NOISE_SIDE - shape[0] + 1))
-    x = int(rng.integers(0, NOISE_SIDE - shape[1] + 1))
+    y = int(rng.integers(0, field.shape[0] - shape[0] + 1))
+    x = int(rng.integers(0, field.shape[1] - shape[1] + 1))
     window = field[y:y + shape[0], x:x + shape[1]]
     return window[::-1] if rng.integers(0, 2) else window
 
