@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,9 +55,9 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def measure(clip: Path, work: Path, runs: int) -> tuple[int, float, float]:
-    """(frames, ffmpeg CLI fps, facepipe passthrough fps), medians of ``runs`` interleaved runs."""
-    encode = load_config(overrides=["pipeline.stages=[]"]).encode
+def measure(clip: Path, work: Path, runs: int, encode: Any) -> tuple[int, float, float]:
+    """(frames, ffmpeg CLI fps, facepipe passthrough fps), medians of ``runs`` interleaved runs; the
+    CLI transcode with ``encode``'s settings (facepipe's ``[encode]``)."""
     frames = probe(clip).frame_count
     cli = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", encode.codec, "-preset", encode.preset,
            "-crf", str(encode.crf), "-pix_fmt", encode.pix_fmt, "-c:a", "copy", str(work / "cli.mp4")]
@@ -94,7 +95,7 @@ def main() -> None:
             else:
                 clip = work / f"bench_{size}.mp4"
                 make_clip(clip, size, args.seconds)
-            frames, cli_fps, our_fps = measure(clip, work, args.runs)
+            frames, cli_fps, our_fps = measure(clip, work, args.runs, encode)
             print(f"{size}: {frames} frames; ffmpeg CLI {cli_fps:7.1f} fps, facepipe passthrough {our_fps:7.1f} fps, "
                   f"ratio {our_fps / cli_fps:.3f}")
             rows.append((size, frames, f"{cli_fps:.1f}", f"{our_fps:.1f}", f"{our_fps / cli_fps:.3f}"))

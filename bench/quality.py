@@ -146,8 +146,8 @@ def measure_artefacts(processed: list[Frame]) -> ArtefactRows:
 def bank_identities(overrides: list[str]) -> dict[str, np.ndarray] | None:
     """For a bank swap, who paints: {bank source name: its identity} (the bundled people's recorded
     ones, or the ``--face`` bank's embedded here); None for a pair model, whose B is ``REFERENCES``'."""
-    from stages.faces.bank import bank_identity, read_bank
-    from stages.swap import open_face_bank, painting_method
+    from stages.faces.bank import bank_identity, read_bank_info
+    from stages.swap import bundled_identities, open_face_bank, painting_method
 
     config = load_config(overrides=overrides).swap
     if painting_method(config) != "bank":
@@ -157,8 +157,7 @@ def bank_identities(overrides: list[str]) -> dict[str, np.ndarray] | None:
         return {bank.source: bank.identity if bank.identity is not None else bank_identity(bank)}
     from models import BUNDLED_BANKS
 
-    banks = [read_bank(path) for path in BUNDLED_BANKS]
-    return {bank.source: bank.identity for bank in banks}
+    return dict(zip((read_bank_info(path)["source"] for path in BUNDLED_BANKS), bundled_identities()))
 
 
 def measure(processed: list[Frame], clip: Clip, every: int, target: np.ndarray | dict[str, np.ndarray]) -> Result:
@@ -285,6 +284,7 @@ def main() -> None:
     targets: dict[str, np.ndarray] = {}
     header = ("clip", "faces", "id->tgt", "id->src", "won", "occl", "swapped", "dL", "da", "db", "psnr-out", "s")
     rows, artefact_rows = [], []
+    painters = bank_identities(args.set) if args.measures == "all" else None  # the same for every clip
     for key in keys:
         clip = CLIPS[key]
         frames = args.frames
@@ -299,7 +299,6 @@ def main() -> None:
             print(f"{key} {kind}: " + "; ".join(m.describe() for m in report.measures()), file=sys.stderr, flush=True)
         if args.measures == "artefacts":
             continue
-        painters = bank_identities(args.set)
         identity = clip.direction[-1]
         if painters is None and identity not in targets:
             targets[identity] = reference(identity)
