@@ -10,13 +10,13 @@ because it finds the faces with this floor's detector and landmarks.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from models.likeness import BUNDLED_LIKENESS
+from pipeline.media.atomic import write_json
 
 HELD_OUT = ("lp_d18", "single_face", "retalking_face2", "retalking_face5", "facenet_crowd")
 FRAMES_PER_CLIP = 6
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
               "faces": len(y), "clips": used, "held_out": list(HELD_OUT),
               "accuracy_5fold_by_person": round(float(accuracy), 3), "made_by": "python -m stages.faces.likeness_fit " +
               " ".join(str(f) for f in args.folders)}
-    args.output.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_json(args.output, record, indent=1)  # atomic: an interrupted fit leaves the old file
     print(f"wrote {args.output}: {len(y)} faces of {len(used)} people, 5-fold accuracy by person {accuracy:.3f}")
     return 0
 
