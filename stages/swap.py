@@ -93,6 +93,10 @@ class SwapConfig:
                                  "across the face, not only on average: width of the smooth shading field, in "
                                  "inter-ocular distances (0 = one mean and spread for the whole face)",
                                  min=0.0, max=2.0)
+    bank_mouth: str = option("target", "method = 'bank': what fills the open mouth between the painted lips: "
+                             "target = the target's own teeth and mouth, bank = the bank face's (squeezed or "
+                             "stretched to the target's opening: a grin's teeth in a spoken 'o')",
+                             choices=("target", "bank"))
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -204,7 +208,8 @@ class BankPainter:
 
             config = self.config
             self._swappers[number] = BankSwapper(self._banks[number](), config.bank_stickiness, config.bank_crossfade,
-                                                 grain=config.bank_grain, shading=config.bank_shading)
+                                                 grain=config.bank_grain, shading=config.bank_shading,
+                                                 mouth=config.bank_mouth)
         return self._swappers[number]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:

@@ -19,7 +19,8 @@ import pytest
 from pipeline.cli.settings import face_overrides, load_config
 from pipeline.frame import Face, Frame
 from pipeline.stage import StageContext
-from stages.faces.bank_match import BankMatcher, describe
+from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe, eye_openings, normalise, rest_shape
+from stages.faces.bank_swap import lower_face_weight
 from stages.faces.bank_warp import face_mask, fine_ratio, reinhard, skin_mask, warp_face
 from stages.faces.geometry import inter_ocular, template_in_crop, transform
 from stages.faces.identity import identity_distance, mean_embedding
@@ -321,6 +322,51 @@ def test_a_pick_is_held_against_a_near_tie_and_a_change_is_crossfaded_over_four_
     assert held.changes == 1
     # a gap in the track (a seek, a lost face) starts afresh: no fade from a stale pick
     assert held.pick(open_mouth(0.0), 7, 30) == type(picks[0])(0)
+
+
+def expressive(grin: float = 0.0, gap: float = 0.0, shut: float = 0.0) -> np.ndarray:
+    """The mean face in a 256 crop with its mouth corners pulled out by ``grin``, its lips parted by
+    ``gap`` and its upper lids lowered by ``shut`` (fractions of the face width; 0.06 shuts an eye)."""
+    points = open_mouth(gap).copy()
+    width = 256 * 0.7
+    points[48, 0] -= grin * width
+    points[54, 0] += grin * width
+    points[[37, 38, 43, 44], 1] += shut * width
+    return points
+
+
+def mouth_width(points: np.ndarray) -> float:
+    normalised = normalise(points)
+    return float(np.linalg.norm(normalised[54] - normalised[48]))
+
+
+def test_the_rest_shape_of_footage_that_mostly_grins_is_a_closed_mouth_with_open_eyes() -> None:
+    """The bundled man grins in two thirds of his frames and the woman's closed-mouth frames have
+    shut eyes: the median face was a grin (every neutral target was painted with bared teeth)."""
+    faces = ([expressive(grin=0.06, gap=0.05)] * 14 + [expressive(shut=0.06)] * 4
+             + [expressive()] * 2)
+    rest = rest_shape(normalise(np.stack(faces)))
+    median = np.median(normalise(np.stack(faces)), axis=0)
+    neutral = normalise(expressive())
+    assert mouth_width(median) > mouth_width(neutral) + 0.05  # the plain median grins
+    # (a shut eye moves the points the faces are normalised on, hence the tolerance: a grin adds 0.08)
+    assert abs(float(np.linalg.norm(rest[54] - rest[48])) - mouth_width(neutral)) < 0.02
+    assert abs(float(np.linalg.norm(rest[66] - rest[62])) - float(np.linalg.norm(neutral[66] - neutral[62]))) < 0.02
+    np.testing.assert_allclose(eye_openings(rest[None]), eye_openings(neutral[None]), atol=0.005)
+
+
+def test_open_eyes_over_a_closed_mouth_are_painted_from_two_bank_faces_when_no_one_face_has_both() -> None:
+    bank = describe(np.stack([expressive(grin=0.06, gap=0.05)] * 3 + [expressive(shut=0.06)] * 3))
+    target = expressive()  # open eyes, closed mouth: the bank never shows them together
+    upper = BankMatcher(bank, parts=UPPER).pick(target, 1, 0).index
+    lower = BankMatcher(bank, parts=LOWER).pick(target, 1, 0).index
+    assert upper < 3 and lower >= 3  # the eyes of a grinning face, the mouth of a shut-eyed one
+    # matched whole, the eyes decide: a shut eye is never painted on an open one
+    assert BankMatcher(bank).pick(target, 1, 0).index < 3
+    weight = lower_face_weight(target, 256)
+    eyes, mouth = np.round(target[36:48].mean(axis=0)).astype(int), np.round(target[62]).astype(int)
+    assert weight[eyes[1], eyes[0]] == 0.0 and weight[mouth[1], mouth[0]] == 1.0
+    assert weight[int(target[57, 1]), int(target[57, 0])] == 1.0  # the chin goes with the mouth
 
 
 def test_the_warp_puts_each_bank_landmark_on_the_targets() -> None:

@@ -216,7 +216,9 @@ def read_bank(path: Path) -> FaceBank:
     with np.load(path, allow_pickle=False) as data:
         info = _bank_info(data)
         crops = data["crops"] if "crops" in data.files else _decode_crops(data["crops_jpeg"], data["crops_ends"])
-        return FaceBank(crops, data["landmarks"], Descriptors(data["expression"], data["pose"], data["neutral"]),
+        # described again from the landmarks (a millisecond), so a bank saved before a change in how
+        # faces are described (``bank_match``) is matched as a new one would be
+        return FaceBank(crops, data["landmarks"], describe(data["landmarks"]),
                         data["frames"], info["kind"], info["source"], _identity(data))
 
 

@@ -9,8 +9,12 @@ term of their own, because a frontal bank face warped onto a turned head looks f
 
 Why each face's own neutral: two people's faces differ at rest (a wider mouth, lower brows), and
 matching raw shapes would paint a smile on a wide-mouthed neutral face. So expressions are
-compared as departures from each person's own rest shape: the bank's median face, and for a target
-track the median of its last ``NEUTRAL_FRAMES`` faces. A track seen for only a few frames (a photo)
+compared as departures from each person's own rest shape (``rest_shape``): of the bank's faces, and
+for a target track of its last ``NEUTRAL_FRAMES`` faces. The rest shape is not the plain median
+face: footage of a person who grins through most of it (the bundled man does, in two thirds of his
+frames) has a grin for its median, and every neutral target face was then painted with bared teeth.
+Its mouth is taken from the faces with the most closed mouths, its eyes from those with the more
+open eyes, which is the face at rest whether the footage is mostly talk, grins or silence. A track seen for only a few frames (a photo)
 has no rest shape of its own yet, so it borrows the bank's, fully at first and less with every
 frame up to ``NEUTRAL_TRUST``.
 Yaw stays absolute (faces are near symmetric, so a frontal face has yaw 0 whoever it is, and a
@@ -40,8 +44,10 @@ PARTS: dict[str, tuple[slice, float]] = {
     "eyes": (slice(36, 48), 4.0),
     "mouth": (slice(48, 68), 2.0),
 }
+EYE_OPENING = 16.0  # weight of each eye's opening: a shut eye painted on an open one costs more than a wrong mouth
 NEUTRAL_FRAMES = 150  # a target track's rest shape: the median of this many recent faces (5 s at 30 fps)
 NEUTRAL_TRUST = 30  # frames after which a track's own rest shape is trusted fully
+REST_SHARE = 0.3  # the rest shape is taken from this share of the faces, those with the most closed mouths
 _IOD = float(MEAN_FACE[45, 0] - MEAN_FACE[36, 0])
 REFERENCE = (MEAN_FACE - MEAN_FACE[RIGID].mean(axis=0)) / _IOD  # the mean face, inter-ocular distance 1
 
@@ -64,6 +70,30 @@ def normalise(landmarks: np.ndarray) -> np.ndarray:
     return out[0] if single else out
 
 
+def rest_shape(normalised: np.ndarray) -> np.ndarray:
+    """(68, 2) one person's face at rest, from (N, 68, 2) normalised faces of them, part by part.
+
+    Mouth and jaw: the median of the faces with the most closed lips (the gap between the inner lips
+    within the lowest ``REST_SHARE``), and of those the narrower half of mouths (a closed-lip smile
+    widens the mouth). Eyes and brows: the median of the faces with the more open half of eyes
+    (blinks, squints and looking down all narrow them; the closed-mouth faces of the bundled woman
+    are mostly looking down, so taking her eyes from them painted half-shut eyes on every open-eyed
+    target). The rest: the plain median. Fewer than four faces: their median."""
+    p = np.asarray(normalised, np.float64).reshape(-1, 68, 2)
+    rest = np.median(p, axis=0)
+    if len(p) < 4:
+        return rest
+    gap = np.linalg.norm(p[:, 66] - p[:, 62], axis=1)
+    closed = p[gap <= np.quantile(gap, REST_SHARE)]
+    width = np.linalg.norm(closed[:, 54] - closed[:, 48], axis=1)
+    lower = np.r_[0:17, 48:68]
+    rest[lower] = np.median(closed[width <= np.median(width)][:, lower], axis=0)
+    opening = eye_openings(p).mean(axis=1)
+    upper = np.r_[17:27, 36:48]
+    rest[upper] = np.median(p[opening >= np.median(opening)][:, upper], axis=0)
+    return rest
+
+
 def head_pose(normalised: np.ndarray) -> np.ndarray:
     """(N, 2) yaw and pitch proxies from normalised landmarks (0, 0 ~ the mean face, frontal).
 
@@ -82,16 +112,30 @@ def head_pose(normalised: np.ndarray) -> np.ndarray:
     return np.stack([yaw, pitch - ref_pitch], axis=1)
 
 
+def eye_openings(normalised: np.ndarray) -> np.ndarray:
+    """(N, 2) the opening of each eye (lids apart, inter-ocular units) of (N, 68, 2) normalised faces."""
+    p = np.asarray(normalised, np.float64).reshape(-1, 68, 2)
+    lids = np.abs(p[:, [41, 40, 47, 46], 1] - p[:, [37, 38, 43, 44], 1])
+    return np.stack([lids[:, :2].mean(axis=1), lids[:, 2:].mean(axis=1)], axis=1)
+
+
 def expression(normalised: np.ndarray, neutral: np.ndarray | None = None) -> np.ndarray:
-    """(N, D) weighted part coordinates, less the ``neutral`` rest shape when given: their squared
-    Euclidean distance is the expression distance."""
+    """(N, D) weighted part coordinates, less the ``neutral`` rest shape when given, then each eye's
+    opening (``EYE_OPENING`` weight): their squared Euclidean distance is the expression distance.
+
+    The openings are a term of their own because the points alone let the mouth outvote the eyes: a
+    blink moves four of twelve eye points by a few hundredths, a spoken vowel moves half the mouth
+    by a tenth, so a bank face with the right mouth and shut eyes beat one with open eyes, and open
+    eyes were painted shut."""
     p = np.asarray(normalised, np.float64)
     p = p[None] if p.ndim == 2 else p
+    openings = eye_openings(p)
     if neutral is not None:
+        openings = openings - eye_openings(neutral)
         p = p - neutral
     columns = [(p[:, part] * np.sqrt(weight / (part.stop - part.start))).reshape(len(p), -1)
                for part, weight in PARTS.values()]
-    return np.concatenate(columns, axis=1)
+    return np.concatenate(columns + [openings * np.sqrt(EYE_OPENING)], axis=1)
 
 
 @dataclass
@@ -106,9 +150,9 @@ class Descriptors:
 
 def describe(landmarks: np.ndarray, neutral: np.ndarray | None = None) -> Descriptors:
     """Descriptors of (N, 68, 2) landmarks of one person (any frame: the normalisation removes position
-    and size), as departures from ``neutral``; None = the median of these landmarks."""
+    and size), as departures from ``neutral``; None = the rest shape of these landmarks (``rest_shape``)."""
     normalised = normalise(np.asarray(landmarks).reshape(-1, 68, 2))
-    rest = np.median(normalised, axis=0) if neutral is None else np.asarray(neutral, np.float64)
+    rest = rest_shape(normalised) if neutral is None else np.asarray(neutral, np.float64)
     pose = head_pose(normalised) - head_pose(rest) * np.array([0.0, 1.0])  # pitch from rest, yaw absolute
     return Descriptors(expression(normalised, rest).astype(np.float32), pose.astype(np.float32),
                        rest.astype(np.float32))
@@ -140,17 +184,36 @@ class _TrackState:
         self.seen += 1
         self.recent.append(normalised)
         del self.recent[:-NEUTRAL_FRAMES]
-        own = np.median(np.stack(self.recent), axis=0)
-        trust = min(1.0, (self.seen - 1) / NEUTRAL_TRUST)
-        return borrowed + trust * (own - borrowed)
+        own = rest_shape(np.stack(self.recent))
+        return borrowed + self.trust * (own - borrowed)
+
+    @property
+    def trust(self) -> float:
+        """How far the track's own rest shape is trusted (0 on its first face, 1 after ``NEUTRAL_TRUST``)."""
+        return min(1.0, max(self.seen - 1, 0) / NEUTRAL_TRUST)
+
+
+def expression_columns(parts: tuple[str, ...]) -> np.ndarray:
+    """Bool mask of the ``expression`` columns that describe ``parts`` (names of ``PARTS``; the eye
+    openings go with ``"eyes"``)."""
+    mask = [np.full(2 * (part.stop - part.start), name in parts) for name, (part, _) in PARTS.items()]
+    return np.concatenate(mask + [np.full(2, "eyes" in parts)])
+
+
+UPPER = ("brows", "eyes")  # the parts matched for the upper face
+LOWER = ("jaw", "mouth")  # and for the lower face
 
 
 class BankMatcher:
-    """Chooses a bank face per target face, per track, with hysteresis and a crossfade."""
+    """Chooses a bank face per target face, per track, with hysteresis and a crossfade.
+
+    ``parts``: the ``PARTS`` matched (all by default). A matcher of the upper and one of the lower
+    face let a bank that never shows open eyes with a closed mouth paint both (``bank_swap``)."""
 
     def __init__(self, bank: Descriptors, pose_weight: float = 4.0, stickiness: float = 0.001,
-                 crossfade: int = 4) -> None:
-        self.expression = np.asarray(bank.expression, np.float32)
+                 crossfade: int = 4, parts: tuple[str, ...] = tuple(PARTS)) -> None:
+        self.columns = expression_columns(parts)
+        self.expression = np.asarray(bank.expression, np.float32)[:, self.columns]
         self.pose = np.asarray(bank.pose, np.float32)
         self.neutral = np.asarray(bank.neutral, np.float64)
         self.pose_weight = pose_weight
@@ -160,11 +223,13 @@ class BankMatcher:
         self.picks = 0
         self.changes = 0
 
-    def costs(self, target: Descriptors) -> np.ndarray:
-        """(N,) match cost of every bank face for one target face (lower is better)."""
-        expression = ((self.expression - target.expression[0]) ** 2).sum(axis=1)
-        pose = ((self.pose - target.pose[0]) ** 2).sum(axis=1)
-        return expression + self.pose_weight * pose
+    def costs(self, target: Descriptors, pitch_trust: float = 1.0) -> np.ndarray:
+        """(N,) match cost of every bank face for one target face (lower is better). ``pitch_trust``
+        scales the pitch term: a pitch measured from a borrowed rest shape (a young track's) is the
+        two people's nose lengths as much as the head's tilt."""
+        expression = ((self.expression - target.expression[0, self.columns]) ** 2).sum(axis=1)
+        yaw, pitch = ((self.pose - target.pose[0]) ** 2).T
+        return expression + self.pose_weight * (yaw + pitch_trust * pitch)
 
     def pick(self, landmarks: np.ndarray, track_id: int, frame_index: int) -> Pick:
         """The bank face for a target face with these landmarks, on this frame of this track."""
@@ -177,7 +242,7 @@ class BankMatcher:
         fresh = state.current < 0 or not 0 < frame_index - state.last_frame <= 2
         state.last_frame = frame_index
         normalised = normalise(landmarks)
-        costs = self.costs(describe(normalised[None], state.neutral(normalised, self.neutral)))
+        costs = self.costs(describe(normalised[None], state.neutral(normalised, self.neutral)), state.trust)
         best = int(np.argmin(costs))
         self.picks += 1
         if fresh:

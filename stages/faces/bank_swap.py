@@ -2,8 +2,10 @@
 
 Why retrieval: it needs no model trained on the target, so any face can be painted with B (the
 pair GAN paints a distorted face on people it never saw). Per face: pick the bank face whose
-expression and pose match (``bank_match``, held per track and crossfaded), warp it so its landmarks
-land on the target's (``bank_warp``), bring its colour and its light to the target's skin (one Lab
+upper face (eyes, brows) and the one whose lower face (mouth, jaw) match best, with the pose
+(``bank_match``, each held per track and crossfaded; two picks, because a bank rarely holds every
+pairing: the bundled woman never shows open eyes over a closed mouth), warp both so their landmarks
+land on the target's (``bank_warp``) and join them across the nose, bring its colour and its light to the target's skin (one Lab
 mean and spread, then a slow shading field measured on both faces' skin), and hand the blend stage
 the result with a face mask; the blend stage pastes it with its own seam, colour and occlusion care.
 
@@ -22,9 +24,9 @@ import numpy as np
 
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
-from stages.faces.bank_match import BankMatcher
+from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
-                                   reinhard_map, shading_correction, skin_likelihood, skin_mask, warp_face,
+                                   pixel_grid, reinhard_map, shading_correction, skin_likelihood, skin_mask, warp_face,
                                    without_features)
 from stages.faces.geometry import inter_ocular, transform
 
@@ -32,18 +34,63 @@ from stages.faces.geometry import inter_ocular, transform
 KEPT_FACES = 32  # bank faces kept ready to warp (256 KB each at 256 px)
 MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
+COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 1/this..this (see BankSwapper.paint)
+
+
+LOWER_FACE_BAND = (0.35, 0.75)  # where the lower face's pick fades in: fractions of the way from the eyes to the mouth
+
+
+def lower_face_weight(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32 weight of the lower face's bank face: 0 above ``LOWER_FACE_BAND`` (eyes,
+    brows, forehead), 1 below it (mouth, chin), a smooth ramp across the nose and cheeks, along the
+    face's own eyes-to-mouth axis (a rolled head is cut across its face, not the crop)."""
+    eyes, mouth = points[36:48].mean(axis=0), points[48:68].mean(axis=0)
+    axis = (mouth - eyes) / max(float(np.dot(mouth - eyes, mouth - eyes)), 1e-6)
+    xs, ys = pixel_grid(size)
+    along = (xs - np.float32(eyes[0])) * np.float32(axis[0]) + (ys - np.float32(eyes[1])) * np.float32(axis[1])
+    start, end = LOWER_FACE_BAND
+    ramp = np.clip((along - start) / (end - start), 0.0, 1.0)
+    return ramp * ramp * (3.0 - 2.0 * ramp)
+
+
+MOUTH_OPEN = 0.04  # inner-lip gap (inter-ocular units) from which the target's own mouth shows between the lips
+
+
+def mouth_interior(points: np.ndarray, size: int) -> np.ndarray | None:
+    """(size, size) float32 weight of the target's own pixels between its inner lips (points 60-67),
+    fading in as the mouth opens past ``MOUTH_OPEN``; None when the mouth is closed.
+
+    Why: the bank rarely holds the target's mouth shape. Its grin warped onto a spoken "o" squeezes
+    the teeth into a smeared band, and its closed lips stretched over an open mouth paint lip skin in
+    the gap; viewers named both (a "melted mouth", "garbled teeth"). The opening itself (teeth, tongue,
+    the dark of the mouth) is the target's, in its light; lips, skin and everything around stay B's.
+    The edge lies a pixel inside the inner lip line and is barely feathered: a wider inset left the
+    bank's squeezed teeth showing in the corners, a wider feather shows the target's own lip line."""
+    gap = float(np.linalg.norm(points[66] - points[62]))
+    iod = inter_ocular(points)
+    opening = np.clip((gap / max(iod, 1e-6) - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0)
+    if opening <= 0.0:
+        return None
+    mask = np.zeros((size, size), np.float32)
+    cv2.fillPoly(mask, [np.round(points[60:68] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))  # a pixel inside the inner lip line
+    return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod)) * np.float32(opening)
 
 
 class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
-                 shading: float = 0.3) -> None:
-        """``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only)."""
+                 shading: float = 0.3, mouth: str = "target") -> None:
+        """``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
+        ``mouth``: "target" fills the opening between the inner lips with the target's own mouth
+        (``mouth_interior``), "bank" leaves the bank face's."""
         self.bank = bank
+        self.mouth = mouth
         self.grain = grain
         self.shading = shading
-        self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade)
+        self.upper = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, parts=UPPER)
+        self.lower = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, parts=LOWER)
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._blur: dict[int, tuple[int, float]] = {}  # track -> (last frame, its smoothed blur sigma)
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
@@ -55,11 +102,12 @@ class BankSwapper:
         crop = face.crop[..., :3]
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
-        pick = self.matcher.pick(points, face.track_id, frame_index)
-        painted = self._warp(pick.index, points, size)
-        if pick.previous >= 0 and pick.weight < 1.0:
-            faded = self._warp(pick.previous, points, size)
-            painted = cv2.addWeighted(painted, pick.weight, faded, 1.0 - pick.weight, 0.0)
+        upper = self.upper.pick(points, face.track_id, frame_index)
+        lower = self.lower.pick(points, face.track_id, frame_index)
+        painted = self._painted(upper, points, size)
+        if (lower.index, lower.previous, lower.weight) != (upper.index, upper.previous, upper.weight):
+            weight = lower_face_weight(points, size)
+            painted = cv2.blendLinear(self._painted(lower, points, size), painted, weight, 1.0 - weight)
         bank_skin = painted[..., 3].astype(np.float32) / 255.0
         inner = skin_mask(points, size, features=True)
         skin = without_features(inner, points)  # the target's inner-face skin: colour and grain are measured here
@@ -69,7 +117,7 @@ class BankSwapper:
         sigma = self._track_blur(face.track_id, frame_index, softness)
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
-        ratio, offset = reinhard_map(painted, crop, skin)
+        ratio, offset = reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)
         correction = None
         if self.shading > 0:
             correction = shading_correction(painted, crop, skin * bank_skin, self.shading * inter_ocular(points),
@@ -79,10 +127,14 @@ class BankSwapper:
         if self.grain:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
             painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
+        if self.mouth == "target":
+            inside = mouth_interior(points, size)
+            if inside is not None:
+                painted = cv2.blendLinear(np.ascontiguousarray(crop), painted, inside, 1.0 - inside)
         face.swapped = cv2.blendLinear(painted, np.ascontiguousarray(crop), mask, 1.0 - mask)
         face.swapped_mask = mask
         face.swapped_resolution = 0
-        face.extras["bank_pick"] = pick  # for diagnostics: which bank face, and whether it changed
+        face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)
 
     def _forget(self, frame_index: int, after: int = 30) -> None:
@@ -128,6 +180,14 @@ class BankSwapper:
             correction = self.sharpness_memory * last[1] + (1.0 - self.sharpness_memory) * correction
         self._light[track] = (frame_index, correction)
         return correction
+
+    def _painted(self, pick: Pick, points: np.ndarray, size: int) -> np.ndarray:
+        """The picked bank face warped onto ``points``, crossfaded from the previous pick during a fade."""
+        painted = self._warp(pick.index, points, size)
+        if pick.previous >= 0 and pick.weight < 1.0:
+            faded = self._warp(pick.previous, points, size)
+            painted = cv2.addWeighted(painted, pick.weight, faded, 1.0 - pick.weight, 0.0)
+        return painted
 
     def _warp(self, index: int, points: np.ndarray, size: int) -> np.ndarray:
         """Bank face ``index`` warped onto ``points``: BGR plus its skin likelihood (0..255) as channel 3."""
