@@ -593,3 +593,27 @@ def test_a_long_session_of_passing_faces_keeps_little_per_track_state() -> None:
         swapper.paint(face, track * 40)  # each face gone long before the next comes
     held = len(swapper._light) + len(swapper._blur) + len(swapper._measures)
     assert 0 < held <= 3 * TRACKS_KEPT
+
+
+def test_between_open_lips_the_targets_own_mouth_shows_and_b_paints_the_lips() -> None:
+    """A bank face with a closed mouth on an open one stretched lip skin over the gap (a "melted
+    mouth"); a grin on a spoken "o" squeezed the teeth. The opening is the target's, the lips B's."""
+    from stages.faces.bank_swap import BankSwapper, mouth_interior
+
+    closed, opened = open_mouth(0.0), open_mouth(0.1)
+    closed[[65, 66, 67]] = closed[[63, 62, 61]]  # the inner lips together (the mean face's are parted)
+    assert mouth_interior(closed, 256) is None
+    bank, _ = synthetic_bank(closed)  # B's lips drawn closed, filled with lip colour
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    cv2.fillPoly(target, [np.round(opened[60:68]).astype(np.int32)], (250, 250, 250))  # the target's teeth
+    centre = np.round(opened[[62, 66]].mean(axis=0)).astype(int)
+    lip = np.round(opened[[51, 62]].mean(axis=0)).astype(int)  # in the upper lip, outside the opening
+    painted = {}
+    for mouth in ("target", "bank"):
+        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=opened, matrix=np.eye(2, 3))
+        BankSwapper(bank, mouth=mouth).paint(face, 0)
+        painted[mouth] = face.swapped
+    assert painted["target"][centre[1], centre[0]].min() > 240  # the target's teeth
+    assert painted["bank"][centre[1], centre[0]].min() < 200  # B's skin or lip stretched over the gap: what this replaces
+    lips = [painted[mouth][lip[1], lip[0]].astype(int) for mouth in ("target", "bank")]
+    assert lips[0].max() < 200 and np.abs(lips[0] - lips[1]).max() <= 2  # the lip itself stays B's
