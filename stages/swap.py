@@ -97,6 +97,10 @@ class SwapConfig:
                              "target = the target's own teeth and mouth, bank = the bank face's (squeezed or "
                              "stretched to the target's opening: a grin's teeth in a spoken 'o')",
                              choices=("target", "bank"))
+    bank_upper_lip: str = option("target", "method = 'bank': whose skin lies between the nose and the upper lip, "
+                                 "where a moustache grows: target = the target's own (its moustache, or none), "
+                                 "bank = the bank person's (theirs travels onto every face)",
+                                 choices=("target", "bank"))
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -209,7 +213,7 @@ class BankPainter:
             config = self.config
             self._swappers[number] = BankSwapper(self._banks[number](), config.bank_stickiness, config.bank_crossfade,
                                                  grain=config.bank_grain, shading=config.bank_shading,
-                                                 mouth=config.bank_mouth)
+                                                 mouth=config.bank_mouth, upper_lip=config.bank_upper_lip)
         return self._swappers[number]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
