@@ -97,10 +97,19 @@ class SwapConfig:
                              "target = the target's own teeth and mouth, bank = the bank face's (squeezed or "
                              "stretched to the target's opening: a grin's teeth in a spoken 'o')",
                              choices=("target", "bank"))
-    bank_upper_lip: str = option("target", "method = 'bank': whose skin lies between the nose and the upper lip, "
+    bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies between the nose and the upper lip, "
                                  "where a moustache grows: target = the target's own (its moustache, or none), "
-                                 "bank = the bank person's (theirs travels onto every face)",
-                                 choices=("target", "bank"))
+                                 "bank = the bank person's (theirs travels onto every face, and it is part of "
+                                 "who they are); auto = target for the bundled people (the man's thin moustache "
+                                 "shows as a ghost), bank for a person of your own (`face`)",
+                                 choices=("auto", "target", "bank"))
+
+
+def upper_lip_of(config: SwapConfig) -> str:
+    """``swap.bank_upper_lip`` with "auto" settled: "target" for the bundled people, "bank" for ``face``'s."""
+    if config.bank_upper_lip != "auto":
+        return config.bank_upper_lip
+    return "bank" if config.face else "target"
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -213,7 +222,7 @@ class BankPainter:
             config = self.config
             self._swappers[number] = BankSwapper(self._banks[number](), config.bank_stickiness, config.bank_crossfade,
                                                  grain=config.bank_grain, shading=config.bank_shading,
-                                                 mouth=config.bank_mouth, upper_lip=config.bank_upper_lip)
+                                                 mouth=config.bank_mouth, upper_lip=upper_lip_of(config))
         return self._swappers[number]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:

@@ -662,3 +662,14 @@ def test_the_targets_own_upper_lip_shows_so_no_bank_moustache_travels() -> None:
     assert np.abs(painted["target"][philtrum[1], philtrum[0]] - skin).max() <= 3  # no moustache
     assert np.abs(painted["bank"][philtrum[1], philtrum[0]] - skin).max() > 30  # B's moustache: what this removes
     assert np.abs(painted["target"][lip[1], lip[0]] - skin).max() > 30  # B's lip still painted
+
+
+def test_the_bundled_people_leave_the_targets_upper_lip_and_a_users_person_brings_their_own() -> None:
+    """A user's B with a moustache or beard wants it painted (dlib puts B's own 0.09 nearer with it);
+    the bundled man's thin one shows as a ghost."""
+    from stages.swap import SwapConfig, upper_lip_of
+
+    assert upper_lip_of(SwapConfig()) == "target"
+    assert upper_lip_of(SwapConfig(face="b.mp4")) == "bank"
+    assert upper_lip_of(SwapConfig(face="b.mp4", bank_upper_lip="target")) == "target"
+    assert upper_lip_of(SwapConfig(bank_upper_lip="bank")) == "bank"

@@ -100,10 +100,11 @@ class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
-                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "target") -> None:
+                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank") -> None:
         """``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
         ``mouth``: "target" fills the opening between the inner lips with the target's own mouth
-        (``mouth_interior``), "bank" leaves the bank face's."""
+        (``mouth_interior``), "bank" leaves the bank face's; ``upper_lip``: "target" leaves the
+        target's skin between nose and lip (``upper_lip``), "bank" paints B's there too."""
         self.bank = bank
         self.mouth = mouth
         self.upper_lip = upper_lip
