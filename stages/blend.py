@@ -72,9 +72,6 @@ class BlendConfig:
                         choices=("none", "source"))
     mouth_grow: float = option(0.12, "grow the lip contour by this fraction of the mouth width before feathering",
                                min=0.0, max=1.0)
-    grain: bool = option(True, "add fresh grain at the frame's own resolution where a painted face (swap.method = "
-                         "'bank') was enlarged to the frame and is smoother than the skin it covers (against a waxy "
-                         "face under crisp hair)")
     masks_dir: str = option("", "write each frame's blend mask as PNG into this folder (debugging); empty = off")
 
 
@@ -133,23 +130,6 @@ def match_histograms(image: np.ndarray, reference: np.ndarray, mask: np.ndarray)
     out = image.copy()
     out[inside] = np.clip(matched, 0, 255).astype(np.uint8)
     return out
-
-
-GRAIN_ENLARGED = 0.9  # crop px per frame px below which a painted face is enlarged enough to lose the frame's grain
-
-
-def regrain(face: np.ndarray, under: np.ndarray, alpha: np.ndarray, seed: int) -> np.ndarray:
-    """``face`` (already at the frame's resolution) with fresh grain where ``alpha`` is high, as much
-    as it lacks against ``under``, the frame it covers (``bank_warp.missing_grain``, robust to edges).
-
-    Why at the frame's resolution: the bank swap matches the grain of the aligned crop, but a face
-    larger than the crop is enlarged on the way back, its grain with it, into soft blotches; viewers
-    called the result a waxy face under crisp hair and ears. Fresh grain at the frame's own pixel
-    size is what the camera put on the rest of the picture."""
-    from stages.faces.bank_warp import add_grain, missing_grain
-
-    weights = np.clip(alpha, 0.0, 1.0)
-    return add_grain(face, missing_grain(face, under, weights), weights, seed)
 
 
 def add_detail(face: np.ndarray, original: np.ndarray, sigma: float, amount: float) -> np.ndarray:
@@ -292,17 +272,11 @@ class BlendStage(Stage):
         sigma = 0.0
         if cfg.detail > 0 and face.swapped_resolution:
             sigma = cfg.detail_band * (size / face.swapped_resolution) / max(scale, 1e-6)  # model pixels -> frame px
-        # a painted face enlarged to the frame lacks the frame's finest grain (GRAIN_ENLARGED)
-        grain_seed = index * 1009 + max(face.track_id, 0) if cfg.grain and not face.swapped_resolution \
-            and scale < GRAIN_ENLARGED else None
-        self._paste(output, generated, mask, face.inverse, cfg.method, frame_mask, sigma, cfg.detail, grain_seed)
+        self._paste(output, generated, mask, face.inverse, cfg.method, frame_mask, sigma, cfg.detail)
 
     @staticmethod
     def _paste(output: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray, method: str,
-               frame_mask: np.ndarray | None, detail_sigma: float = 0.0, detail: float = 0.0,
-               grain_seed: int | None = None) -> None:
-        """Paste ``crop`` into ``output`` through ``inverse``; with ``grain_seed``, add the grain the
-        enlarged face lacks against the frame it covers (``regrain``)."""
+               frame_mask: np.ndarray | None, detail_sigma: float = 0.0, detail: float = 0.0) -> None:
         import cv2
         x0, y0, x1, y1 = crop_region(inverse, crop.shape[0], output.shape, (1, 1))
         if x1 - x0 < 2 or y1 - y0 < 2:
@@ -325,8 +299,6 @@ class BlendStage(Stage):
                 pass  # mask touching the border: fall back to alpha compositing
         if detail_sigma >= 0.5 and detail > 0:
             face = add_detail(face, roi, detail_sigma, detail)
-        if grain_seed is not None:
-            face = regrain(face, roi, alpha, grain_seed)
         # per-pixel weights: where alpha is 0 the result is exactly the old pixel
         roi[:] = cv2.blendLinear(face, np.ascontiguousarray(roi), alpha, 1.0 - alpha)
         if frame_mask is not None:

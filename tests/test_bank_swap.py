@@ -619,28 +619,6 @@ def test_between_open_lips_the_targets_own_mouth_shows_and_b_paints_the_lips() -
     assert lips[0].max() < 200 and np.abs(lips[0] - lips[1]).max() <= 2  # the lip itself stays B's
 
 
-def test_a_painted_face_enlarged_to_the_frame_gets_the_frames_grain_and_only_under_its_mask() -> None:
-    """A face larger than the aligned crop is enlarged on the way back, its grain into blotches: a
-    waxy face under crisp hair. ``regrain`` adds what the enlarged face lacks against the frame."""
-    from stages.blend import regrain
-    from stages.faces.bank_warp import GRAIN_MOST, fine_std
-
-    rng = np.random.default_rng(3)
-    under = np.clip(128 + rng.normal(0, 2.0, (120, 120, 1)).repeat(3, axis=2), 0, 255).astype(np.uint8)
-    smooth = np.full((120, 120, 3), 128, np.uint8)
-    alpha = np.zeros((120, 120), np.float32)
-    alpha[20:100, 20:100] = 1.0
-    inside = np.zeros((120, 120), np.float32)
-    inside[25:95, 25:95] = 1.0
-    gray = lambda image: cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # noqa: E731
-    want = fine_std(gray(under), inside)
-    grained = regrain(smooth, under, alpha, seed=5)
-    assert fine_std(gray(smooth), inside) == 0.0
-    assert 0.7 * min(want, GRAIN_MOST) < fine_std(gray(grained), inside) < 1.3 * min(want, GRAIN_MOST)
-    assert (grained[alpha == 0] == 128).all()  # nothing outside the face's mask
-    assert np.array_equal(regrain(under, under, alpha, seed=5), under)  # grainy enough: left alone
-
-
 def test_the_targets_own_upper_lip_shows_so_no_bank_moustache_travels() -> None:
     """The bundled man's thin moustache, warped onto clean-shaven faces, was the ghost viewers named
     on every one of his swaps. Between the nose and the lip the target's skin shows; the lips stay B's."""
