@@ -47,6 +47,7 @@ PARTS: dict[str, tuple[slice, float]] = {
 EYE_OPENING = 16.0  # weight of each eye's opening: a shut eye painted on an open one costs more than a wrong mouth
 NEUTRAL_FRAMES = 150  # a target track's rest shape: the median of this many recent faces (5 s at 30 fps)
 NEUTRAL_TRUST = 30  # frames after which a track's own rest shape is trusted fully
+REST_EVERY = 8  # faces between two updates of a grown track's rest shape
 REST_SHARE = 0.3  # the rest shape is taken from this share of the faces, those with the most closed mouths
 _IOD = float(MEAN_FACE[45, 0] - MEAN_FACE[36, 0])
 REFERENCE = (MEAN_FACE - MEAN_FACE[RIGID].mean(axis=0)) / _IOD  # the mean face, inter-ocular distance 1
@@ -177,15 +178,18 @@ class _TrackState:
     last_frame: int = -10
     seen: int = 0  # faces of this track so far
     recent: list[np.ndarray] = field(default_factory=list)  # the last NEUTRAL_FRAMES normalised faces
+    own: np.ndarray | None = None  # the rest shape of ``recent``, as last worked out
 
     def neutral(self, normalised: np.ndarray, borrowed: np.ndarray) -> np.ndarray:
         """This track's rest shape, with ``normalised`` (this frame's face) counted in; ``borrowed``
-        (the bank's) weighs in while the track is young."""
+        (the bank's) weighs in while the track is young. Worked out anew on every face of a young
+        track, then every ``REST_EVERY`` faces (the median of 150 faces hardly moves in between)."""
         self.seen += 1
         self.recent.append(normalised)
         del self.recent[:-NEUTRAL_FRAMES]
-        own = rest_shape(np.stack(self.recent))
-        return borrowed + self.trust * (own - borrowed)
+        if self.own is None or self.seen <= NEUTRAL_TRUST or self.seen % REST_EVERY == 0:
+            self.own = rest_shape(np.stack(self.recent))
+        return borrowed + self.trust * (self.own - borrowed)
 
     @property
     def trust(self) -> float:
