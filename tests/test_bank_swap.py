@@ -358,8 +358,7 @@ def test_the_rest_shape_of_footage_that_mostly_grins_is_a_closed_mouth_with_open
 def test_open_eyes_over_a_closed_mouth_are_painted_from_two_bank_faces_when_no_one_face_has_both() -> None:
     bank = describe(np.stack([expressive(grin=0.06, gap=0.05)] * 3 + [expressive(shut=0.06)] * 3))
     target = expressive()  # open eyes, closed mouth: the bank never shows them together
-    upper = BankMatcher(bank, parts=UPPER).pick(target, 1, 0).index
-    lower = BankMatcher(bank, parts=LOWER).pick(target, 1, 0).index
+    upper, lower = (pick.index for pick in BankMatcher(bank, groups=(UPPER, LOWER)).pick_groups(target, 1, 0))
     assert upper < 3 and lower >= 3  # the eyes of a grinning face, the mouth of a shut-eyed one
     # matched whole, the eyes decide: a shut eye is never painted on an open one
     assert BankMatcher(bank).pick(target, 1, 0).index < 3

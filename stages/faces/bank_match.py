@@ -171,10 +171,17 @@ class Pick:
 
 
 @dataclass
-class _TrackState:
-    current: int
+class _Hold:
+    """One part group's pick on a track: the face held, and the one faded from."""
+
+    current: int = -1
     previous: int = -1
     fade_step: int = 0
+
+
+@dataclass
+class _TrackState:
+    holds: list[_Hold]  # one per part group of the matcher
     last_frame: int = -10
     seen: int = 0  # faces of this track so far
     recent: list[np.ndarray] = field(default_factory=list)  # the last NEUTRAL_FRAMES normalised faces
@@ -211,13 +218,16 @@ LOWER = ("jaw", "mouth")  # and for the lower face
 class BankMatcher:
     """Chooses a bank face per target face, per track, with hysteresis and a crossfade.
 
-    ``parts``: the ``PARTS`` matched (all by default). A matcher of the upper and one of the lower
-    face let a bank that never shows open eyes with a closed mouth paint both (``bank_swap``)."""
+    ``groups``: the part groups (names of ``PARTS``) each given a pick of its own, all parts in one
+    group by default. Groups of the upper and the lower face (``UPPER``, ``LOWER``) let a bank that
+    never shows open eyes with a closed mouth paint both (``bank_swap``); the face is described, and
+    its track's rest shape kept, once for all groups."""
 
     def __init__(self, bank: Descriptors, pose_weight: float = 4.0, stickiness: float = 0.001,
-                 crossfade: int = 4, parts: tuple[str, ...] = tuple(PARTS)) -> None:
-        self.columns = expression_columns(parts)
-        self.expression = np.asarray(bank.expression, np.float32)[:, self.columns]
+                 crossfade: int = 4, groups: tuple[tuple[str, ...], ...] = (tuple(PARTS),)) -> None:
+        self.columns = [expression_columns(parts) for parts in groups]
+        expression = np.asarray(bank.expression, np.float32)
+        self.expression = [expression[:, columns] for columns in self.columns]
         self.pose = np.asarray(bank.pose, np.float32)
         self.neutral = np.asarray(bank.neutral, np.float64)
         self.pose_weight = pose_weight
@@ -227,41 +237,51 @@ class BankMatcher:
         self.picks = 0
         self.changes = 0
 
-    def costs(self, target: Descriptors, pitch_trust: float = 1.0) -> np.ndarray:
-        """(N,) match cost of every bank face for one target face (lower is better). ``pitch_trust``
-        scales the pitch term: a pitch measured from a borrowed rest shape (a young track's) is the
-        two people's nose lengths as much as the head's tilt."""
-        expression = ((self.expression - target.expression[0, self.columns]) ** 2).sum(axis=1)
+    def costs(self, target: Descriptors, pitch_trust: float = 1.0, group: int = 0) -> np.ndarray:
+        """(N,) match cost of every bank face for one target face in part group ``group`` (lower is
+        better). ``pitch_trust`` scales the pitch term: a pitch measured from a borrowed rest shape (a
+        young track's) is the two people's nose lengths as much as the head's tilt."""
+        expression = ((self.expression[group] - target.expression[0, self.columns[group]]) ** 2).sum(axis=1)
         yaw, pitch = ((self.pose - target.pose[0]) ** 2).T
         return expression + self.pose_weight * (yaw + pitch_trust * pitch)
 
     def pick(self, landmarks: np.ndarray, track_id: int, frame_index: int) -> Pick:
-        """The bank face for a target face with these landmarks, on this frame of this track."""
+        """The bank face for a target face with these landmarks, on this frame of this track (the
+        first part group's: all parts, unless ``groups`` says otherwise)."""
+        return self.pick_groups(landmarks, track_id, frame_index)[0]
+
+    def pick_groups(self, landmarks: np.ndarray, track_id: int, frame_index: int) -> list[Pick]:
+        """One ``Pick`` per part group for a target face with these landmarks, on this frame of this track."""
         state = self._tracks.get(track_id) if track_id >= 0 else None
         if state is None:
-            state = _TrackState(-1)
+            state = _TrackState([_Hold() for _ in self.columns])
             if track_id >= 0:
                 self._tracks[track_id] = state
         # a gap, a new track or a seek: no pick to hold on to (the rest shape is kept)
-        fresh = state.current < 0 or not 0 < frame_index - state.last_frame <= 2
+        fresh = not 0 < frame_index - state.last_frame <= 2
         state.last_frame = frame_index
         normalised = normalise(landmarks)
-        costs = self.costs(describe(normalised[None], state.neutral(normalised, self.neutral)), state.trust)
+        target = describe(normalised[None], state.neutral(normalised, self.neutral))
+        return [self._step(hold, self.costs(target, state.trust, group), fresh)
+                for group, hold in enumerate(state.holds)]
+
+    def _step(self, hold: _Hold, costs: np.ndarray, fresh: bool) -> Pick:
+        """Move one group's ``hold`` on by this face's ``costs``: keep it against a near tie, fade in a change."""
         best = int(np.argmin(costs))
         self.picks += 1
-        if fresh:
-            state.current, state.previous = best, -1
+        if fresh or hold.current < 0:
+            hold.current, hold.previous = best, -1
             return Pick(best)
-        changed = best != state.current and costs[best] < costs[state.current] - self.stickiness
+        changed = best != hold.current and costs[best] < costs[hold.current] - self.stickiness
         if changed:
             self.changes += 1
-            state.previous, state.current, state.fade_step = state.current, best, 0
-        if state.previous >= 0:
-            state.fade_step += 1
-            if state.fade_step >= self.crossfade:
-                state.previous = -1
-        weight = 1.0 if state.previous < 0 else state.fade_step / self.crossfade
-        return Pick(state.current, state.previous, weight, changed)
+            hold.previous, hold.current, hold.fade_step = hold.current, best, 0
+        if hold.previous >= 0:
+            hold.fade_step += 1
+            if hold.fade_step >= self.crossfade:
+                hold.previous = -1
+        weight = 1.0 if hold.previous < 0 else hold.fade_step / self.crossfade
+        return Pick(hold.current, hold.previous, weight, changed)
 
     @property
     def change_rate(self) -> float:

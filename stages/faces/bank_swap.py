@@ -110,8 +110,7 @@ class BankSwapper:
         self.upper_lip = upper_lip
         self.grain = grain
         self.shading = shading
-        self.upper = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, parts=UPPER)
-        self.lower = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, parts=LOWER)
+        self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER))
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._blur: dict[int, tuple[int, float]] = {}  # track -> (last frame, its smoothed blur sigma)
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
@@ -120,11 +119,10 @@ class BankSwapper:
 
     def paint(self, face: Face, frame_index: int) -> None:
         """Fill ``face.swapped`` and ``face.swapped_mask`` of an aligned face with landmarks."""
-        crop = face.crop[..., :3]
+        crop = np.ascontiguousarray(face.crop[..., :3])
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
-        upper = self.upper.pick(points, face.track_id, frame_index)
-        lower = self.lower.pick(points, face.track_id, frame_index)
+        upper, lower = self.matcher.pick_groups(points, face.track_id, frame_index)
         painted = self._painted(upper, points, size)
         if (lower.index, lower.previous, lower.weight) != (upper.index, upper.previous, upper.weight):
             weight = lower_face_weight(points, size)
@@ -153,8 +151,8 @@ class BankSwapper:
         if self.mouth == "target":
             inside = mouth_interior(points, size)
             if inside is not None:
-                painted = cv2.blendLinear(np.ascontiguousarray(crop), painted, inside, 1.0 - inside)
-        face.swapped = cv2.blendLinear(painted, np.ascontiguousarray(crop), mask, 1.0 - mask)
+                painted = cv2.blendLinear(crop, painted, inside, 1.0 - inside)
+        face.swapped = cv2.blendLinear(painted, crop, mask, 1.0 - mask)
         face.swapped_mask = mask
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
