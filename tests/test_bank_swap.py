@@ -21,7 +21,8 @@ from pipeline.frame import Face, Frame
 from pipeline.stage import StageContext
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe, eye_openings, normalise, rest_shape
 from stages.faces.bank_swap import lower_face_weight
-from stages.faces.bank_warp import face_mask, fine_ratio, reinhard, skin_mask, warp_face
+from stages.faces.bank_warp import (add_grain, apply_colour_and_light, face_mask, fine_ratio, missing_grain,
+                                   reinhard_map, skin_mask, warp_face)
 from stages.faces.geometry import inter_ocular, template_in_crop, transform
 from stages.faces.identity import identity_distance, mean_embedding
 from tests.conftest import ffmpeg_make, media, one_line_error, read_frames, run_cli
@@ -471,7 +472,10 @@ def test_a_clean_bank_face_gets_the_targets_grain_and_no_more() -> None:
     """Waxy skin was a viewer's cue: a bank face cleaner than a grainy target gets fresh grain up to the
     target's level (a new draw each frame), a target no grainier than the bank gets none, and a target
     whose fine band is structure (strong edges) rather than grain is not matched with noise."""
-    from stages.faces.bank_warp import fine_std, grain_to_match
+    from stages.faces.bank_warp import fine_std
+
+    def grain_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
+        return add_grain(image, missing_grain(image, target, weights), weights, seed)  # as BankSwapper.paint
 
     points = open_mouth(0.02)
     bank, _ = synthetic_bank(points, inset=0.0)
@@ -507,7 +511,8 @@ def test_the_colour_match_is_measured_on_skin_not_on_the_eyes_or_lips() -> None:
         image = base.crops[0].copy()
         for part in (slice(36, 42), slice(42, 48)):
             cv2.fillConvexPoly(image, np.round(points[part]).astype(np.int32), eye)
-        out.append(reinhard(image, target, skin_mask(points, 256)).astype(int))
+        ratio, offset = reinhard_map(image, target, skin_mask(points, 256))
+        out.append(apply_colour_and_light(image, ratio, offset).astype(int))
     cheek = tuple(np.round(((points[3] + points[48]) / 2)[::-1]).astype(int))
     assert np.abs(out[0][cheek] - out[1][cheek]).max() <= 1
     assert np.abs(out[0][cheek] - target[cheek]).max() <= 4  # and the skin lands on the target's

@@ -157,8 +157,6 @@ def without_features(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return mask * (1.0 - holes.astype(np.float32))
 
 
-
-
 def reinhard_map(image: np.ndarray, target: np.ndarray, mask: np.ndarray,
                  spread: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
     """(ratio, offset) per Lab channel that give ``image`` the Lab mean and spread of ``target`` inside
@@ -167,16 +165,6 @@ def reinhard_map(image: np.ndarray, target: np.ndarray, mask: np.ndarray,
     (source_mean, source_std), (target_mean, target_std) = lab_stats(image, mask), lab_stats(target, mask)
     ratio = np.clip(target_std / source_std, 1.0 / spread, spread).astype(np.float32)
     return ratio, (target_mean - source_mean * ratio).astype(np.float32)
-
-
-def reinhard(image: np.ndarray, target: np.ndarray, mask: np.ndarray, spread: float = 1.5) -> np.ndarray:
-    """``image`` with the Lab mean and spread of ``target`` inside ``mask`` (``reinhard_map``)."""
-    import cv2
-
-    ratio, offset = reinhard_map(image, target, mask, spread)
-    tables = [np.clip(np.arange(256) * ratio[c] + offset[c] + 0.5, 0, 255).astype(np.uint8) for c in range(3)]
-    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
-    return cv2.cvtColor(cv2.merge([cv2.LUT(lab[..., c], tables[c]) for c in range(3)]), cv2.COLOR_LAB2BGR)
 
 
 SHADING_SCALE = 4  # the shading field is worked at 1/4 of the crop side: a blur this wide loses nothing there
@@ -384,19 +372,13 @@ def missing_grain(image: np.ndarray, target: np.ndarray, weights: np.ndarray) ->
 
 
 def add_grain(image: np.ndarray, missing: float, weights: np.ndarray, seed: int) -> np.ndarray:
-    """``image`` plus ``missing`` grey levels of fresh luminance grain (``noise_window``) where
-    ``weights`` is high."""
+    """``image`` plus ``missing`` grey levels (``missing_grain``) of fresh luminance grain
+    (``noise_window``) where ``weights`` is high. A bank face from cleaner footage than the target's
+    (or blurred by the warp) reads as waxy, airbrushed skin beside the target's grainy ears and neck.
+    The grain is drawn anew for each ``seed`` (frame): real sensor noise is, and a fixed pattern would
+    ride on the face. Only the statistics of the target are used, none of its pixels."""
     if missing <= 0.0:
         return image
     noise = noise_window(image.shape[:2], seed, GRAIN_CORRELATION)
     grained = image.astype(np.float32) + (noise * (missing * weights))[..., None]
     return np.clip(grained + 0.5, 0, 255).astype(np.uint8)
-
-
-def grain_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
-    """``image`` with fresh luminance grain added where ``weights`` is high, so its finest band is as
-    strong as ``target``'s. A bank face from cleaner footage than the target's (or blurred by the warp)
-    reads as waxy, airbrushed skin beside the target's grainy ears and neck. The grain is drawn anew
-    for each ``seed`` (frame): real sensor noise is, and a fixed pattern would ride on the face. Only
-    the statistics of the target are used, none of its pixels."""
-    return add_grain(image, missing_grain(image, target, weights), weights, seed)
