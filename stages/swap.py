@@ -103,6 +103,10 @@ class SwapConfig:
                                  "who they are); auto = target for the bundled people (the man's thin moustache "
                                  "shows as a ghost), bank for a person of your own (`face`)",
                                  choices=("auto", "target", "bank"))
+    bank_shape: float = option(1.0, "method = 'bank': how far the painted eyes, nose, mouth and brows take the bank "
+                               "person's proportions (eye spacing and width, nose length, mouth width and place) "
+                               "instead of the target's; the target's expression, head outline and jaw stay "
+                               "(0 = the target's proportions)", min=0.0, max=1.0)
 
 
 def upper_lip_of(config: SwapConfig) -> str:
@@ -222,7 +226,8 @@ class BankPainter:
             config = self.config
             self._swappers[number] = BankSwapper(self._banks[number](), config.bank_stickiness, config.bank_crossfade,
                                                  grain=config.bank_grain, shading=config.bank_shading,
-                                                 mouth=config.bank_mouth, upper_lip=upper_lip_of(config))
+                                                 mouth=config.bank_mouth, upper_lip=upper_lip_of(config),
+                                                 shape=config.bank_shape)
         return self._swappers[number]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:

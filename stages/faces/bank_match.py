@@ -71,6 +71,15 @@ def normalise(landmarks: np.ndarray) -> np.ndarray:
     return out[0] if single else out
 
 
+def normalising_factor(landmarks: np.ndarray) -> complex:
+    """The complex factor (rotation and scale) ``normalise`` applies to one face's (68, 2) landmarks:
+    a shift ``d`` between normalised shapes is the shift ``d / factor`` in the face's own pixels."""
+    z = np.asarray(landmarks, np.float64)[RIGID] @ np.array([1.0, 1j])
+    centred = z - z.mean()
+    ref = REFERENCE[RIGID] @ np.array([1.0, 1j])
+    return complex((np.conj(centred) * ref).sum() / max(float((np.abs(centred) ** 2).sum()), 1e-12))
+
+
 def rest_shape(normalised: np.ndarray) -> np.ndarray:
     """(68, 2) one person's face at rest, from (N, 68, 2) normalised faces of them, part by part.
 
@@ -244,6 +253,14 @@ class BankMatcher:
         expression = ((self.expression[group] - target.expression[0, self.columns[group]]) ** 2).sum(axis=1)
         yaw, pitch = ((self.pose - target.pose[0]) ** 2).T
         return expression + self.pose_weight * (yaw + pitch_trust * pitch)
+
+    def own_rest(self, track_id: int) -> tuple[np.ndarray, float] | None:
+        """A track's own rest shape (68, 2, normalised: of the faces seen so far) and how far it is
+        trusted (``_TrackState.trust``); None for a face with no track, or a track not seen."""
+        state = self._tracks.get(track_id)
+        if state is None or state.own is None:
+            return None
+        return state.own, state.trust
 
     def pick(self, landmarks: np.ndarray, track_id: int, frame_index: int) -> Pick:
         """The bank face for a target face with these landmarks, on this frame of this track (the

@@ -17,23 +17,26 @@ of another face it draws the source's eyes and lips a second time.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
-from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick
+from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
+from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
                                    pixel_grid, reinhard_map, shading_correction, skin_likelihood, skin_mask, warp_face,
                                    without_features)
 from stages.faces.geometry import inter_ocular, transform
+from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 
 
 KEPT_FACES = 32  # bank faces kept ready to warp (256 KB each at 256 px)
 MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
+GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
 COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 1/this..this (see BankSwapper.paint)
 
 
@@ -100,21 +103,22 @@ class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
-                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank") -> None:
-        """``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
+                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0) -> None:
+        """``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
+        target's); ``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
         ``mouth``: "target" fills the opening between the inner lips with the target's own mouth
         (``mouth_interior``), "bank" leaves the bank face's; ``upper_lip``: "target" leaves the
         target's skin between nose and lip (``upper_lip``), "bank" paints B's there too."""
         self.bank = bank
         self.mouth = mouth
         self.upper_lip = upper_lip
+        self.shape = shape
         self.grain = grain
         self.shading = shading
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER))
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
-        self._blur: dict[int, tuple[int, float]] = {}  # track -> (last frame, its smoothed blur sigma)
+        self._smooth: dict[tuple[int, str], tuple[int, Any]] = {}  # (track, what) -> (last frame, smoothed value)
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
-        self._light: dict[int, tuple[int, np.ndarray]] = {}  # track -> (last frame, its smoothed shading correction)
         self._with_skin: OrderedDict[int, np.ndarray] = OrderedDict()  # bank index -> BGR + skin likelihood, uint8
 
     def paint(self, face: Face, frame_index: int) -> None:
@@ -123,50 +127,71 @@ class BankSwapper:
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
         upper, lower = self.matcher.pick_groups(points, face.track_id, frame_index)
-        painted = self._painted(upper, points, size)
+        shaped = self._shaped(points, face.track_id)  # where B's features go (``bank_shape``)
+        # the target's own pixels moved with its landmarks onto ``shaped``: its mouth opening and upper lip
+        target = crop if shaped is points else warp_face(crop, points, shaped, size)
+        painted = self._painted(upper, shaped, size)
         if (lower.index, lower.previous, lower.weight) != (upper.index, upper.previous, upper.weight):
-            weight = lower_face_weight(points, size)
-            painted = cv2.blendLinear(self._painted(lower, points, size), painted, weight, 1.0 - weight)
+            weight = lower_face_weight(shaped, size)
+            painted = cv2.blendLinear(self._painted(lower, shaped, size), painted, weight, 1.0 - weight)
         bank_skin = painted[..., 3].astype(np.float32) / 255.0
         inner = skin_mask(points, size, features=True)
         skin = without_features(inner, points)  # the target's inner-face skin: colour and grain are measured here
-        mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points, skin=skin)))
-        if self.upper_lip == "target":
-            mask = mask * (1.0 - upper_lip(points, size))
+        if shaped is not points:
+            skin = without_features(skin, shaped)  # nor where B's features lie
+        mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points, skin=skin)),
+                          shaped=None if shaped is points else shaped)
         painted = np.ascontiguousarray(painted[..., :3])
         softness = self._measured(face.track_id, frame_index, "blur", lambda: blur_to_match(painted, crop, inner))
-        sigma = self._track_blur(face.track_id, frame_index, softness)
+        sigma = self._smoothed(face.track_id, frame_index, "blur", softness)
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
-        ratio, offset = reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)
+        ratio, offset = self._smoothed(face.track_id, frame_index, "colour",
+                                       np.stack(reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)))
         correction = None
         if self.shading > 0:
             correction = shading_correction(painted, crop, skin * bank_skin, self.shading * inter_ocular(points),
                                             ratio, offset)
-            correction = self._track_light(face.track_id, frame_index, correction)
+            correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
         if self.grain:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
             painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
+        if self.upper_lip == "target":
+            lip = upper_lip(shaped, size)
+            if shaped is points:
+                mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
+            else:
+                painted = cv2.blendLinear(target, painted, lip, 1.0 - lip)
         if self.mouth == "target":
-            inside = mouth_interior(points, size)
+            inside = mouth_interior(shaped, size)
             if inside is not None:
-                painted = cv2.blendLinear(crop, painted, inside, 1.0 - inside)
+                painted = cv2.blendLinear(target, painted, inside, 1.0 - inside)
+        glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
+        if self._smoothed(face.track_id, frame_index, "glasses", glasses, GLASSES_MEMORY) >= BRIDGE_SHARE:
+            mask = mask * (1.0 - rim_weight(crop, painted, points))
         face.swapped = cv2.blendLinear(painted, crop, mask, 1.0 - mask)
         face.swapped_mask = mask
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)
 
+    def _shaped(self, points: np.ndarray, track: int) -> np.ndarray:
+        """``points`` moved by ``shape`` x the shift to B's proportions (``bank_shape``); ``points``
+        itself when nothing moves (shape 0, or a face with no track)."""
+        rest = self.matcher.own_rest(track) if self.shape > 0 else None
+        if rest is None:
+            return points
+        shift = shape_shift(rest[0], self.matcher.neutral, rest[1]) * self.shape
+        return points + in_pixels(shift, normalising_factor(points))
+
     def _forget(self, frame_index: int, after: int = 30) -> None:
         """Drop the state of tracks unseen for ``after`` frames (a long live session meets many faces)."""
-        if len(self._light) + len(self._blur) + len(self._measures) < 3 * TRACKS_KEPT:
+        if len(self._smooth) + len(self._measures) < 3 * TRACKS_KEPT:
             return
-        for table in (self._light, self._blur):
-            for track in [t for t, (seen, _) in table.items() if frame_index - seen > after]:
-                del table[track]
-        for key in [k for k, (seen, _) in self._measures.items() if frame_index - seen > after]:
-            del self._measures[key]
+        for table in (self._smooth, self._measures):
+            for key in [k for k, (seen, _) in table.items() if frame_index - seen > after]:
+                del table[key]
 
     def _measured(self, track: int, frame_index: int, what: str, measure: Callable[[], float]) -> float:
         """``measure()`` for this face, or the value its track measured up to ``MEASURE_EVERY - 1``
@@ -181,26 +206,19 @@ class BankSwapper:
         self._measures[(track, what)] = (frame_index, value)
         return value
 
-    def _track_blur(self, track: int, frame_index: int, sigma: float) -> float:
-        """``sigma`` smoothed over a track's frames; a new track, or one back after a gap, starts afresh."""
+    def _smoothed(self, track: int, frame_index: int, what: str, value: Any, memory: float | None = None) -> Any:
+        """``value`` (a number or an array) smoothed over a track's frames (``memory`` of the past, by
+        default ``sharpness_memory``); a new track, or one back after a gap, starts afresh. The blur, the colour map and the
+        light field are measured anew on every face, and each follows the landmarks' jitter and the
+        crossfades: a face whose softness, colour or light trembles while it stands still is flicker."""
         if track < 0:
-            return sigma
-        last = self._blur.get(track)
-        if last is not None and 0 < frame_index - last[0] <= 2:
-            sigma = self.sharpness_memory * last[1] + (1.0 - self.sharpness_memory) * sigma
-        self._blur[track] = (frame_index, sigma)
-        return sigma
-
-    def _track_light(self, track: int, frame_index: int, correction: np.ndarray) -> np.ndarray:
-        """``correction`` smoothed over a track's frames as the blur is: a per-frame field follows the
-        landmarks' jitter, and a light that trembles on a still face is flicker."""
-        if track < 0:
-            return correction
-        last = self._light.get(track)
-        if last is not None and 0 < frame_index - last[0] <= 2 and last[1].shape == correction.shape:
-            correction = self.sharpness_memory * last[1] + (1.0 - self.sharpness_memory) * correction
-        self._light[track] = (frame_index, correction)
-        return correction
+            return value
+        last = self._smooth.get((track, what))
+        if last is not None and 0 < frame_index - last[0] <= 2 and np.shape(last[1]) == np.shape(value):
+            memory = self.sharpness_memory if memory is None else memory
+            value = memory * last[1] + (1.0 - memory) * value
+        self._smooth[(track, what)] = (frame_index, value)
+        return value
 
     def _painted(self, pick: Pick, points: np.ndarray, size: int) -> np.ndarray:
         """The picked bank face warped onto ``points``, crossfaded from the previous pick during a fade."""

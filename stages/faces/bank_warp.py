@@ -259,19 +259,24 @@ def feature_core(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def paint_mask(target_points: np.ndarray, size: int, skin: np.ndarray, forehead: float = 0.15,
-               erode: float = 0.015, feather: float = 0.03) -> np.ndarray:
+               erode: float = 0.015, feather: float = 0.03, shaped: np.ndarray | None = None) -> np.ndarray:
     """Float32 (size x size) mask of what is painted: ``face_mask`` times a gate that, outside the
     feature core, is the skin on both faces (``skin``: the minimum of the warped bank face's and the
     target's ``skin_likelihood``). The gate is eroded by the feather before it is blurred, so its soft
     edge stays inside skin: no pixel of B's background, neck or hair is pasted, and the target's hair
-    and glasses temples at the rim keep their own pixels; where both faces are skin, the hull is as before."""
+    and glasses temples at the rim keep their own pixels; where both faces are skin, the hull is as before.
+    ``shaped``: where B's features are painted when they are not on the target's landmarks
+    (``bank_shape``); their core is painted too."""
     import cv2
 
     hull = face_mask(target_points, size, forehead=forehead, erode=erode, feather=feather)
     # the core is not grown: measured on five clips, letting the erosion take the rims of lips and brows
     # where they meet non-skin (the target's own lip or brow edge shows there) gave lower seam, nme and
     # double edges than a core grown past the erosion's reach
-    gate = np.where(feature_core(target_points, size), 1.0, np.asarray(skin, np.float32)).astype(np.float32)
+    core = feature_core(target_points, size)
+    if shaped is not None:
+        core |= feature_core(shaped, size)
+    gate = np.where(core, 1.0, np.asarray(skin, np.float32)).astype(np.float32)
     radius = int(round(0.5 * feather * size))
     if radius >= 1:  # the gate's own soft edge, eroded first so it ends inside skin
         gate = cv2.erode(gate, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))

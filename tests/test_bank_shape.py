@@ -1,0 +1,75 @@
+"""B's proportions on the target's expression (``stages/faces/bank_shape.py``), on synthetic faces."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stages.faces.bank_match import normalise, normalising_factor
+from stages.faces.bank_shape import MOST, in_pixels, shape_shift
+from stages.faces.geometry import template_in_crop, transform
+
+
+def mean_face() -> np.ndarray:
+    return normalise(template_in_crop(256))
+
+
+def eyes_apart(points: np.ndarray, amount: float) -> np.ndarray:
+    """``points`` (normalised) with each eye moved ``amount`` outwards, as a wider-set pair of eyes."""
+    moved = points.copy()
+    moved[36:42, 0] -= amount
+    moved[42:48, 0] += amount
+    return moved
+
+
+def test_a_wider_set_pair_of_eyes_moves_the_painted_eyes_apart_and_keeps_their_opening() -> None:
+    target = mean_face()
+    shift = shape_shift(target, eyes_apart(target, 0.05), trust=1.0)
+    moved = target + shift
+    assert np.allclose(moved[36:42, 0] - target[36:42, 0], -0.05, atol=1e-6)
+    assert np.allclose(moved[42:48, 0] - target[42:48, 0], 0.05, atol=1e-6)
+    lids = [(41, 37), (40, 38), (47, 43), (46, 44)]
+    assert np.allclose([moved[a, 1] - moved[b, 1] for a, b in lids], [target[a, 1] - target[b, 1] for a, b in lids])
+    assert np.abs(shift[np.r_[0:17, 27:36, 48:68]]).max() < 1e-9  # nothing else moves
+
+
+def test_a_rest_shape_turned_to_one_side_moves_nothing_sideways() -> None:
+    """A track filmed turned has every feature off to one side of B's frontal rest shape: that is the
+    turn, not the person's proportions, and must not pull the painted nose back to the middle."""
+    target = mean_face()
+    turned = target.copy()
+    turned[17:68, 0] += 0.04  # features to one side of the eyes-and-nose fit: a turn, seen in 2-D
+    shift = shape_shift(turned, target, trust=1.0)
+    assert np.abs(shift[:, 0]).max() < 1e-9
+
+
+def test_a_young_track_takes_b_s_nose_and_eyes_at_once_and_its_mouth_and_brows_with_trust() -> None:
+    """A first frame's smile or raised brows are not the person's own mouth or brows: those parts
+    wait for the track's rest shape; nose and eye corners hardly move with expression."""
+    target = mean_face()
+    bank = target.copy()
+    bank[27:36, 1] += 0.03  # a longer nose
+    bank[48:68, 1] += 0.04  # the mouth lower under it
+    bank[17:27, 1] -= 0.03  # higher brows
+    young, grown = shape_shift(target, bank, trust=0.0), shape_shift(target, bank, trust=1.0)
+    assert np.allclose(young[27:36, 1], 0.03) and np.allclose(grown[27:36, 1], 0.03)
+    assert np.abs(young[np.r_[17:27, 48:68]]).max() < 1e-9
+    assert np.allclose(grown[48:68, 1], 0.04) and np.allclose(grown[17:27, 1], -0.03)
+
+
+def test_no_point_moves_further_than_the_cap() -> None:
+    """A misfitted rest shape (landmarks on a hand) must not drag a feature across the face."""
+    target = mean_face()
+    shift = shape_shift(target, eyes_apart(target, 0.5), trust=1.0)
+    assert np.linalg.norm(shift, axis=1).max() <= MOST + 1e-9
+
+
+def test_a_shift_in_normalised_units_lands_as_that_shift_on_a_turned_scaled_face() -> None:
+    points = template_in_crop(256)
+    angle, scale = np.radians(-15), 0.6
+    similarity = np.array([[scale * np.cos(angle), -scale * np.sin(angle), 30.0],
+                           [scale * np.sin(angle), scale * np.cos(angle), 12.0]])
+    face = transform(points, similarity)
+    shift = np.zeros((68, 2))
+    shift[48:68] = [0.0, 0.05]  # the mouth lower by a twentieth of the eye distance
+    moved = face + in_pixels(shift, normalising_factor(face))
+    assert np.allclose(normalise(moved)[48:68] - normalise(face)[48:68], shift[48:68], atol=1e-6)
