@@ -100,8 +100,9 @@ class SwapConfig:
     bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies between the nose and the upper lip, "
                                  "where a moustache grows: target = the target's own (its moustache, or none), "
                                  "bank = the bank person's (theirs travels onto every face, and it is part of "
-                                 "who they are); auto = target for the bundled people (the man's thin moustache "
-                                 "shows as a ghost), bank for a person of your own (`face`)",
+                                 "who they are); auto = target for a bundled person with a moustache (the man's thin "
+                                 "one shows as a ghost), bank for one without (the woman) and for a person of your own "
+                                 "(`face`)",
                                  choices=("auto", "target", "bank"))
     bank_shape: float = option(1.0, "method = 'bank': how far the painted eyes, nose, mouth and brows take the bank "
                                "person's proportions (eye spacing and width, nose length, mouth width and place) "
@@ -109,11 +110,17 @@ class SwapConfig:
                                "(0 = the target's proportions)", min=0.0, max=1.0)
 
 
-def upper_lip_of(config: SwapConfig) -> str:
-    """``swap.bank_upper_lip`` with "auto" settled: "target" for the bundled people, "bank" for ``face``'s."""
+MOUSTACHE_SHADE = -8.0  # L* of a bank person's upper lip against their cheeks below which a moustache is taken to grow there
+
+
+def upper_lip_of(config: SwapConfig, shade: float) -> str:
+    """``swap.bank_upper_lip`` with "auto" settled for a bank whose upper lip is ``shade`` L* against its
+    cheeks (``bank_swap.upper_lip_shade``): "bank" for ``face``'s person (their moustache is theirs);
+    for a bundled person "target" where they have a moustache (the man: -15), "bank" where they have
+    none (the woman: +6): a target's own moustache kept under her nose was the grey band viewers named."""
     if config.bank_upper_lip != "auto":
         return config.bank_upper_lip
-    return "bank" if config.face else "target"
+    return "bank" if config.face or shade >= MOUSTACHE_SHADE else "target"
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -221,12 +228,14 @@ class BankPainter:
 
     def _swapper(self, number: int) -> Any:
         if number not in self._swappers:
-            from stages.faces.bank_swap import BankSwapper
+            from stages.faces.bank_swap import BankSwapper, upper_lip_shade
 
             config = self.config
-            self._swappers[number] = BankSwapper(self._banks[number](), config.bank_stickiness, config.bank_crossfade,
+            bank = self._banks[number]()
+            self._swappers[number] = BankSwapper(bank, config.bank_stickiness, config.bank_crossfade,
                                                  grain=config.bank_grain, shading=config.bank_shading,
-                                                 mouth=config.bank_mouth, upper_lip=upper_lip_of(config),
+                                                 mouth=config.bank_mouth,
+                                                 upper_lip=upper_lip_of(config, upper_lip_shade(bank)),
                                                  shape=config.bank_shape)
         return self._swappers[number]
 

@@ -99,6 +99,21 @@ def upper_lip(points: np.ndarray, size: int) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.02 * iod))
 
 
+def upper_lip_shade(bank: FaceBank, every: int = 4) -> float:
+    """Median L* of the skin between nose and lip (``upper_lip``) less that of the cheeks, over every
+    ``every``-th bank face: well below 0 where a moustache grows (the bundled man: -15), above where
+    none does (the nose's shadow aside; the bundled woman: +6). Decides ``swap.bank_upper_lip = auto``."""
+    shades = []
+    for crop, points in zip(bank.crops[::every], bank.landmarks[::every]):
+        lip = upper_lip(points, crop.shape[0]) > 0.5
+        cheeks = (skin_mask(points, crop.shape[0]) > 0.5) & ~lip
+        if lip.sum() < 8 or cheeks.sum() < 8:
+            continue
+        lightness = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+        shades.append(float(lightness[lip].mean() - lightness[cheeks].mean()))
+    return float(np.median(shades)) if shades else 0.0
+
+
 class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
