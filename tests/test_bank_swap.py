@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -723,3 +724,16 @@ def test_b_s_proportions_bring_the_painted_face_nearer_b(swapped: tuple[list[Fra
         embeddings = frame_embeddings({f.index: f.image for f in run[::2]})
         distances[name] = float(np.mean([identity_distance(e, b_identity) for e in embeddings.values()]))
     assert distances["shaped"] < distances["flat"] - 0.005, distances
+
+
+def test_a_squint_is_never_painted_with_a_shut_eye() -> None:
+    """A grin narrows the eyes; the bundled woman laughs with shut eyes, and her shut lids warped onto
+    a squint stretched lashes across an eye that shows its iris. A bank eye may be more open than the
+    target's (it is squeezed into the squint) but not more closed."""
+    squint = expressive(grin=0.04, shut=0.025)  # eyes a third open, grinning
+    faces = [expressive(grin=0.04, shut=0.04), expressive(grin=0.04), expressive(), expressive()]  # shut, open, rest
+    bank = describe(np.stack(faces))
+    matcher = BankMatcher(bank, stickiness=0.0, groups=(UPPER, LOWER))
+    points_only = BankMatcher(replace(bank, openness=None), stickiness=0.0, groups=(UPPER, LOWER))
+    assert points_only.pick_groups(squint, -1, 0)[0].index == 0  # nearer in points and openings: the shut eye
+    assert matcher.pick_groups(squint, -1, 0)[0].index == 1  # the open eye

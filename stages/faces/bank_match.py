@@ -21,6 +21,13 @@ Yaw stays absolute (faces are near symmetric, so a frontal face has yaw 0 whoeve
 turned head needs a turned bank face); pitch is measured from the rest shape too, because the
 proxy (where the nose tip sits between the eyes and the lip) depends on the length of the nose.
 
+Why a bank eye may not be more closed than the target's: the warp puts the bank's lids on the
+target's, so a shut bank eye on a squint (a grin narrows the eyes) stretched lashes and lid skin
+across an eye that shows its iris, and the bundled woman laughs with shut eyes. Each eye's opening is
+compared as a share of each person's own rest opening (``Descriptors.openness``), and a bank eye more
+closed than the target's by more than ``SHUT_SLACK`` costs ``SHUT`` on top; a more open one costs only
+the usual distance (an open eye squeezed into a squint still looks like a squint).
+
 Why a temporal term: the best match jumps between near-equal bank faces from frame to frame, and
 every jump changes the skin, the light and the hair line at once. The matcher keeps the previous
 pick of the same track unless another is better by ``stickiness``, and fades from the old pick to
@@ -45,6 +52,9 @@ PARTS: dict[str, tuple[slice, float]] = {
     "mouth": (slice(48, 68), 2.0),
 }
 EYE_OPENING = 16.0  # weight of each eye's opening: a shut eye painted on an open one costs more than a wrong mouth
+SHUT = 40.0  # weight of a bank eye more closed than the target's (as a share of each one's rest opening)
+SHUT_SLACK = 0.2  # share of its rest opening a bank eye may be more closed than the target's before SHUT counts
+MIN_OPENING = 0.02  # inter-ocular units: a rest opening is taken to be at least this (a misfit rest shape)
 NEUTRAL_FRAMES = 150  # a target track's rest shape: the median of this many recent faces (5 s at 30 fps)
 NEUTRAL_TRUST = 30  # frames after which a track's own rest shape is trusted fully
 REST_EVERY = 8  # faces between two updates of a grown track's rest shape
@@ -156,6 +166,7 @@ class Descriptors:
     expression: np.ndarray
     pose: np.ndarray
     neutral: np.ndarray
+    openness: np.ndarray | None = None  # (N, 2) each eye's opening over the rest shape's (1 = as at rest, 0 = shut)
 
 
 def describe(landmarks: np.ndarray, neutral: np.ndarray | None = None) -> Descriptors:
@@ -164,8 +175,9 @@ def describe(landmarks: np.ndarray, neutral: np.ndarray | None = None) -> Descri
     normalised = normalise(np.asarray(landmarks).reshape(-1, 68, 2))
     rest = rest_shape(normalised) if neutral is None else np.asarray(neutral, np.float64)
     pose = head_pose(normalised) - head_pose(rest) * np.array([0.0, 1.0])  # pitch from rest, yaw absolute
+    openness = eye_openings(normalised) / np.maximum(eye_openings(rest), MIN_OPENING)
     return Descriptors(expression(normalised, rest).astype(np.float32), pose.astype(np.float32),
-                       rest.astype(np.float32))
+                       rest.astype(np.float32), openness.astype(np.float32))
 
 
 @dataclass
@@ -238,6 +250,8 @@ class BankMatcher:
         expression = np.asarray(bank.expression, np.float32)
         self.expression = [expression[:, columns] for columns in self.columns]
         self.pose = np.asarray(bank.pose, np.float32)
+        self.openness = None if bank.openness is None else np.asarray(bank.openness, np.float32)
+        self.eyes = ["eyes" in parts for parts in groups]
         self.neutral = np.asarray(bank.neutral, np.float64)
         self.pose_weight = pose_weight
         self.stickiness = stickiness
@@ -252,7 +266,11 @@ class BankMatcher:
         young track's) is the two people's nose lengths as much as the head's tilt."""
         expression = ((self.expression[group] - target.expression[0, self.columns[group]]) ** 2).sum(axis=1)
         yaw, pitch = ((self.pose - target.pose[0]) ** 2).T
-        return expression + self.pose_weight * (yaw + pitch_trust * pitch)
+        cost = expression + self.pose_weight * (yaw + pitch_trust * pitch)
+        if self.eyes[group] and self.openness is not None and target.openness is not None:
+            closer = np.clip(target.openness[0] - self.openness - SHUT_SLACK, 0.0, None)
+            cost = cost + SHUT * (closer ** 2).sum(axis=1)
+        return cost
 
     def own_rest(self, track_id: int) -> tuple[np.ndarray, float] | None:
         """A track's own rest shape (68, 2, normalised: of the faces seen so far) and how far it is

@@ -273,11 +273,16 @@ def paint_mask(target_points: np.ndarray, size: int, skin: np.ndarray, forehead:
     # the core is not grown: measured on five clips, letting the erosion take the rims of lips and brows
     # where they meet non-skin (the target's own lip or brow edge shows there) gave lower seam, nme and
     # double edges than a core grown past the erosion's reach
+    # With ``shaped`` the target's own lips and brows no longer lie under B's: their rims, left to the
+    # erosion, showed as a second lip line under the painted mouth (retalking_face5's lipstick), so the
+    # core is grown past the erosion's reach then.
+    radius = int(round(0.5 * feather * size))
     core = feature_core(target_points, size)
     if shaped is not None:
         core |= feature_core(shaped, size)
+        grow = radius + 1
+        core = cv2.dilate(core.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
     gate = np.where(core, 1.0, np.asarray(skin, np.float32)).astype(np.float32)
-    radius = int(round(0.5 * feather * size))
     if radius >= 1:  # the gate's own soft edge, eroded first so it ends inside skin
         gate = cv2.erode(gate, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
         gate = cv2.GaussianBlur(gate, (2 * radius + 1,) * 2, radius / 3.0)
