@@ -89,6 +89,9 @@ class SwapConfig:
                                  unit="frames", min=1, max=60)
     bank_grain: bool = option(True, "method = 'bank': add fresh grain to a bank face cleaner than the target's skin, "
                               "up to the target's level (against waxy, airbrushed skin)")
+    bank_sharpen: bool = option(True, "method = 'bank': sharpen a bank face softer than the target's skin (enlarged "
+                                "onto a larger face, resampled by the warp) up to the target's sharpness, against "
+                                "a waxy, airbrushed face")
     bank_shading: float = option(0.3, "method = 'bank': match the bank face's light and skin colour to the target's "
                                  "across the face, not only on average: width of the smooth shading field, in "
                                  "inter-ocular distances (0 = one mean and spread for the whole face)",
@@ -236,7 +239,7 @@ class BankPainter:
                                                  grain=config.bank_grain, shading=config.bank_shading,
                                                  mouth=config.bank_mouth,
                                                  upper_lip=upper_lip_of(config, upper_lip_shade(bank)),
-                                                 shape=config.bank_shape)
+                                                 shape=config.bank_shape, sharpen=config.bank_sharpen)
         return self._swappers[number]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:

@@ -470,6 +470,23 @@ def test_a_blurred_target_gets_a_painted_face_no_sharper_than_itself() -> None:
     assert fine_ratio(cv2.cvtColor(face.swapped, cv2.COLOR_BGR2GRAY), inner) > 0.8 * sharp_bank
 
 
+def test_a_soft_bank_face_on_a_sharp_target_is_sharpened_toward_it() -> None:
+    """A bank face enlarged onto a larger face and resampled by the warp is softer than the footage:
+    the "waxy, airbrushed" face blind viewers named. It is sharpened toward the target's sharpness, and
+    a bank face as sharp as the target is left alone."""
+    from stages.faces.bank_warp import sharpen, sharpen_to_match
+
+    points = open_mouth(0.02)
+    inner = skin_mask(points, 256, features=True)
+    sharp = synthetic_bank(points, inset=0.0, texture=12.0, seed=1)[0].crops[0]
+    soft = cv2.GaussianBlur(synthetic_bank(points, inset=0.0, texture=12.0)[0].crops[0], (0, 0), 0.6)
+    ratio = lambda image: fine_ratio(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), inner)  # noqa: E731
+    amount = sharpen_to_match(soft, sharp, inner)
+    assert amount > 0
+    assert abs(ratio(sharpen(soft, amount)) - ratio(sharp)) < abs(ratio(soft) - ratio(sharp)) * 0.7
+    assert sharpen_to_match(sharp, sharp, inner) == 0.0
+
+
 def test_a_clean_bank_face_gets_the_targets_grain_and_no_more() -> None:
     """Waxy skin was a viewer's cue: a bank face cleaner than a grainy target gets fresh grain up to the
     target's level (a new draw each frame), a target no grainier than the bank gets none, and a target

@@ -27,8 +27,8 @@ from stages.faces.bank import FaceBank
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
-                                   pixel_grid, reinhard_map, shading_correction, skin_likelihood, skin_mask, warp_face,
-                                   without_features)
+                                   pixel_grid, reinhard_map, shading_correction, sharpen, sharpen_to_match,
+                                   skin_likelihood, skin_mask, warp_face, without_features)
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 
@@ -36,6 +36,8 @@ from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 KEPT_FACES = 32  # bank faces kept ready to warp (256 KB each at 256 px)
 MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
+DETAIL_SIGMA = 1.5  # crop pixels: the band finer than this blur is the texture smoothed over frames
+DETAIL_MEMORY = 0.6  # weight of the past in that band (lp_d18 flicker 1.27 -> 1.14 with the sharpening)
 GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
 COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 1/this..this (see BankSwapper.paint)
 
@@ -118,8 +120,10 @@ class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
-                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0) -> None:
-        """``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
+                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
+                 sharpen: bool = True) -> None:
+        """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
+        (``bank_warp.sharpen_to_match``); ``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
         target's); ``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
         ``mouth``: "target" fills the opening between the inner lips with the target's own mouth
         (``mouth_interior``), "bank" leaves the bank face's; ``upper_lip``: "target" leaves the
@@ -128,6 +132,7 @@ class BankSwapper:
         self.mouth = mouth
         self.upper_lip = upper_lip
         self.shape = shape
+        self.sharpen = sharpen
         self.grain = grain
         self.shading = shading
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER))
@@ -161,6 +166,13 @@ class BankSwapper:
         sigma = self._smoothed(face.track_id, frame_index, "blur", softness)
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
+        elif self.sharpen:
+            amount = self._measured(face.track_id, frame_index, "sharpen",
+                                    lambda: sharpen_to_match(painted, crop, inner))
+            amount = self._smoothed(face.track_id, frame_index, "sharpen", amount)
+            if amount > 0.05:
+                painted = sharpen(painted, amount)
+        painted = self._steady_detail(painted, face.track_id, frame_index)
         ratio, offset = self._smoothed(face.track_id, frame_index, "colour",
                                        np.stack(reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)))
         correction = None
@@ -199,6 +211,17 @@ class BankSwapper:
             return points
         shift = shape_shift(rest[0], self.matcher.neutral, rest[1]) * self.shape
         return points + in_pixels(shift, normalising_factor(points))
+
+    def _steady_detail(self, painted: np.ndarray, track: int, frame_index: int) -> np.ndarray:
+        """``painted`` with its band finer than ``DETAIL_SIGMA`` smoothed over the track's frames
+        (``DETAIL_MEMORY`` of the past), in the crop, where the face stays in place. The warp follows
+        the landmarks' jitter, so the bank's pores and stubble shimmered on a still face while the
+        footage's own skin stood still; the coarser shapes (an opening mouth) follow at once."""
+        if track < 0:
+            return painted
+        low = cv2.GaussianBlur(painted, (0, 0), DETAIL_SIGMA)
+        detail = self._smoothed(track, frame_index, "detail", painted.astype(np.float32) - low, DETAIL_MEMORY)
+        return np.clip(low + detail + 0.5, 0, 255).astype(np.uint8)
 
     def _forget(self, frame_index: int, after: int = 30) -> None:
         """Drop the state of tracks unseen for ``after`` frames (a long live session meets many faces)."""
