@@ -16,6 +16,7 @@ of another face it draws the source's eyes and lips a second time.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -148,8 +149,9 @@ class BankSwapper:
         points = transform(face.landmarks, face.matrix)
         upper, lower = self.matcher.pick_groups(points, face.track_id, frame_index)
         shaped = self._shaped(points, face.track_id)  # where B's features go (``bank_shape``)
-        # the target's own pixels moved with its landmarks onto ``shaped``: its mouth opening and upper lip
-        target = crop if shaped is points else warp_face(crop, points, shaped, size)
+        # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
+        # lip), warped only when one of them is painted
+        target = functools.cache(lambda: crop if shaped is points else warp_face(crop, points, shaped, size))
         painted = self._painted(upper, shaped, size)
         if (lower.index, lower.previous, lower.weight) != (upper.index, upper.previous, upper.weight):
             weight = lower_face_weight(shaped, size)
@@ -189,11 +191,11 @@ class BankSwapper:
             if shaped is points:
                 mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
             else:
-                painted = cv2.blendLinear(target, painted, lip, 1.0 - lip)
+                painted = cv2.blendLinear(target(), painted, lip, 1.0 - lip)
         if self.mouth == "target":
             inside = mouth_interior(shaped, size)
             if inside is not None:
-                painted = cv2.blendLinear(target, painted, inside, 1.0 - inside)
+                painted = cv2.blendLinear(target(), painted, inside, 1.0 - inside)
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
         if self._smoothed(face.track_id, frame_index, "glasses", glasses, GLASSES_MEMORY) >= BRIDGE_SHARE:
             mask = mask * (1.0 - rim_weight(crop, painted, points))
