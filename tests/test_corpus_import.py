@@ -118,6 +118,7 @@ def splits_of_people(lines: list[dict]) -> dict[str, set[str]]:
 # -- FaceForensics++ -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a detector trained and evaluated end to end (test_detector covers both on a built corpus), 21 s
 def test_ffpp_import_then_detector_train_and_eval(clips: dict, tmp_path: Path) -> None:
     root = ffpp_tree(tmp_path / "FaceForensics++", clips, methods=("Deepfakes",))
     result = run_cli("corpus", "import", root)

@@ -93,6 +93,7 @@ def _refit(frame) -> np.ndarray:  # noqa: ANN001
     return face, model(frame.image, Face(box=face.box.copy(), points5=face.points5))
 
 
+@pytest.mark.slow  # the pair model's mouth mask (not the default swap): three more converts, 23 s
 def test_mouth_mask_makes_the_mouth_follow_the_source(man_b2a: dict[str, list]) -> None:
     source, output = [], []
     for frame in man_b2a["mouth"]:
