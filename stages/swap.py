@@ -116,14 +116,19 @@ class SwapConfig:
 MOUSTACHE_SHADE = -8.0  # L* of a bank person's upper lip against their cheeks below which a moustache is taken to grow there
 
 
-def upper_lip_of(config: SwapConfig, shade: float) -> str:
-    """``swap.bank_upper_lip`` with "auto" settled for a bank whose upper lip is ``shade`` L* against its
-    cheeks (``bank_swap.upper_lip_shade``): "bank" for ``face``'s person (their moustache is theirs);
-    for a bundled person "target" where they have a moustache (the man: -15), "bank" where they have
-    none (the woman: +6): a target's own moustache kept under her nose was the grey band viewers named."""
+def upper_lip_of(config: SwapConfig, bank: Any) -> str:
+    """``swap.bank_upper_lip`` with "auto" settled for ``bank``: "bank" for ``face``'s person (their
+    moustache is theirs); for a bundled person "target" where their upper lip is darker than their
+    cheeks by ``MOUSTACHE_SHADE`` (``bank_swap.upper_lip_shade``: a moustache; the man: -15), "bank"
+    where it is not (the woman: +6): a target's own moustache kept under her nose was the grey band
+    viewers named. The shade is measured only when "auto" asks for it."""
     if config.bank_upper_lip != "auto":
         return config.bank_upper_lip
-    return "bank" if config.face or shade >= MOUSTACHE_SHADE else "target"
+    if config.face:
+        return "bank"
+    from stages.faces.bank_swap import upper_lip_shade
+
+    return "bank" if upper_lip_shade(bank) >= MOUSTACHE_SHADE else "target"
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:
@@ -231,14 +236,14 @@ class BankPainter:
 
     def _swapper(self, number: int) -> Any:
         if number not in self._swappers:
-            from stages.faces.bank_swap import BankSwapper, upper_lip_shade
+            from stages.faces.bank_swap import BankSwapper
 
             config = self.config
             bank = self._banks[number]()
             self._swappers[number] = BankSwapper(bank, config.bank_stickiness, config.bank_crossfade,
                                                  grain=config.bank_grain, shading=config.bank_shading,
                                                  mouth=config.bank_mouth,
-                                                 upper_lip=upper_lip_of(config, upper_lip_shade(bank)),
+                                                 upper_lip=upper_lip_of(config, bank),
                                                  shape=config.bank_shape, sharpen=config.bank_sharpen)
         return self._swappers[number]
 

@@ -671,11 +671,10 @@ def test_the_bundled_man_leaves_the_targets_upper_lip_and_the_woman_and_a_users_
     bundled woman, who has none, a target's own moustache kept was a grey band under her nose."""
     from models import BUNDLED_BANKS
     from stages.faces.bank import open_bank_file, read_bank_info
-    from stages.faces.bank_swap import upper_lip_shade
     from stages.swap import SwapConfig, upper_lip_of
 
-    shades = {read_bank_info(path)["source"]: upper_lip_shade(open_bank_file(str(path))) for path in BUNDLED_BANKS}
-    man, woman = shades["talking_man_pyfeat"], shades["woman_pexels_wolfganglanger"]
+    banks = {read_bank_info(path)["source"]: open_bank_file(str(path)) for path in BUNDLED_BANKS}
+    man, woman = banks["talking_man_pyfeat"], banks["woman_pexels_wolfganglanger"]
     assert upper_lip_of(SwapConfig(), man) == "target"
     assert upper_lip_of(SwapConfig(), woman) == "bank"
     assert upper_lip_of(SwapConfig(face="b.mp4"), man) == "bank"

@@ -63,20 +63,28 @@ _IOD = float(MEAN_FACE[45, 0] - MEAN_FACE[36, 0])
 REFERENCE = (MEAN_FACE - MEAN_FACE[RIGID].mean(axis=0)) / _IOD  # the mean face, inter-ocular distance 1
 
 
-def normalise(landmarks: np.ndarray) -> np.ndarray:
-    """(N, 68, 2) landmarks moved, turned and scaled so their eyes and nose best fit the mean face's.
-
-    A 2-D similarity in closed form (complex least squares: one complex factor is rotation and
-    scale), for a whole batch at once; it cannot mirror a face."""
+def _rigid_fit(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z, centre, factor) of (N, 68, 2) landmarks: the points as complex numbers, the centre of their
+    eyes and nose, and the complex factor (rotation and scale) that best fits those to the mean face's
+    (complex least squares; it cannot mirror a face)."""
     points = np.asarray(landmarks, np.float64)
-    single = points.ndim == 2
-    points = points[None] if single else points
     z = points[..., 0] + 1j * points[..., 1]
     ref = REFERENCE[:, 0] + 1j * REFERENCE[:, 1]
     rigid = z[:, RIGID]
-    centred = rigid - rigid.mean(axis=1, keepdims=True)
+    centre = rigid.mean(axis=1, keepdims=True)
+    centred = rigid - centre
     factor = (np.conj(centred) * ref[RIGID]).sum(axis=1) / np.maximum((np.abs(centred) ** 2).sum(axis=1), 1e-12)
-    moved = (z - rigid.mean(axis=1, keepdims=True)) * factor[:, None]
+    return z, centre, factor
+
+
+def normalise(landmarks: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) landmarks moved, turned and scaled so their eyes and nose best fit the mean face's.
+
+    A 2-D similarity in closed form (``_rigid_fit``), for a whole batch at once."""
+    points = np.asarray(landmarks, np.float64)
+    single = points.ndim == 2
+    z, centre, factor = _rigid_fit(points[None] if single else points)
+    moved = (z - centre) * factor[:, None]
     out = np.stack([moved.real, moved.imag], axis=-1)
     return out[0] if single else out
 
@@ -84,10 +92,7 @@ def normalise(landmarks: np.ndarray) -> np.ndarray:
 def normalising_factor(landmarks: np.ndarray) -> complex:
     """The complex factor (rotation and scale) ``normalise`` applies to one face's (68, 2) landmarks:
     a shift ``d`` between normalised shapes is the shift ``d / factor`` in the face's own pixels."""
-    z = np.asarray(landmarks, np.float64)[RIGID] @ np.array([1.0, 1j])
-    centred = z - z.mean()
-    ref = REFERENCE[RIGID] @ np.array([1.0, 1j])
-    return complex((np.conj(centred) * ref).sum() / max(float((np.abs(centred) ** 2).sum()), 1e-12))
+    return complex(_rigid_fit(np.asarray(landmarks, np.float64)[None])[2][0])
 
 
 def rest_shape(normalised: np.ndarray) -> np.ndarray:
