@@ -100,6 +100,9 @@ class SwapConfig:
                              "target = the target's own teeth and mouth, bank = the bank face's (squeezed or "
                              "stretched to the target's opening: a grin's teeth in a spoken 'o')",
                              choices=("target", "bank"))
+    bank_eyes: str = option("target", "method = 'bank': what shows where the target's eye is shut and the bank has "
+                            "no eye as closed: target = the target's own lids and lashes, bank = the bank's most "
+                            "closed eye, squeezed into a slit", choices=("target", "bank"))
     bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies between the nose and the upper lip, "
                                  "where a moustache grows: target = the target's own (its moustache, or none), "
                                  "bank = the bank person's (theirs travels onto every face, and it is part of "
@@ -242,7 +245,7 @@ class BankPainter:
             bank = self._banks[number]()
             self._swappers[number] = BankSwapper(bank, config.bank_stickiness, config.bank_crossfade,
                                                  grain=config.bank_grain, shading=config.bank_shading,
-                                                 mouth=config.bank_mouth,
+                                                 mouth=config.bank_mouth, eyes=config.bank_eyes,
                                                  upper_lip=upper_lip_of(config, bank),
                                                  shape=config.bank_shape, sharpen=config.bank_sharpen)
         return self._swappers[number]

@@ -25,8 +25,14 @@ Why a bank eye may not be more closed than the target's: the warp puts the bank'
 target's, so a shut bank eye on a squint (a grin narrows the eyes) stretched lashes and lid skin
 across an eye that shows its iris, and the bundled woman laughs with shut eyes. Each eye's opening is
 compared as a share of each person's own rest opening (``Descriptors.openness``), and a bank eye more
-closed than the target's by more than ``SHUT_SLACK`` costs ``SHUT`` on top; a more open one costs only
-the usual distance (an open eye squeezed into a squint still looks like a squint).
+closed than the target's by more than ``SHUT_SLACK`` costs ``SHUT`` on top. A more open one costs
+``WIDE`` past ``WIDE_SLACK``, and only when the bank holds an eye about as open as the target's
+(``NEAR_OPENING``): with no such eye, an open eye squeezed into a squint still looks like a squint,
+and beats a shut one. But an open eye squeezed into a downcast or shut eye is a slit of iris between
+lids that should meet, and the bank's half-shut eyes, where it had any, were passed over for its
+open ones (on the sample the
+man's eyes at 0.85 of their rest opening were painted on hers at 0.5, while his bank holds eyes at
+0.4). What the bank cannot close at all, ``bank_eyes`` leaves to the target's own lids.
 
 Why a temporal term: the best match jumps between near-equal bank faces from frame to frame, and
 every jump changes the skin, the light and the hair line at once. The matcher keeps the previous
@@ -54,6 +60,9 @@ PARTS: dict[str, tuple[slice, float]] = {
 EYE_OPENING = 16.0  # weight of each eye's opening: a shut eye painted on an open one costs more than a wrong mouth
 SHUT = 40.0  # weight of a bank eye more closed than the target's (as a share of each one's rest opening)
 SHUT_SLACK = 0.2  # share of its rest opening a bank eye may be more closed than the target's before SHUT counts
+WIDE = 40.0  # weight of a bank eye more open than the target's (same share), past WIDE_SLACK
+WIDE_SLACK = 0.15
+NEAR_OPENING = 0.2  # WIDE counts for an eye only when some bank eye is within this of the target's opening
 MIN_OPENING = 0.02  # inter-ocular units: a rest opening is taken to be at least this (a misfit rest shape)
 NEUTRAL_FRAMES = 150  # a target track's rest shape: the median of this many recent faces (5 s at 30 fps)
 NEUTRAL_TRUST = 30  # frames after which a track's own rest shape is trusted fully
@@ -262,6 +271,7 @@ class BankMatcher:
         self.stickiness = stickiness
         self.crossfade = max(1, crossfade)
         self._tracks: dict[int, _TrackState] = {}
+        self.last_openness: np.ndarray | None = None  # (2,) the eye openings of the face last picked for
         self.picks = 0
         self.changes = 0
 
@@ -274,7 +284,10 @@ class BankMatcher:
         cost = expression + self.pose_weight * (yaw + pitch_trust * pitch)
         if self.eyes[group] and self.openness is not None and target.openness is not None:
             closer = np.clip(target.openness[0] - self.openness - SHUT_SLACK, 0.0, None)
-            cost = cost + SHUT * (closer ** 2).sum(axis=1)
+            wider = np.clip(self.openness - target.openness[0] - WIDE_SLACK, 0.0, None)
+            # only for an eye the bank can paint about as open: else an open eye beats a shut one
+            near = (np.abs(self.openness - target.openness[0]) <= NEAR_OPENING).any(axis=0)
+            cost = cost + SHUT * (closer ** 2).sum(axis=1) + WIDE * (wider[:, near] ** 2).sum(axis=1)
         return cost
 
     def own_rest(self, track_id: int) -> tuple[np.ndarray, float] | None:
@@ -302,6 +315,7 @@ class BankMatcher:
         state.last_frame = frame_index
         normalised = normalise(landmarks)
         target = describe(normalised[None], state.neutral(normalised, self.neutral))
+        self.last_openness = None if target.openness is None else target.openness[0]
         return [self._step(hold, self.costs(target, state.trust, group), fresh)
                 for group, hold in enumerate(state.holds)]
 
@@ -322,6 +336,16 @@ class BankMatcher:
                 hold.previous = -1
         weight = 1.0 if hold.previous < 0 else hold.fade_step / self.crossfade
         return Pick(hold.current, hold.previous, weight, changed)
+
+    def painted_openness(self, pick: Pick) -> np.ndarray | None:
+        """(2,) the eye openings of what ``pick`` paints (its crossfade weighed in); None when the bank
+        has no openings."""
+        if self.openness is None:
+            return None
+        openness = self.openness[pick.index]
+        if pick.previous >= 0 and pick.weight < 1.0:
+            openness = pick.weight * openness + (1.0 - pick.weight) * self.openness[pick.previous]
+        return openness
 
     @property
     def change_rate(self) -> float:

@@ -25,6 +25,7 @@ import numpy as np
 
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
+from stages.faces.bank_eyes import kept_eyes, keep_weights
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
@@ -39,6 +40,7 @@ MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
 DETAIL_SIGMA = 1.5  # crop pixels: the band finer than this blur is the texture smoothed over frames
 DETAIL_MEMORY = 0.6  # weight of the past in that band (lp_d18 flicker 1.27 -> 1.14 with the sharpening)
+SHUT_EYES_MEMORY = 0.3  # weight of the past in how much of a shut eye is the target's (a blink lasts a few frames)
 GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
 COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 1/this..this (see BankSwapper.paint)
 
@@ -122,13 +124,15 @@ class BankSwapper:
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
                  shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
-                 sharpen: bool = True) -> None:
+                 sharpen: bool = True, eyes: str = "target") -> None:
         """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
         (``bank_warp.sharpen_to_match``); ``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
         target's); ``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
         ``mouth``: "target" fills the opening between the inner lips with the target's own mouth
         (``mouth_interior``), "bank" leaves the bank face's; ``upper_lip``: "target" leaves the
-        target's skin between nose and lip (``upper_lip``), "bank" paints B's there too."""
+        target's skin between nose and lip (``upper_lip``), "bank" paints B's there too; ``eyes``:
+        "target" keeps the target's own lids where its eye is shut and the bank cannot shut B's
+        (``bank_eyes``), "bank" paints B's most closed eye there."""
         self.bank = bank
         self.mouth = mouth
         self.upper_lip = upper_lip
@@ -136,6 +140,7 @@ class BankSwapper:
         self.sharpen = sharpen
         self.grain = grain
         self.shading = shading
+        self.eyes = eyes
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER))
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._smooth: dict[tuple[int, str], tuple[int, Any]] = {}  # (track, what) -> (last frame, smoothed value)
@@ -148,6 +153,7 @@ class BankSwapper:
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
         upper, lower = self.matcher.pick_groups(points, face.track_id, frame_index)
+        target_openness = self.matcher.last_openness
         shaped = self._shaped(points, face.track_id)  # where B's features go (``bank_shape``)
         # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
         # lip), warped only when one of them is painted
@@ -196,6 +202,8 @@ class BankSwapper:
             inside = mouth_interior(shaped, size)
             if inside is not None:
                 painted = cv2.blendLinear(target(), painted, inside, 1.0 - inside)
+        if self.eyes == "target":
+            painted = self._keep_shut_eyes(painted, target, shaped, target_openness, upper, face.track_id, frame_index)
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
         if self._smoothed(face.track_id, frame_index, "glasses", glasses, GLASSES_MEMORY) >= BRIDGE_SHARE:
             mask = mask * (1.0 - rim_weight(crop, painted, points))
@@ -204,6 +212,18 @@ class BankSwapper:
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)
+
+    def _keep_shut_eyes(self, painted: np.ndarray, target: Callable[[], np.ndarray], shaped: np.ndarray,
+                        openness: np.ndarray | None, upper: Pick, track: int, frame_index: int) -> np.ndarray:
+        """``painted`` with the target's own lids where its eye is shut and the painted one is not
+        (``bank_eyes``); the weights are smoothed over the track's frames as lightly as the eye moves."""
+        painted_openness = self.matcher.painted_openness(upper)
+        if openness is None or painted_openness is None:
+            return painted
+        weights = self._smoothed(track, frame_index, "shut eyes", keep_weights(openness, painted_openness),
+                                 SHUT_EYES_MEMORY)
+        kept = kept_eyes(shaped, painted.shape[0], weights)
+        return painted if kept is None else cv2.blendLinear(target(), painted, kept, 1.0 - kept)
 
     def _shaped(self, points: np.ndarray, track: int) -> np.ndarray:
         """``points`` moved by ``shape`` x the shift to B's proportions (``bank_shape``); ``points``

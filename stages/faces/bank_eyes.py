@@ -1,0 +1,69 @@
+"""Where a target's own shut eye is kept under the bank face: the eyes the bank cannot close.
+
+Why: a bank that never shows a shut eye (the bundled man's clips hold none) paints its most closed
+eye on a blink or on a face that cries or laughs with its eyes shut, and the warp squeezes that open
+eye into a slit: a dark line of iris between lids that should meet, staring through a closed eye.
+Viewers read it as a mask (on the sample, whose eyes are shut for much of the clip, eye r was -0.65).
+A shut eye is lid skin and a lash line, which say little of who someone is, so where the target's
+eye is shut and the painted one is clearly more open, the target's own lids show (warped onto B's
+proportions with the rest of the target's pixels, and only in the lids' window); an open eye, and a
+squint the bank can match, stay B's.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+EYES = (slice(36, 42), slice(42, 48))  # the 68-point eye contours, the face's right then left eye
+SHUT = (0.55, 0.3)  # a target eye's opening (share of its rest opening) where keeping its lids starts, and where it is whole
+MORE_OPEN = (0.0, 0.15)  # how much more open the painted eye is (same share) where keeping starts, and where it is whole
+LID_REACH = (0.45, 0.25)  # the window reaches this far above and below the eye's corners, x the eye's width
+FEATHER = 0.15  # x the eye's width: the window's soft edge
+
+
+def _ramp(value: float, start: float, end: float) -> float:
+    """0 at ``start``, 1 at ``end`` (either way round), smooth in between."""
+    t = float(np.clip((value - start) / (end - start), 0.0, 1.0))
+    return t * t * (3.0 - 2.0 * t)
+
+
+def keep_weights(target_openness: np.ndarray, painted_openness: np.ndarray) -> np.ndarray:
+    """(2,) how much of each of the target's eyes to keep: 1 where it is shut (``SHUT``) and the painted
+    eye is clearly more open (``MORE_OPEN``), 0 where either eye is open enough to be matched."""
+    weights = [_ramp(float(target), *SHUT) * _ramp(float(painted - target), *MORE_OPEN)
+               for target, painted in zip(target_openness, painted_openness)]
+    return np.asarray(weights, np.float32)
+
+
+def lid_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
+    """(size, size) float32: one eye with its lids and lashes (``LID_REACH`` above and below the corners,
+    along the eye's own axis, so a rolled head is served), feathered; the brow stays out."""
+    contour = np.asarray(points[EYES[eye]], np.float64)
+    corner_a, corner_b = contour[0], contour[3]
+    along = corner_b - corner_a
+    width = float(np.hypot(*along))
+    if width < 2.0:
+        return np.zeros((size, size), np.float32)
+    down = np.array([-along[1], along[0]]) / width  # image y grows downwards
+    if np.dot(down, contour[4:6].mean(axis=0) - contour[1:3].mean(axis=0)) < 0:
+        down = -down
+    above, below = LID_REACH
+    outline = np.concatenate([contour - down * above * width, contour + down * below * width,
+                              [corner_a - along * 0.1, corner_b + along * 0.1]])
+    hull = cv2.convexHull(np.round(outline * 4).astype(np.int32))
+    mask = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(mask, hull, 1.0, cv2.LINE_AA, shift=2)
+    return cv2.GaussianBlur(mask, (0, 0), max(0.5, FEATHER * width))
+
+
+def kept_eyes(points: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray | None:
+    """(size, size) float32 weight of the target's own pixels over both eyes (``keep_weights`` x
+    ``lid_window``); None when neither eye is kept."""
+    if not np.any(weights > 0.0):
+        return None
+    mask = np.zeros((size, size), np.float32)
+    for eye, weight in enumerate(weights):
+        if weight > 0.0:
+            np.maximum(mask, lid_window(points, size, eye) * np.float32(weight), out=mask)
+    return mask

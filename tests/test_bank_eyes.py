@@ -1,0 +1,80 @@
+"""Shut and downcast eyes under the retrieval swap (``stages.faces.bank_eyes``, ``bank_match``'s
+``WIDE`` term): a closed eye is never painted as a slit of B's open eye."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+
+from pipeline.frame import Face
+from stages.faces.bank import FaceBank
+from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_window
+from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe
+from stages.faces.bank_swap import BankSwapper
+from tests.test_bank_swap import GREY_BGR, SKIN_BGR, expressive
+
+LID_BGR = (120, 170, 215)  # the target's closed lids: a skin tone of their own, unlike the bank's
+IRIS_BGR = (60, 40, 90)
+
+
+def test_a_shut_eye_is_kept_only_where_the_painted_one_is_clearly_more_open() -> None:
+    weights = keep_weights(np.array([0.1, 0.1]), np.array([0.9, 0.15]))
+    assert weights[0] > 0.99  # shut under B's open eye: the target's lids
+    assert weights[1] < 0.5  # B's eye is nearly as closed: B's
+    assert np.all(keep_weights(np.array([0.9, 0.7]), np.array([1.2, 1.0])) == 0.0)  # open eyes stay B's
+    assert np.all(keep_weights(np.array([0.2, 0.2]), np.array([0.2, 0.1])) == 0.0)  # B's shut eye paints a shut eye
+
+
+def test_the_lid_window_holds_the_eye_and_its_lids_but_not_the_brow() -> None:
+    points = expressive()
+    window = lid_window(points, 256, 0)
+    eye = np.round(points[36:42].mean(axis=0)).astype(int)
+    lid = np.round(points[[37, 38]].mean(axis=0) - [0, 0.3 * np.linalg.norm(points[39] - points[36])]).astype(int)
+    brow = np.round(points[17:22].mean(axis=0)).astype(int)
+    other = np.round(points[42:48].mean(axis=0)).astype(int)
+    assert window[eye[1], eye[0]] > 0.95 and window[lid[1], lid[0]] > 0.5
+    assert window[brow[1], brow[0]] < 0.05 and window[other[1], other[0]] < 0.01
+    assert kept_eyes(points, 256, np.zeros(2, np.float32)) is None
+
+
+def test_a_downcast_eye_is_painted_with_the_banks_half_shut_eye_not_its_open_one() -> None:
+    """On the sample her eyes, downcast at half their rest opening, were painted with the man's at 0.85
+    while his bank held eyes at 0.4: the pose outvoted the eyes' opening."""
+    downcast = expressive(shut=0.03)
+    wide_open = expressive()
+    bank = describe(np.stack([wide_open, expressive(shut=0.025)]))
+    bank.pose[1, 0] += 0.2  # the half-shut eyes come with a head turned a little further
+    points_only = BankMatcher(replace(bank, openness=None), stickiness=0.0, groups=(UPPER, LOWER))
+    matcher = BankMatcher(bank, stickiness=0.0, groups=(UPPER, LOWER))
+    assert points_only.pick_groups(downcast, -1, 0)[0].index == 0  # what this replaces: the open eye
+    assert matcher.pick_groups(downcast, -1, 0)[0].index == 1
+
+
+def _open_eyed_bank() -> FaceBank:
+    """One bank face, eyes wide open (dark iris between the lids), on plain skin."""
+    points = expressive()
+    image = np.full((256, 256, 3), GREY_BGR, np.uint8)
+    cv2.fillConvexPoly(image, cv2.convexHull(np.round(points[:27]).astype(np.int32)), SKIN_BGR)
+    for eye in (slice(36, 42), slice(42, 48)):
+        cv2.fillConvexPoly(image, np.round(points[eye]).astype(np.int32), IRIS_BGR)
+    landmarks = points[None].astype(np.float32)
+    return FaceBank(image[None], landmarks, describe(landmarks), np.zeros(1, np.int32), "photos", "synthetic")
+
+
+def test_a_shut_target_eye_shows_its_own_lids_not_a_slit_of_the_banks_open_eye() -> None:
+    shut = expressive(shut=0.055)  # both eyes closed
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    for eye in (slice(36, 42), slice(42, 48)):
+        window = lid_window(shut, 256, 0 if eye.start == 36 else 1) > 0.5
+        target[window] = LID_BGR
+    closure = np.round(shut[[37, 41]].mean(axis=0)).astype(int)  # on the line where the lids meet
+    painted = {}
+    for eyes in ("target", "bank"):
+        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=shut, matrix=np.eye(2, 3))
+        BankSwapper(_open_eyed_bank(), eyes=eyes, grain=False, sharpen=False).paint(face, 0)
+        painted[eyes] = face.swapped[closure[1] - 1:closure[1] + 2, closure[0] - 1:closure[0] + 2].astype(int)
+    lids = np.array(LID_BGR)
+    assert np.abs(painted["target"] - lids).max() <= 12  # the target's own closed lids
+    assert np.abs(painted["bank"] - lids).max() > 40  # what this replaces: B's open eye squeezed into a slit
