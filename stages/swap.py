@@ -103,13 +103,14 @@ class SwapConfig:
     bank_eyes: str = option("target", "method = 'bank': what shows where the target's eye is shut and the bank has "
                             "no eye as closed: target = the target's own lids and lashes, bank = the bank's most "
                             "closed eye, squeezed into a slit", choices=("target", "bank"))
-    bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies between the nose and the upper lip, "
-                                 "where a moustache grows: target = the target's own (its moustache, or none), "
-                                 "bank = the bank person's (theirs travels onto every face, and it is part of "
-                                 "who they are); auto = target for a bundled person with a moustache (the man's thin "
-                                 "one shows as a ghost), bank for one without (the woman) and for a person of your own "
-                                 "(`face`)",
-                                 choices=("auto", "target", "bank"))
+    bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies where a beard grows: target = the "
+                                 "target's own between the nose and the upper lip (its moustache, or none), beard = "
+                                 "the target's own all round the mouth and over the chin (its beard or stubble, or "
+                                 "none), bank = the bank person's (theirs travels onto every face, and it is part of "
+                                 "who they are); auto = beard for a bundled person with a moustache (the man's "
+                                 "stubble shows as a ghost), bank for one without (the woman) and for a person of "
+                                 "your own (`face`)",
+                                 choices=("auto", "target", "beard", "bank"))
     bank_shape: float = option(1.0, "method = 'bank': how far the painted eyes, nose, mouth and brows take the bank "
                                "person's proportions (eye spacing and width, nose length, mouth width and place) "
                                "instead of the target's; the target's expression, head outline and jaw stay "
@@ -121,17 +122,18 @@ MOUSTACHE_SHADE = -8.0  # L* of a bank person's upper lip against their cheeks b
 
 def upper_lip_of(config: SwapConfig, bank: Any) -> str:
     """``swap.bank_upper_lip`` with "auto" settled for ``bank``: "bank" for ``face``'s person (their
-    moustache is theirs); for a bundled person "target" where their upper lip is darker than their
-    cheeks by ``MOUSTACHE_SHADE`` (``bank_swap.upper_lip_shade``: a moustache; the man: -15), "bank"
-    where it is not (the woman: +6): a target's own moustache kept under her nose was the grey band
-    viewers named. The shade is measured only when "auto" asks for it."""
+    moustache is theirs); for a bundled person "beard" where their upper lip is darker than their
+    cheeks by ``MOUSTACHE_SHADE`` (``bank_swap.upper_lip_shade``: a moustache, and with the man
+    stubble over the whole lower face; the man: -15), "bank" where it is not (the woman: +6): a
+    target's own moustache kept under her nose was the grey band viewers named. The shade is
+    measured only when "auto" asks for it."""
     if config.bank_upper_lip != "auto":
         return config.bank_upper_lip
     if config.face:
         return "bank"
     from stages.faces.bank_swap import upper_lip_shade
 
-    return "bank" if upper_lip_shade(bank) >= MOUSTACHE_SHADE else "target"
+    return "bank" if upper_lip_shade(bank) >= MOUSTACHE_SHADE else "beard"
 
 
 def check_selection(config: SwapConfig, reference_embedding: Any) -> None:

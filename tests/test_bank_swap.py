@@ -665,17 +665,51 @@ def test_the_targets_own_upper_lip_shows_so_no_bank_moustache_travels() -> None:
     assert np.abs(painted["target"][lip[1], lip[0]] - skin).max() > 30  # B's lip still painted
 
 
-def test_the_bundled_man_leaves_the_targets_upper_lip_and_the_woman_and_a_users_person_bring_their_own() -> None:
+def test_under_a_stubbled_bank_face_the_targets_own_chin_and_mouth_corners_show_and_b_paints_the_lips() -> None:
+    """The bundled man's stubble covers his chin and the skin beside his mouth; kept only under his
+    nose, it showed at the mouth's corners and on the chin of clean-shaven faces."""
+    from stages.faces.bank_swap import BankSwapper, beard_area
+
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points)
+    stubble = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(stubble, [np.round(np.concatenate([points[31:36], points[12:3:-1]])).astype(np.int32)], 1)
+    lips = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(lips, [np.round(points[48:60]).astype(np.int32)], 1)
+    bank.crops[0][(stubble > 0) & (lips == 0)] = (70, 80, 90)  # B's stubble round the mouth and over the chin
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    width = np.linalg.norm(points[54] - points[48])
+    corner = np.round(points[54] + [0.18 * width, 0.0]).astype(int)  # beside the mouth's corner
+    chin = np.round(points[[57, 8]].mean(axis=0)).astype(int)
+    lip = np.round(points[[57, 66]].mean(axis=0)).astype(int)
+    nose = np.round(points[30]).astype(int)
+    area = beard_area(points, 256)
+    assert area[corner[1], corner[0]] > 0.9 and area[chin[1], chin[0]] > 0.9
+    assert area[lip[1], lip[0]] < 0.05 and area[nose[1], nose[0]] < 0.05
+    painted = {}
+    for upper_lip in ("beard", "target"):
+        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
+        BankSwapper(bank, upper_lip=upper_lip).paint(face, 0)
+        painted[upper_lip] = face.swapped.astype(int)
+    skin = np.array(SKIN_BGR)
+    for spot in (corner, chin):
+        assert np.abs(painted["beard"][spot[1], spot[0]] - skin).max() <= 4  # the target's own skin
+        assert np.abs(painted["target"][spot[1], spot[0]] - skin).max() > 12  # the upper lip alone: B's stubble there
+    assert np.abs(painted["beard"][lip[1], lip[0]] - skin).max() > 30  # B's lip still painted
+
+
+def test_the_bundled_man_leaves_the_targets_beard_area_and_the_woman_and_a_users_person_bring_their_own() -> None:
     """A user's B with a moustache or beard wants it painted (dlib puts B's own 0.09 nearer with it);
-    the bundled man's thin one shows as a ghost, so under him the target's upper lip stays; under the
-    bundled woman, who has none, a target's own moustache kept was a grey band under her nose."""
+    the bundled man's stubble shows as a ghost, so under him the target's skin stays wherever a beard
+    grows; under the bundled woman, who has none, a target's own moustache kept was a grey band under
+    her nose."""
     from models import BUNDLED_BANKS
     from stages.faces.bank import open_bank_file, read_bank_info
     from stages.swap import SwapConfig, upper_lip_of
 
     banks = {read_bank_info(path)["source"]: open_bank_file(str(path)) for path in BUNDLED_BANKS}
     man, woman = banks["talking_man_pyfeat"], banks["woman_pexels_wolfganglanger"]
-    assert upper_lip_of(SwapConfig(), man) == "target"
+    assert upper_lip_of(SwapConfig(), man) == "beard"
     assert upper_lip_of(SwapConfig(), woman) == "bank"
     assert upper_lip_of(SwapConfig(face="b.mp4"), man) == "bank"
     assert upper_lip_of(SwapConfig(face="b.mp4", bank_upper_lip="target"), woman) == "target"

@@ -39,7 +39,7 @@ KEPT_FACES = 32  # bank faces kept ready to warp (256 KB each at 256 px)
 MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
 DETAIL_SIGMA = 1.5  # crop pixels: the band finer than this blur is the texture smoothed over frames
-DETAIL_MEMORY = 0.6  # weight of the past in that band (lp_d18 flicker 1.27 -> 1.14 with the sharpening)
+DETAIL_MEMORY = 0.7  # weight of the past in that band (lp_d18 flicker 1.17 -> 1.10 with the beard area)
 SHUT_EYES_MEMORY = 0.3  # weight of the past in how much of a shut eye is the target's (a blink lasts a few frames)
 GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
 COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 1/this..this (see BankSwapper.paint)
@@ -104,6 +104,37 @@ def upper_lip(points: np.ndarray, size: int) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.02 * iod))
 
 
+BEARD_REACH = 0.3  # x the mouth's width: how far past its corners the beard area reaches
+
+
+def beard_area(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32 weight of the skin where a beard grows: from under the nostrils, out past the
+    mouth's corners (``BEARD_REACH``, along the mouth's own axis) and down over the chin to the jaw,
+    without the lips (kept ``reach`` away from their outline), feathered.
+
+    Why: the bundled man's stubble covers his whole lower face, not just the skin under his nose.
+    Kept only there (``upper_lip``), his stubble showed at the mouth's corners and on the chin of
+    clean-shaven faces (the "grey ghost smudge beside the upper lip", "chin a smooth soft patch with
+    an abrupt texture change"), and a bearded target's own moustache broke off into his. The target's
+    own skin there (its beard, or none) matches its jaw and neck; B's lips, nose, eyes and brows stay."""
+    iod = inter_ocular(points)
+    left, right = points[48], points[54]
+    along = (right - left) / max(float(np.linalg.norm(right - left)), 1e-6)
+    width = float(np.linalg.norm(right - left))
+    middle = points[27:36, :].mean(axis=0)
+    chin = [middle + (points[k] - middle) * 0.97 for k in range(4, 13)]  # the jaw, a little inside it
+    outline = np.concatenate([points[[35]], [right + along * BEARD_REACH * width], chin[::-1],
+                              [left - along * BEARD_REACH * width], points[31:35]])
+    mask = np.zeros((size, size), np.float32)
+    cv2.fillPoly(mask, [np.round(outline * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+    lips = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(lips, [np.round(points[48:60] * 4).astype(np.int32)], 1, cv2.LINE_AA, shift=2)
+    reach = max(1, int(round(0.015 * iod)))
+    lips = cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    mask[lips > 0] = 0.0
+    return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
+
+
 def upper_lip_shade(bank: FaceBank, every: int = 4) -> float:
     """Median L* of the skin between nose and lip (``upper_lip``) less that of the cheeks, over every
     ``every``-th bank face: well below 0 where a moustache grows (the bundled man: -15), above where
@@ -130,7 +161,8 @@ class BankSwapper:
         target's); ``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
         ``mouth``: "target" fills the opening between the inner lips with the target's own mouth
         (``mouth_interior``), "bank" leaves the bank face's; ``upper_lip``: "target" leaves the
-        target's skin between nose and lip (``upper_lip``), "bank" paints B's there too; ``eyes``:
+        target's skin between nose and lip (``upper_lip``), "beard" all of the target's skin where a
+        beard grows (``beard_area``), "bank" paints B's there too; ``eyes``:
         "target" keeps the target's own lids where its eye is shut and the bank cannot shut B's
         (``bank_eyes``), "bank" paints B's most closed eye there."""
         self.bank = bank
@@ -172,6 +204,7 @@ class BankSwapper:
         painted = np.ascontiguousarray(painted[..., :3])
         softness = self._measured(face.track_id, frame_index, "blur", lambda: blur_to_match(painted, crop, inner))
         sigma = self._smoothed(face.track_id, frame_index, "blur", softness)
+        sharpened = 0.0
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
         elif self.sharpen:
@@ -179,8 +212,7 @@ class BankSwapper:
                                     lambda: sharpen_to_match(painted, crop, inner))
             amount = self._smoothed(face.track_id, frame_index, "sharpen", amount)
             if amount > 0.05:
-                painted = sharpen(painted, amount)
-        painted = self._steady_detail(painted, face.track_id, frame_index)
+                painted, sharpened = sharpen(painted, amount), amount
         ratio, offset = self._smoothed(face.track_id, frame_index, "colour",
                                        np.stack(reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)))
         correction = None
@@ -189,15 +221,17 @@ class BankSwapper:
                                             ratio, offset)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
+        if self.upper_lip in ("target", "beard"):
+            lip = (upper_lip if self.upper_lip == "target" else beard_area)(shaped, size)
+            if shaped is points:
+                mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
+            else:  # resampled by the warp as B's face was: sharpened and grained as it is
+                own = sharpen(target(), sharpened) if sharpened > 0.0 else target()
+                painted = cv2.blendLinear(own, painted, lip, 1.0 - lip)
+        painted = self._steady_detail(painted, face.track_id, frame_index)
         if self.grain:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
             painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
-        if self.upper_lip == "target":
-            lip = upper_lip(shaped, size)
-            if shaped is points:
-                mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
-            else:
-                painted = cv2.blendLinear(target(), painted, lip, 1.0 - lip)
         if self.mouth == "target":
             inside = mouth_interior(shaped, size)
             if inside is not None:
