@@ -103,6 +103,10 @@ class SwapConfig:
     bank_eyes: str = option("target", "method = 'bank': what shows where the target's eye is shut and the bank has "
                             "no eye as closed: target = the target's own lids and lashes, bank = the bank's most "
                             "closed eye, squeezed into a slit", choices=("target", "bank"))
+    bank_other_sex: str = option("own-eyes", "method = 'bank', `face` empty: a face painted with a bundled person "
+                                 "of the other sex (the bundled person of its own sex is itself) keeps its own brows "
+                                 "and eyes (own-eyes: the woman's mascara and groomed brows on a man read as make-up "
+                                 "at once), or takes B's too (paint)", choices=("own-eyes", "paint"))
     bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies where a beard grows: target = the "
                                  "target's own between the nose and the upper lip (its moustache, or none), beard = "
                                  "the target's own all round the mouth and over the chin (its beard or stubble, or "
@@ -254,9 +258,11 @@ class BankPainter:
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
         for face, index in zip(faces, frame_indices):
-            swapper = self._swapper(self.chooser.choose(face))
-            swapper.paint(face, index)
+            choice = self.chooser.choose(face)
+            swapper = self._swapper(choice.index)
+            swapper.paint(face, index, own_eyes=choice.other_sex and self.config.bank_other_sex == "own-eyes")
             face.extras["bank_person"] = swapper.bank.source
+            face.extras["bank_other_sex"] = choice.other_sex
 
 
 # -- the bank of swap.face ----------------------------------------------------------------------------

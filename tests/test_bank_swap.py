@@ -572,14 +572,15 @@ def test_the_bank_face_takes_the_targets_light_across_the_face_but_not_its_featu
     assert 0.6 * wanted < step[0.3] < 1.3 * wanted
 
 
-@pytest.mark.parametrize("clip, painted_with", [
-    ("people/retalking_face4_woman_blue_bg_talk.mp4", "woman_pexels_wolfganglanger"),
-    ("people/lp_d19_man_glasses_white_sweater.mp4", "talking_man_pyfeat"),
-    # the bundled woman's own footage: painting her with herself would be no swap, so the man paints her
-    ("WolfgangLanger_Pexels.mp4", "talking_man_pyfeat"),
+@pytest.mark.parametrize("clip, painted_with, other_sex", [
+    ("people/retalking_face4_woman_blue_bg_talk.mp4", "woman_pexels_wolfganglanger", False),
+    ("people/lp_d19_man_glasses_white_sweater.mp4", "talking_man_pyfeat", False),
+    # the bundled woman's own footage: painting her with herself would be no swap, so the man paints
+    # her, and her own brows and eyes stay (``bank_eyes.own_brows_and_eyes``)
+    ("WolfgangLanger_Pexels.mp4", "talking_man_pyfeat", True),
 ])
 def test_the_bundled_people_paint_each_face_with_someone_of_its_sex_and_never_itself(
-        clip: str, painted_with: str, tmp_path: Path, ffmpeg_bin: str) -> None:
+        clip: str, painted_with: str, other_sex: bool, tmp_path: Path, ffmpeg_bin: str) -> None:
     """A man's face on a woman's head was the first thing viewers named: with ``swap.face`` empty each
     face track gets the bundled person of its sex (a white man is nearer the bundled white woman than
     the bundled East-Asian man in dlib's embedding, so nearness alone would not do)."""
@@ -590,15 +591,22 @@ def test_the_bundled_people_paint_each_face_with_someone_of_its_sex_and_never_it
     frames, stats = run_in_memory(short, load_config())
     painted = [face.extras.get("bank_person") for frame in frames for face in frame.faces if face.selected]
     assert len(painted) == 6 and set(painted) == {painted_with}
+    assert {face.extras.get("bank_other_sex") for frame in frames for face in frame.faces if face.selected} == {other_sex}
 
 
 def test_a_face_of_a_bundled_person_is_never_painted_with_themselves() -> None:
     from stages.faces.bank_choice import likeliest_other
     from stages.swap import bundled_identities
 
+    from stages.faces.bank_choice import Choice, choose_identity
+
     identities = bundled_identities()
     assert likeliest_other(identities[0], identities) == 1 and likeliest_other(identities[1], identities) == 0
     assert likeliest_other(identities[0], identities[:1]) == 0  # the only one there is: painted all the same
+    # each bundled person's only other is of the other sex; a user's one person is no choice at all
+    assert choose_identity(identities[0], identities) == Choice(1, other_sex=True)
+    assert choose_identity(identities[1], identities) == Choice(0, other_sex=True)
+    assert choose_identity(identities[1], identities[:1]) == Choice(0, other_sex=False)
 
 
 def test_a_long_session_of_passing_faces_keeps_little_per_track_state() -> None:

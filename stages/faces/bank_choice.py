@@ -13,6 +13,7 @@ first face with landmarks, and kept: a face that changed person between frames w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -23,20 +24,35 @@ from stages.faces.geometry import transform
 SELF_DISTANCE = 0.5  # below dlib's 0.6 same-person line: only a clear match of the same person is skipped
 
 
-def likeliest_other(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> int:
-    """Index of the identity that paints ``embedding``'s face: not the same person; of those, the ones
-    of the same sex (``woman_probability``) when there are any; of those, the nearest. The farthest
-    identity when every one is the same person."""
+@dataclass(frozen=True)
+class Choice:
+    """Which identity paints a face (``index``), and whether it is of the other sex because no other
+    person of the face's own sex was there to choose (``other_sex``: the bundled man's own footage gets
+    the woman, the sample gets the man)."""
+
+    index: int
+    other_sex: bool = False
+
+
+def choose_identity(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> Choice:
+    """The identity that paints ``embedding``'s face: not the same person; of those, the ones of the
+    same sex (``woman_probability``) when there are any; of those, the nearest. The farthest identity
+    when every one is the same person. One identity is no choice: never ``other_sex``."""
     from models.likeness import woman_probability
     from stages.faces.identity import identity_distance
 
+    if len(identities) == 1:
+        return Choice(0)
     distances = [identity_distance(embedding, identity) for identity in identities]
-    others = [k for k, distance in enumerate(distances) if distance >= SELF_DISTANCE]
-    if not others:
-        return int(np.argmax(distances))
+    others = [k for k, distance in enumerate(distances) if distance >= SELF_DISTANCE] or [int(np.argmax(distances))]
     woman = woman_probability(embedding) >= 0.5
     same_sex = [k for k in others if (woman_probability(identities[k]) >= 0.5) == woman]
-    return min(same_sex or others, key=distances.__getitem__)
+    return Choice(min(same_sex or others, key=distances.__getitem__), other_sex=not same_sex)
+
+
+def likeliest_other(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> int:
+    """Index of the identity that paints ``embedding``'s face (``choose_identity``)."""
+    return choose_identity(embedding, identities).index
 
 
 class BankChooser:
@@ -44,18 +60,18 @@ class BankChooser:
 
     def __init__(self, identities: Sequence[np.ndarray]) -> None:
         self.identities = list(identities)
-        self._tracks: dict[int, int] = {}
+        self._tracks: dict[int, Choice] = {}
 
-    def choose(self, face: Face) -> int:
+    def choose(self, face: Face) -> Choice:
         if len(self.identities) == 1 or face.landmarks is None or face.crop is None or face.matrix is None:
-            return 0
+            return Choice(0)
         known = self._tracks.get(face.track_id) if face.track_id >= 0 else None
         if known is not None:
             return known
         from stages.faces.identity import face_embedding
 
         crop = np.ascontiguousarray(face.crop[..., :3])
-        pick = likeliest_other(face_embedding(crop, transform(face.landmarks, face.matrix)), self.identities)
+        pick = choose_identity(face_embedding(crop, transform(face.landmarks, face.matrix)), self.identities)
         if face.track_id >= 0:
             self._tracks[face.track_id] = pick
         return pick

@@ -57,6 +57,41 @@ def lid_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), max(0.5, FEATHER * width))
 
 
+BROWS = (slice(17, 22), slice(22, 27))  # the brow over each of ``EYES``, in the same order
+BROW_REACH = 0.15  # x the eye's width: how far above its brow the brow-and-eye window reaches
+
+
+def brow_and_eye_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
+    """(size, size) float32: one eye with its lids and lashes and the brow above it, feathered (the
+    window of ``lid_window`` grown up over the brow, along the eye's own axis)."""
+    contour = np.asarray(points[EYES[eye]], np.float64)
+    brow = np.asarray(points[BROWS[eye]], np.float64)
+    along = contour[3] - contour[0]
+    width = float(np.hypot(*along))
+    if width < 2.0:
+        return np.zeros((size, size), np.float32)
+    up = np.array([along[1], -along[0]]) / width
+    if np.dot(up, brow.mean(axis=0) - contour.mean(axis=0)) < 0:
+        up = -up
+    outline = np.concatenate([contour - up * LID_REACH[1] * width, brow + up * BROW_REACH * width,
+                              [contour[0] - along * 0.1, contour[3] + along * 0.1]])
+    hull = cv2.convexHull(np.round(outline * 4).astype(np.int32))
+    mask = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(mask, hull, 1.0, cv2.LINE_AA, shift=2)
+    return cv2.GaussianBlur(mask, (0, 0), max(0.5, FEATHER * width))
+
+
+def own_brows_and_eyes(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32 weight of the target's own brows and eyes, both sides (``brow_and_eye_window``).
+
+    For a face painted with a bundled person of the other sex (its own person is the only bundled one
+    of its sex: ``bank_choice``): the bundled woman's mascara and groomed brows on a man were what
+    viewers named first, with confidence. Brows, lashes and make-up say "man" or "woman" before they
+    say who; B's nose, mouth, skin and proportions still paint the face."""
+    mask = brow_and_eye_window(points, size, 0)
+    return np.maximum(mask, brow_and_eye_window(points, size, 1))
+
+
 def kept_eyes(points: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray | None:
     """(size, size) float32 weight of the target's own pixels over both eyes (``keep_weights`` x
     ``lid_window``); None when neither eye is kept."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
-from stages.faces.bank_eyes import kept_eyes, keep_weights
+from stages.faces.bank_eyes import keep_weights, kept_eyes, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
@@ -179,8 +179,10 @@ class BankSwapper:
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
         self._with_skin: OrderedDict[int, np.ndarray] = OrderedDict()  # bank index -> BGR + skin likelihood, uint8
 
-    def paint(self, face: Face, frame_index: int) -> None:
-        """Fill ``face.swapped`` and ``face.swapped_mask`` of an aligned face with landmarks."""
+    def paint(self, face: Face, frame_index: int, own_eyes: bool = False) -> None:
+        """Fill ``face.swapped`` and ``face.swapped_mask`` of an aligned face with landmarks;
+        ``own_eyes``: the target's own brows and eyes stay (``bank_eyes.own_brows_and_eyes``: a face
+        painted with a person of the other sex)."""
         crop = np.ascontiguousarray(face.crop[..., :3])
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
@@ -213,6 +215,9 @@ class BankSwapper:
             amount = self._smoothed(face.track_id, frame_index, "sharpen", amount)
             if amount > 0.05:
                 painted, sharpened = sharpen(painted, amount), amount
+        # the target's pixels moved onto B's proportions were resampled by the warp as B's face was:
+        # sharpened as it is (and grained with it below)
+        resampled = functools.cache(lambda: sharpen(target(), sharpened) if sharpened > 0.0 else target())
         ratio, offset = self._smoothed(face.track_id, frame_index, "colour",
                                        np.stack(reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)))
         correction = None
@@ -225,9 +230,13 @@ class BankSwapper:
             lip = (upper_lip if self.upper_lip == "target" else beard_area)(shaped, size)
             if shaped is points:
                 mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
-            else:  # resampled by the warp as B's face was: sharpened and grained as it is
-                own = sharpen(target(), sharpened) if sharpened > 0.0 else target()
-                painted = cv2.blendLinear(own, painted, lip, 1.0 - lip)
+            else:
+                painted = cv2.blendLinear(resampled(), painted, lip, 1.0 - lip)
+        if own_eyes:
+            own = own_brows_and_eyes(shaped, size)
+            painted = cv2.blendLinear(resampled(), painted, own, 1.0 - own)
+        elif self.eyes == "target":
+            painted = self._keep_shut_eyes(painted, resampled, shaped, target_openness, upper, face.track_id, frame_index)
         painted = self._steady_detail(painted, face.track_id, frame_index)
         if self.grain:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
@@ -235,9 +244,7 @@ class BankSwapper:
         if self.mouth == "target":
             inside = mouth_interior(shaped, size)
             if inside is not None:
-                painted = cv2.blendLinear(target(), painted, inside, 1.0 - inside)
-        if self.eyes == "target":
-            painted = self._keep_shut_eyes(painted, target, shaped, target_openness, upper, face.track_id, frame_index)
+                painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
         if self._smoothed(face.track_id, frame_index, "glasses", glasses, GLASSES_MEMORY) >= BRIDGE_SHARE:
             mask = mask * (1.0 - rim_weight(crop, painted, points))
@@ -247,7 +254,7 @@ class BankSwapper:
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)
 
-    def _keep_shut_eyes(self, painted: np.ndarray, target: Callable[[], np.ndarray], shaped: np.ndarray,
+    def _keep_shut_eyes(self, painted: np.ndarray, own: Callable[[], np.ndarray], shaped: np.ndarray,
                         openness: np.ndarray | None, upper: Pick, track: int, frame_index: int) -> np.ndarray:
         """``painted`` with the target's own lids where its eye is shut and the painted one is not
         (``bank_eyes``); the weights are smoothed over the track's frames as lightly as the eye moves."""
@@ -257,7 +264,7 @@ class BankSwapper:
         weights = self._smoothed(track, frame_index, "shut eyes", keep_weights(openness, painted_openness),
                                  SHUT_EYES_MEMORY)
         kept = kept_eyes(shaped, painted.shape[0], weights)
-        return painted if kept is None else cv2.blendLinear(target(), painted, kept, 1.0 - kept)
+        return painted if kept is None else cv2.blendLinear(own(), painted, kept, 1.0 - kept)
 
     def _shaped(self, points: np.ndarray, track: int) -> np.ndarray:
         """``points`` moved by ``shape`` x the shift to B's proportions (``bank_shape``); ``points``
