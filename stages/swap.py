@@ -104,9 +104,10 @@ class SwapConfig:
                             "no eye as closed: target = the target's own lids and lashes, bank = the bank's most "
                             "closed eye, squeezed into a slit", choices=("target", "bank"))
     bank_other_sex: str = option("own-eyes", "method = 'bank', `face` empty: a face painted with a bundled person "
-                                 "of the other sex (the bundled person of its own sex is itself) keeps its own brows "
-                                 "and eyes (own-eyes: the woman's mascara and groomed brows on a man read as make-up "
-                                 "at once), or takes B's too (paint)", choices=("own-eyes", "paint"))
+                                 "of the other sex (the bundled person of its own sex is itself) keeps its own brows, "
+                                 "eyes and beard area (own-eyes: the woman's mascara and groomed brows on a man read "
+                                 "as make-up at once, her smooth chin beside his stubbly neck as a patch), or takes "
+                                 "B's too (paint)", choices=("own-eyes", "paint"))
     bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies where a beard grows: target = the "
                                  "target's own between the nose and the upper lip (its moustache, or none), beard = "
                                  "the target's own all round the mouth and over the chin (its beard or stubble, or "

@@ -12,7 +12,7 @@ from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_window, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe
-from stages.faces.bank_swap import BankSwapper
+from stages.faces.bank_swap import BankSwapper, beard_area
 from tests.test_bank_swap import GREY_BGR, SKIN_BGR, expressive
 
 LID_BGR = (120, 170, 215)  # the target's closed lids: a skin tone of their own, unlike the bank's
@@ -80,9 +80,10 @@ def test_a_shut_target_eye_shows_its_own_lids_not_a_slit_of_the_banks_open_eye()
     assert np.abs(painted["bank"] - lids).max() > 40  # what this replaces: B's open eye squeezed into a slit
 
 
-def test_a_face_painted_with_the_other_sex_keeps_its_own_brows_and_eyes_and_takes_b_s_nose() -> None:
+def test_a_face_painted_with_the_other_sex_keeps_its_own_brows_eyes_and_chin_and_takes_b_s_nose() -> None:
     """The bundled woman's mascara and groomed brows on the bundled man's own footage (the woman is
-    the only other bundled person) were what viewers named first, with confidence."""
+    the only other bundled person) were what viewers named first, with confidence; her smooth chin
+    beside his stubbly neck was the next."""
     points = expressive()
     target = np.full((256, 256, 3), SKIN_BGR, np.uint8)  # a target with no make-up, no brow to speak of
     window = own_brows_and_eyes(points, 256) > 0.5
@@ -93,13 +94,15 @@ def test_a_face_painted_with_the_other_sex_keeps_its_own_brows_and_eyes_and_take
     assert window[brow[1], brow[0]] and window[eye[1], eye[0]] and not window[nose[1], nose[0]]
     bank = _open_eyed_bank()
     cv2.polylines(bank.crops[0], [np.round(low_brow).astype(np.int32)], False, (20, 20, 20), 5)  # B's brow
+    chin = np.round(points[[57, 8]].mean(axis=0)).astype(int)
+    bank.crops[0][beard_area(points, 256) > 0.5] = (70, 80, 90)  # B's stubble
     painted = {}
     for own_eyes in (True, False):
         face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
         BankSwapper(bank, grain=False, sharpen=False).paint(face, 0, own_eyes=own_eyes)
         painted[own_eyes] = face.swapped.astype(int)
     skin = np.array(SKIN_BGR)
-    for spot in (brow, eye):
+    for spot in (brow, eye, chin):
         assert np.abs(painted[True][spot[1], spot[0]] - skin).max() <= 12  # the target's own
-        assert np.abs(painted[False][spot[1], spot[0]] - skin).max() > 40  # B's dark brow and open eye
+        assert np.abs(painted[False][spot[1], spot[0]] - skin).max() > 12  # B's dark brow, open eye and stubble
     assert np.abs(painted[True][nose[1], nose[0]] - painted[False][nose[1], nose[0]]).max() <= 2  # the nose stays B's

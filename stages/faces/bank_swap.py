@@ -181,8 +181,8 @@ class BankSwapper:
 
     def paint(self, face: Face, frame_index: int, own_eyes: bool = False) -> None:
         """Fill ``face.swapped`` and ``face.swapped_mask`` of an aligned face with landmarks;
-        ``own_eyes``: the target's own brows and eyes stay (``bank_eyes.own_brows_and_eyes``: a face
-        painted with a person of the other sex)."""
+        ``own_eyes``: the target's own brows and eyes stay (``bank_eyes.own_brows_and_eyes``), and its
+        beard area (``beard_area``): a face painted with a person of the other sex."""
         crop = np.ascontiguousarray(face.crop[..., :3])
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
@@ -226,8 +226,9 @@ class BankSwapper:
                                             ratio, offset)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
-        if self.upper_lip in ("target", "beard"):
-            lip = (upper_lip if self.upper_lip == "target" else beard_area)(shaped, size)
+        keep_lip = "beard" if own_eyes else self.upper_lip  # a man's stubble stays under the woman too
+        if keep_lip in ("target", "beard"):
+            lip = (upper_lip if keep_lip == "target" else beard_area)(shaped, size)
             if shaped is points:
                 mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
             else:
