@@ -104,7 +104,8 @@ class SwapConfig:
                             "no eye as closed: target = the target's own lids and lashes, bank = the bank's most "
                             "closed eye, squeezed into a slit", choices=("target", "bank"))
     bank_other_sex: str = option("own-eyes", "method = 'bank', `face` empty: a face painted with a bundled person "
-                                 "of the other sex (the bundled person of its own sex is itself) keeps its own brows, "
+                                 "of the other sex (the bundled person of its own sex is itself), or one whose sex is "
+                                 "in doubt (a child, a tiny face), keeps its own brows, "
                                  "eyes and beard area (own-eyes: the woman's mascara and groomed brows on a man read "
                                  "as make-up at once, her smooth chin beside his stubbly neck as a patch), or takes "
                                  "B's too (paint)", choices=("own-eyes", "paint"))
@@ -261,9 +262,9 @@ class BankPainter:
         for face, index in zip(faces, frame_indices):
             choice = self.chooser.choose(face)
             swapper = self._swapper(choice.index)
-            swapper.paint(face, index, own_eyes=choice.other_sex and self.config.bank_other_sex == "own-eyes")
+            swapper.paint(face, index, own_eyes=choice.keeps_own_eyes and self.config.bank_other_sex == "own-eyes")
             face.extras["bank_person"] = swapper.bank.source
-            face.extras["bank_other_sex"] = choice.other_sex
+            face.extras["bank_choice"] = choice
 
 
 # -- the bank of swap.face ----------------------------------------------------------------------------

@@ -591,7 +591,8 @@ def test_the_bundled_people_paint_each_face_with_someone_of_its_sex_and_never_it
     frames, stats = run_in_memory(short, load_config())
     painted = [face.extras.get("bank_person") for frame in frames for face in frame.faces if face.selected]
     assert len(painted) == 6 and set(painted) == {painted_with}
-    assert {face.extras.get("bank_other_sex") for frame in frames for face in frame.faces if face.selected} == {other_sex}
+    choices = {face.extras["bank_choice"] for frame in frames for face in frame.faces if face.selected}
+    assert {choice.other_sex for choice in choices} == {other_sex}
 
 
 def test_a_face_of_a_bundled_person_is_never_painted_with_themselves() -> None:
@@ -607,6 +608,30 @@ def test_a_face_of_a_bundled_person_is_never_painted_with_themselves() -> None:
     assert choose_identity(identities[0], identities) == Choice(1, other_sex=True)
     assert choose_identity(identities[1], identities) == Choice(0, other_sex=True)
     assert choose_identity(identities[1], identities[:1]) == Choice(0, other_sex=False)
+
+
+def test_a_face_whose_sex_is_in_doubt_keeps_its_own_brows_and_eyes() -> None:
+    """A boy in the crowd clip read P(woman) 0.53-0.64 and got the woman's eyeliner: a face the
+    likeness model is unsure of keeps its own brows and eyes, whichever bank paints it."""
+    from models.likeness import woman_probability
+    from stages.faces.bank_choice import SEX_DOUBT, choose_identity
+    from stages.swap import bundled_identities
+
+    identities = bundled_identities()
+    man, woman = (identities[0], identities[1]) if woman_probability(identities[0]) < 0.5 else identities[::-1]
+
+    def blend(share: float) -> np.ndarray:
+        mixed = (1.0 - share) * man + share * woman
+        return mixed / np.linalg.norm(mixed) * np.linalg.norm(man)
+
+    low, high = 0.0, 1.0  # the mix of the two whose P(woman) is 0.5
+    for _ in range(30):
+        middle = (low + high) / 2
+        low, high = (middle, high) if woman_probability(blend(middle)) < 0.5 else (low, middle)
+    doubtful = blend((low + high) / 2)
+    assert abs(woman_probability(doubtful) - 0.5) < SEX_DOUBT
+    assert choose_identity(doubtful, identities).keeps_own_eyes
+    assert not choose_identity(man, [woman, man]).unsure and not choose_identity(woman, [man, woman]).unsure
 
 
 def test_a_long_session_of_passing_faces_keeps_little_per_track_state() -> None:

@@ -24,14 +24,25 @@ from stages.faces.geometry import transform
 SELF_DISTANCE = 0.5  # below dlib's 0.6 same-person line: only a clear match of the same person is skipped
 
 
+SEX_DOUBT = 0.15  # P(woman) within this of 0.5: the face's sex is not known well enough to trust B's brows and make-up
+
+
 @dataclass(frozen=True)
 class Choice:
-    """Which identity paints a face (``index``), and whether it is of the other sex because no other
+    """Which identity paints a face (``index``); whether it is of the other sex because no other
     person of the face's own sex was there to choose (``other_sex``: the bundled man's own footage gets
-    the woman, the sample gets the man)."""
+    the woman, the sample gets the man); and whether the face's sex was in doubt (``unsure``: P(woman)
+    within ``SEX_DOUBT`` of 0.5; a boy in the crowd clip read 0.53-0.64 and got the woman's eyeliner)."""
 
     index: int
     other_sex: bool = False
+    unsure: bool = False
+
+    @property
+    def keeps_own_eyes(self) -> bool:
+        """The face keeps its own brows, eyes and beard area (``bank_eyes.own_brows_and_eyes``):
+        B's may be of the wrong sex."""
+        return self.other_sex or self.unsure
 
 
 def choose_identity(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> Choice:
@@ -45,9 +56,11 @@ def choose_identity(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> 
         return Choice(0)
     distances = [identity_distance(embedding, identity) for identity in identities]
     others = [k for k, distance in enumerate(distances) if distance >= SELF_DISTANCE] or [int(np.argmax(distances))]
-    woman = woman_probability(embedding) >= 0.5
+    probability = woman_probability(embedding)
+    woman = probability >= 0.5
     same_sex = [k for k in others if (woman_probability(identities[k]) >= 0.5) == woman]
-    return Choice(min(same_sex or others, key=distances.__getitem__), other_sex=not same_sex)
+    return Choice(min(same_sex or others, key=distances.__getitem__), other_sex=not same_sex,
+                  unsure=abs(probability - 0.5) < SEX_DOUBT)
 
 
 def likeliest_other(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> int:

@@ -105,6 +105,8 @@ def upper_lip(points: np.ndarray, size: int) -> np.ndarray:
 
 
 BEARD_REACH = 0.3  # x the mouth's width: how far past its corners the beard area reaches
+LIP_MARGIN = 0.03  # x inter-ocular: B's paint round the lips, in the beard area (dlib's outline lies inside a full lip)
+LOWER_LIP_MARGIN = 0.04  # x inter-ocular: and this much more below the lower lip (most of all on an open mouth)
 
 
 def beard_area(points: np.ndarray, size: int) -> np.ndarray:
@@ -116,7 +118,10 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
     Kept only there (``upper_lip``), his stubble showed at the mouth's corners and on the chin of
     clean-shaven faces (the "grey ghost smudge beside the upper lip", "chin a smooth soft patch with
     an abrupt texture change"), and a bearded target's own moustache broke off into his. The target's
-    own skin there (its beard, or none) matches its jaw and neck; B's lips, nose, eyes and brows stay."""
+    own skin there (its beard, or none) matches its jaw and neck; B's lips, nose, eyes and brows stay.
+    The lips are left out with a margin (``LIP_MARGIN``, more below: ``LOWER_LIP_MARGIN``): dlib's lip
+    outline often lies inside the lip's edge, and the target's full lower lip showed under B's as a
+    second one (on an open mouth most of all)."""
     iod = inter_ocular(points)
     left, right = points[48], points[54]
     along = (right - left) / max(float(np.linalg.norm(right - left)), 1e-6)
@@ -128,8 +133,10 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
     mask = np.zeros((size, size), np.float32)
     cv2.fillPoly(mask, [np.round(outline * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
     lips = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(lips, [np.round(points[48:60] * 4).astype(np.int32)], 1, cv2.LINE_AA, shift=2)
-    reach = max(1, int(round(0.015 * iod)))
+    down = (points[57] - points[51]) / max(float(np.linalg.norm(points[57] - points[51])), 1e-6)
+    for shift in np.linspace(0.0, LOWER_LIP_MARGIN * iod, 4):  # the lower lip swept down its own axis
+        cv2.fillPoly(lips, [np.round((points[48:60] + down * shift) * 4).astype(np.int32)], 1, cv2.LINE_AA, shift=2)
+    reach = max(1, int(round(LIP_MARGIN * iod)))
     lips = cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
     mask[lips > 0] = 0.0
     return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
