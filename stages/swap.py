@@ -89,9 +89,9 @@ class SwapConfig:
                                  unit="frames", min=1, max=60)
     bank_grain: bool = option(True, "method = 'bank': add fresh grain to a bank face cleaner than the target's skin, "
                               "up to the target's level (against waxy, airbrushed skin)")
-    bank_sharpen: bool = option(True, "method = 'bank': sharpen a bank face softer than the target's skin (enlarged "
-                                "onto a larger face, resampled by the warp) up to the target's sharpness, against "
-                                "a waxy, airbrushed face")
+    bank_sharpen: bool = option(True, "method = 'bank': sharpen a bank face softer than the target (enlarged onto a "
+                                "larger face, resampled by the warp) up to the target's sharpness, read on the "
+                                "edges of eyes, brows and lips, against a waxy, airbrushed face")
     bank_shading: float = option(0.3, "method = 'bank': match the bank face's light and skin colour to the target's "
                                  "across the face, not only on average: width of the smooth shading field, in "
                                  "inter-ocular distances (0 = one mean and spread for the whole face)",

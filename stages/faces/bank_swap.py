@@ -38,7 +38,7 @@ from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 KEPT_FACES = 32  # bank faces kept ready to warp (256 KB each at 256 px)
 MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
-DETAIL_SIGMA = 1.5  # crop pixels: the band finer than this blur is the texture smoothed over frames
+DETAIL_SIGMA = 2.0  # crop pixels: the band finer than this blur is the texture smoothed over frames (it holds the sharpening's)
 DETAIL_MEMORY = 0.7  # weight of the past in that band (lp_d18 flicker 1.17 -> 1.10 with the beard area)
 SHUT_EYES_MEMORY = 0.3  # weight of the past in how much of a shut eye is the target's (a blink lasts a few frames)
 GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
@@ -211,14 +211,19 @@ class BankSwapper:
         mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points, skin=skin)),
                           shaped=None if shaped is points else shaped)
         painted = np.ascontiguousarray(painted[..., :3])
-        softness = self._measured(face.track_id, frame_index, "blur", lambda: blur_to_match(painted, crop, inner))
+        # sharpness is read on the features' edges (eyes, brows, lips and a margin): skin says how
+        # smooth a face is, not how sharp the picture is
+        edges = inner - without_features(inner, points)
+        if shaped is not points:
+            edges = np.maximum(edges, inner - without_features(inner, shaped))
+        softness = self._measured(face.track_id, frame_index, "blur", lambda: blur_to_match(painted, crop, edges))
         sigma = self._smoothed(face.track_id, frame_index, "blur", softness)
         sharpened = 0.0
         if sigma > 0.0:
             painted = cv2.GaussianBlur(painted, (0, 0), sigma)
         elif self.sharpen:
             amount = self._measured(face.track_id, frame_index, "sharpen",
-                                    lambda: sharpen_to_match(painted, crop, inner))
+                                    lambda: sharpen_to_match(painted, crop, edges))
             amount = self._smoothed(face.track_id, frame_index, "sharpen", amount)
             if amount > 0.05:
                 painted, sharpened = sharpen(painted, amount), amount

@@ -325,7 +325,7 @@ def blur_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) ->
     return BLUR_STEPS[-1]
 
 
-SHARPEN_STEPS = (0.0, 0.25, 0.5, 0.75)  # unsharp-mask amounts tried (sigma 1 crop pixel)
+SHARPEN_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)  # unsharp-mask amounts tried (sigma 1 crop pixel); more made lp_d18 flicker (1.20 at 2.0)
 
 
 def sharpen_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
