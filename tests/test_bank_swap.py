@@ -820,3 +820,16 @@ def test_a_squint_is_never_painted_with_a_shut_eye() -> None:
     points_only = BankMatcher(replace(bank, openness=None), stickiness=0.0, groups=(UPPER, LOWER))
     assert points_only.pick_groups(squint, -1, 0)[0].index == 0  # nearer in points and openings: the shut eye
     assert matcher.pick_groups(squint, -1, 0)[0].index == 1  # the open eye
+
+
+def test_the_painted_core_reaches_below_the_lower_lip_outline_but_not_to_the_chin() -> None:
+    """dlib's lower-lip outline often lies inside a full lip: retalking_face5's red lipstick below it
+    was no skin, so it was left unpainted, a red lower lip under B's."""
+    from stages.faces.bank_warp import feature_core
+
+    points = open_mouth(0.03)
+    core = feature_core(points, 256)
+    iod = inter_ocular(points)
+    just_below = np.round(points[57] + [0, 0.04 * iod]).astype(int)
+    chin = np.round(points[[57, 8]].mean(axis=0)).astype(int)
+    assert core[just_below[1], just_below[0]] and not core[chin[1], chin[0]]

@@ -216,20 +216,11 @@ class BankSwapper:
         edges = inner - without_features(inner, points)
         if shaped is not points:
             edges = np.maximum(edges, inner - without_features(inner, shaped))
-        softness = self._measured(face.track_id, frame_index, "blur", lambda: blur_to_match(painted, crop, edges))
-        sigma = self._smoothed(face.track_id, frame_index, "blur", softness)
-        sharpened = 0.0
-        if sigma > 0.0:
-            painted = cv2.GaussianBlur(painted, (0, 0), sigma)
-        elif self.sharpen:
-            amount = self._measured(face.track_id, frame_index, "sharpen",
-                                    lambda: sharpen_to_match(painted, crop, edges))
-            amount = self._smoothed(face.track_id, frame_index, "sharpen", amount)
-            if amount > 0.05:
-                painted, sharpened = sharpen(painted, amount), amount
+        painted, sharpened = self._match_sharpness(painted, crop, edges, face.track_id, frame_index)
         # the target's pixels moved onto B's proportions were resampled by the warp as B's face was:
-        # sharpened as it is (and grained with it below)
-        resampled = functools.cache(lambda: sharpen(target(), sharpened) if sharpened > 0.0 else target())
+        # sharpened as it is (and grained with it below); unmoved, they are the crop's own
+        resampled = functools.cache(
+            lambda: sharpen(target(), sharpened) if sharpened > 0.0 and shaped is not points else target())
         ratio, offset = self._smoothed(face.track_id, frame_index, "colour",
                                        np.stack(reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)))
         correction = None
@@ -238,18 +229,8 @@ class BankSwapper:
                                             ratio, offset)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
-        keep_lip = "beard" if own_eyes else self.upper_lip  # a man's stubble stays under the woman too
-        if keep_lip in ("target", "beard"):
-            lip = (upper_lip if keep_lip == "target" else beard_area)(shaped, size)
-            if shaped is points:
-                mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
-            else:
-                painted = cv2.blendLinear(resampled(), painted, lip, 1.0 - lip)
-        if own_eyes:
-            own = own_brows_and_eyes(shaped, size)
-            painted = cv2.blendLinear(resampled(), painted, own, 1.0 - own)
-        elif self.eyes == "target":
-            painted = self._keep_shut_eyes(painted, resampled, shaped, target_openness, upper, face.track_id, frame_index)
+        painted, mask = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
+                                               target_openness, upper, face.track_id, frame_index)
         painted = self._steady_detail(painted, face.track_id, frame_index)
         if self.grain:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
@@ -266,6 +247,43 @@ class BankSwapper:
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)
+
+    def _match_sharpness(self, painted: np.ndarray, crop: np.ndarray, edges: np.ndarray, track: int,
+                         frame_index: int) -> tuple[np.ndarray, float]:
+        """``painted`` blurred to the target's sharpness inside ``edges`` when it is sharper
+        (``blur_to_match``), else sharpened up to it (``sharpen_to_match``, when ``sharpen``); and the
+        unsharp amount used (0 when none). Both measures are held for a few frames and smoothed."""
+        softness = self._measured(track, frame_index, "blur", lambda: blur_to_match(painted, crop, edges))
+        sigma = self._smoothed(track, frame_index, "blur", softness)
+        if sigma > 0.0:
+            return cv2.GaussianBlur(painted, (0, 0), sigma), 0.0
+        if not self.sharpen:
+            return painted, 0.0
+        amount = self._measured(track, frame_index, "sharpen", lambda: sharpen_to_match(painted, crop, edges))
+        amount = self._smoothed(track, frame_index, "sharpen", amount)
+        return (sharpen(painted, amount), amount) if amount > 0.05 else (painted, 0.0)
+
+    def _keep_targets_own(self, painted: np.ndarray, mask: np.ndarray, own: Callable[[], np.ndarray],
+                          shaped: np.ndarray, unmoved: bool, own_eyes: bool, openness: np.ndarray | None,
+                          upper: Pick, track: int, frame_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``painted`` and the paint ``mask`` with the target's own pixels (``own()``, on ``shaped``)
+        where they stay: its upper lip or beard area (``upper_lip``; always the beard area with
+        ``own_eyes``), and its brows and eyes (``own_eyes``) or its shut eyes (``eyes = "target"``).
+        ``unmoved``: ``shaped`` is the target's own landmarks, so the upper lip is simply not painted."""
+        size = painted.shape[0]
+        keep_lip = "beard" if own_eyes else self.upper_lip  # a man's stubble stays under the woman too
+        if keep_lip in ("target", "beard"):
+            lip = (upper_lip if keep_lip == "target" else beard_area)(shaped, size)
+            if unmoved:
+                mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
+            else:
+                painted = cv2.blendLinear(own(), painted, lip, 1.0 - lip)
+        if own_eyes:
+            eyes = own_brows_and_eyes(shaped, size)
+            painted = cv2.blendLinear(own(), painted, eyes, 1.0 - eyes)
+        elif self.eyes == "target":
+            painted = self._keep_shut_eyes(painted, own, shaped, openness, upper, track, frame_index)
+        return painted, mask
 
     def _keep_shut_eyes(self, painted: np.ndarray, own: Callable[[], np.ndarray], shaped: np.ndarray,
                         openness: np.ndarray | None, upper: Pick, track: int, frame_index: int) -> np.ndarray:

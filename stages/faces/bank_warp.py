@@ -247,13 +247,22 @@ def skin_likelihood(image: np.ndarray, points: np.ndarray, reach: float = 8.0, s
     return np.clip((reach - np.sqrt(squared)) / soft, 0.0, 1.0)
 
 
+BELOW_LIP = 0.06  # x inter-ocular: the core reaches this far below the lower lip's outline
+
+
 def feature_core(points: np.ndarray, size: int) -> np.ndarray:
-    """Bool mask of the hull of brows, eyes, nose and mouth (points 17-67): what is painted whatever
-    its colour (eyes, lips and brows are not skin, and are the face)."""
+    """Bool mask of the hull of brows, eyes, nose and mouth (points 17-67), reaching ``BELOW_LIP``
+    under the lower lip: what is painted whatever its colour (eyes, lips and brows are not skin, and
+    are the face). dlib's lower-lip outline often lies inside a full lip, and most of all on an open
+    mouth: a target's red lipstick below it is no skin, so it was kept, a red lower lip under B's
+    (retalking_face5)."""
     import cv2
 
+    points = np.asarray(points, np.float64)
+    down = points[57] - points[51]
+    down = down / max(float(np.linalg.norm(down)), 1e-6) * BELOW_LIP * inter_ocular(points)
     core = np.zeros((size, size), np.uint8)
-    hull = cv2.convexHull(np.round(np.asarray(points, np.float64)[17:68] * 16).astype(np.int32))
+    hull = cv2.convexHull(np.round(np.vstack([points[17:68], points[55:60] + down]) * 16).astype(np.int32))
     cv2.fillConvexPoly(core, hull, 1, cv2.LINE_8, shift=4)
     return core.astype(bool)
 
