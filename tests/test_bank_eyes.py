@@ -8,12 +8,11 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_window, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe
-from stages.faces.bank_swap import BankSwapper, beard_area
-from tests.test_bank_swap import GREY_BGR, SKIN_BGR, expressive
+from stages.faces.bank_swap import beard_area
+from tests.test_bank_swap import GREY_BGR, SKIN_BGR, expressive, paint_one
 
 LID_BGR = (120, 170, 215)  # the target's closed lids: a skin tone of their own, unlike the bank's
 IRIS_BGR = (60, 40, 90)
@@ -72,8 +71,7 @@ def test_a_shut_target_eye_shows_its_own_lids_not_a_slit_of_the_banks_open_eye()
     closure = np.round(shut[[37, 41]].mean(axis=0)).astype(int)  # on the line where the lids meet
     painted = {}
     for eyes in ("target", "bank"):
-        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=shut, matrix=np.eye(2, 3))
-        BankSwapper(_open_eyed_bank(), eyes=eyes, grain=False, sharpen=False).paint(face, 0)
+        face = paint_one(_open_eyed_bank(), target, shut, eyes=eyes, grain=False, sharpen=False)
         painted[eyes] = face.swapped[closure[1] - 1:closure[1] + 2, closure[0] - 1:closure[0] + 2].astype(int)
     lids = np.array(LID_BGR)
     assert np.abs(painted["target"] - lids).max() <= 12  # the target's own closed lids
@@ -98,9 +96,7 @@ def test_a_face_painted_with_the_other_sex_keeps_its_own_brows_eyes_and_chin_and
     bank.crops[0][beard_area(points, 256) > 0.5] = (70, 80, 90)  # B's stubble
     painted = {}
     for own_eyes in (True, False):
-        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
-        BankSwapper(bank, grain=False, sharpen=False).paint(face, 0, own_eyes=own_eyes)
-        painted[own_eyes] = face.swapped.astype(int)
+        painted[own_eyes] = paint_one(bank, target, points, own_eyes=own_eyes, grain=False, sharpen=False).swapped.astype(int)
     skin = np.array(SKIN_BGR)
     for spot in (brow, eye, chin):
         assert np.abs(painted[True][spot[1], spot[0]] - skin).max() <= 12  # the target's own

@@ -413,11 +413,13 @@ def synthetic_bank(points: np.ndarray, inset: float = 0.1, texture: float = 0.0,
     return FaceBank(image[None], landmarks, describe(landmarks), np.zeros(1, np.int32), "photos", "synthetic"), shrunk
 
 
-def paint_one(bank, target: np.ndarray, points: np.ndarray) -> Face:
+def paint_one(bank, target: np.ndarray, points: np.ndarray, own_eyes: bool = False, **options) -> Face:
+    """``target`` (a 256 crop with landmarks ``points``) painted from ``bank`` by a fresh ``BankSwapper(bank,
+    **options)``, as the first face of no track."""
     from stages.faces.bank_swap import BankSwapper
 
     face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
-    BankSwapper(bank).paint(face, 0)
+    BankSwapper(bank, **options).paint(face, 0, own_eyes=own_eyes)
     return face
 
 
@@ -544,7 +546,6 @@ def test_the_bank_face_takes_the_targets_light_across_the_face_but_not_its_featu
     """A flat-lit bank face on a side-lit head was the pasted look viewers named: with the shading
     match its cheeks step from dark to light as the target's do (Reinhard alone gives one flat level),
     while the target's own eyes, drawn white where the bank's are dark, do not show through."""
-    from stages.faces.bank_swap import BankSwapper
 
     points = open_mouth(0.02)
     bank, _ = synthetic_bank(points, inset=0.0, texture=2.0)
@@ -562,8 +563,7 @@ def test_the_bank_face_takes_the_targets_light_across_the_face_but_not_its_featu
 
     step = {}
     for shading in (0.0, 0.3):
-        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
-        BankSwapper(bank, shading=shading, grain=False).paint(face, 0)
+        face = paint_one(bank, target, points, shading=shading, grain=False)
         step[shading] = lightness(face.swapped, right) - lightness(face.swapped, left)
         assert lightness(face.swapped, eye) < lightness(target, eye) - 120  # the bank's eyes, not the target's
     wanted = lightness(target, right) - lightness(target, left)
@@ -596,14 +596,13 @@ def test_the_bundled_people_paint_each_face_with_someone_of_its_sex_and_never_it
 
 
 def test_a_face_of_a_bundled_person_is_never_painted_with_themselves() -> None:
-    from stages.faces.bank_choice import likeliest_other
+    from stages.faces.bank_choice import Choice, choose_identity
     from stages.swap import bundled_identities
 
-    from stages.faces.bank_choice import Choice, choose_identity
-
     identities = bundled_identities()
-    assert likeliest_other(identities[0], identities) == 1 and likeliest_other(identities[1], identities) == 0
-    assert likeliest_other(identities[0], identities[:1]) == 0  # the only one there is: painted all the same
+    assert choose_identity(identities[0], identities).index == 1
+    assert choose_identity(identities[1], identities).index == 0
+    assert choose_identity(identities[0], identities[:1]).index == 0  # the only one there is: painted all the same
     # each bundled person's only other is of the other sex; a user's one person is no choice at all
     assert choose_identity(identities[0], identities) == Choice(1, other_sex=True)
     assert choose_identity(identities[1], identities) == Choice(0, other_sex=True)
@@ -654,7 +653,7 @@ def test_a_long_session_of_passing_faces_keeps_little_per_track_state() -> None:
 def test_between_open_lips_the_targets_own_mouth_shows_and_b_paints_the_lips() -> None:
     """A bank face with a closed mouth on an open one stretched lip skin over the gap (a "melted
     mouth"); a grin on a spoken "o" squeezed the teeth. The opening is the target's, the lips B's."""
-    from stages.faces.bank_swap import BankSwapper, mouth_interior
+    from stages.faces.bank_swap import mouth_interior
 
     closed, opened = open_mouth(0.0), open_mouth(0.1)
     closed[[65, 66, 67]] = closed[[63, 62, 61]]  # the inner lips together (the mean face's are parted)
@@ -666,9 +665,7 @@ def test_between_open_lips_the_targets_own_mouth_shows_and_b_paints_the_lips() -
     lip = np.round(opened[[51, 62]].mean(axis=0)).astype(int)  # in the upper lip, outside the opening
     painted = {}
     for mouth in ("target", "bank"):
-        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=opened, matrix=np.eye(2, 3))
-        BankSwapper(bank, mouth=mouth).paint(face, 0)
-        painted[mouth] = face.swapped
+        painted[mouth] = paint_one(bank, target, opened, mouth=mouth).swapped
     assert painted["target"][centre[1], centre[0]].min() > 240  # the target's teeth
     assert painted["bank"][centre[1], centre[0]].min() < 200  # B's skin or lip stretched over the gap: what this replaces
     lips = [painted[mouth][lip[1], lip[0]].astype(int) for mouth in ("target", "bank")]
@@ -678,7 +675,6 @@ def test_between_open_lips_the_targets_own_mouth_shows_and_b_paints_the_lips() -
 def test_the_targets_own_upper_lip_shows_so_no_bank_moustache_travels() -> None:
     """The bundled man's thin moustache, warped onto clean-shaven faces, was the ghost viewers named
     on every one of his swaps. Between the nose and the lip the target's skin shows; the lips stay B's."""
-    from stages.faces.bank_swap import BankSwapper
 
     points = open_mouth(0.02)
     bank, _ = synthetic_bank(points)
@@ -689,9 +685,7 @@ def test_the_targets_own_upper_lip_shows_so_no_bank_moustache_travels() -> None:
     lip = np.round(points[[57, 66]].mean(axis=0)).astype(int)  # the lower lip: B's
     painted = {}
     for upper_lip in ("target", "bank"):
-        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
-        BankSwapper(bank, upper_lip=upper_lip).paint(face, 0)
-        painted[upper_lip] = face.swapped.astype(int)
+        painted[upper_lip] = paint_one(bank, target, points, upper_lip=upper_lip).swapped.astype(int)
     skin = np.array(SKIN_BGR)
     assert np.abs(painted["target"][philtrum[1], philtrum[0]] - skin).max() <= 3  # no moustache
     assert np.abs(painted["bank"][philtrum[1], philtrum[0]] - skin).max() > 30  # B's moustache: what this removes
@@ -701,7 +695,7 @@ def test_the_targets_own_upper_lip_shows_so_no_bank_moustache_travels() -> None:
 def test_under_a_stubbled_bank_face_the_targets_own_chin_and_mouth_corners_show_and_b_paints_the_lips() -> None:
     """The bundled man's stubble covers his chin and the skin beside his mouth; kept only under his
     nose, it showed at the mouth's corners and on the chin of clean-shaven faces."""
-    from stages.faces.bank_swap import BankSwapper, beard_area
+    from stages.faces.bank_swap import beard_area
 
     points = open_mouth(0.02)
     bank, _ = synthetic_bank(points)
@@ -721,9 +715,7 @@ def test_under_a_stubbled_bank_face_the_targets_own_chin_and_mouth_corners_show_
     assert area[lip[1], lip[0]] < 0.05 and area[nose[1], nose[0]] < 0.05
     painted = {}
     for upper_lip in ("beard", "target"):
-        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=points, matrix=np.eye(2, 3))
-        BankSwapper(bank, upper_lip=upper_lip).paint(face, 0)
-        painted[upper_lip] = face.swapped.astype(int)
+        painted[upper_lip] = paint_one(bank, target, points, upper_lip=upper_lip).swapped.astype(int)
     skin = np.array(SKIN_BGR)
     for spot in (corner, chin):
         assert np.abs(painted["beard"][spot[1], spot[0]] - skin).max() <= 4  # the target's own skin

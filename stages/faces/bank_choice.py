@@ -63,11 +63,6 @@ def choose_identity(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> 
                   unsure=abs(probability - 0.5) < SEX_DOUBT)
 
 
-def likeliest_other(embedding: np.ndarray, identities: Sequence[np.ndarray]) -> int:
-    """Index of the identity that paints ``embedding``'s face (``choose_identity``)."""
-    return choose_identity(embedding, identities).index
-
-
 class BankChooser:
     """Per face track, the bank (of ``identities``) that paints it."""
 

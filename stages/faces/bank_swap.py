@@ -205,17 +205,17 @@ class BankSwapper:
             painted = cv2.blendLinear(self._painted(lower, shaped, size), painted, weight, 1.0 - weight)
         bank_skin = painted[..., 3].astype(np.float32) / 255.0
         inner = skin_mask(points, size, features=True)
-        skin = without_features(inner, points)  # the target's inner-face skin: colour and grain are measured here
+        # the target's inner-face skin, where colour and grain are measured: without its features, nor
+        # where B's lie; what the features take is where sharpness is read (``_match_sharpness``)
+        skin = without_features(inner, points)
+        edges = inner - skin
         if shaped is not points:
-            skin = without_features(skin, shaped)  # nor where B's features lie
+            shaped_skin = without_features(inner, shaped)
+            skin = np.minimum(skin, shaped_skin)  # the cut-outs are 0 or 1: the same as cutting both
+            edges = np.maximum(edges, inner - shaped_skin)
         mask = paint_mask(points, size, np.minimum(bank_skin, skin_likelihood(crop, points, skin=skin)),
                           shaped=None if shaped is points else shaped)
         painted = np.ascontiguousarray(painted[..., :3])
-        # sharpness is read on the features' edges (eyes, brows, lips and a margin): skin says how
-        # smooth a face is, not how sharp the picture is
-        edges = inner - without_features(inner, points)
-        if shaped is not points:
-            edges = np.maximum(edges, inner - without_features(inner, shaped))
         painted, sharpened = self._match_sharpness(painted, crop, edges, face.track_id, frame_index)
         # the target's pixels moved onto B's proportions were resampled by the warp as B's face was:
         # sharpened as it is (and grained with it below); unmoved, they are the crop's own
@@ -250,7 +250,8 @@ class BankSwapper:
 
     def _match_sharpness(self, painted: np.ndarray, crop: np.ndarray, edges: np.ndarray, track: int,
                          frame_index: int) -> tuple[np.ndarray, float]:
-        """``painted`` blurred to the target's sharpness inside ``edges`` when it is sharper
+        """``painted`` blurred to the target's sharpness inside ``edges`` (the features' edges: eyes, brows,
+        lips and a margin; skin says how smooth a face is, not how sharp the picture is) when it is sharper
         (``blur_to_match``), else sharpened up to it (``sharpen_to_match``, when ``sharpen``); and the
         unsharp amount used (0 when none). Both measures are held for a few frames and smoothed."""
         softness = self._measured(track, frame_index, "blur", lambda: blur_to_match(painted, crop, edges))
