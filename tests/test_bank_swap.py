@@ -653,7 +653,7 @@ def test_a_long_session_of_passing_faces_keeps_little_per_track_state() -> None:
 def test_between_open_lips_the_targets_own_mouth_shows_and_b_paints_the_lips() -> None:
     """A bank face with a closed mouth on an open one stretched lip skin over the gap (a "melted
     mouth"); a grin on a spoken "o" squeezed the teeth. The opening is the target's, the lips B's."""
-    from stages.faces.bank_swap import mouth_interior
+    from stages.faces.bank_mouth import mouth_interior
 
     closed, opened = open_mouth(0.0), open_mouth(0.1)
     closed[[65, 66, 67]] = closed[[63, 62, 61]]  # the inner lips together (the mean face's are parted)

@@ -26,6 +26,7 @@ import numpy as np
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, own_brows_and_eyes
+from stages.faces.bank_mouth import mouth_interior
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
@@ -59,30 +60,6 @@ def lower_face_weight(points: np.ndarray, size: int) -> np.ndarray:
     start, end = LOWER_FACE_BAND
     ramp = np.clip((along - start) / (end - start), 0.0, 1.0)
     return ramp * ramp * (3.0 - 2.0 * ramp)
-
-
-MOUTH_OPEN = 0.04  # inner-lip gap (inter-ocular units) from which the target's own mouth shows between the lips
-
-
-def mouth_interior(points: np.ndarray, size: int) -> np.ndarray | None:
-    """(size, size) float32 weight of the target's own pixels between its inner lips (points 60-67),
-    fading in as the mouth opens past ``MOUTH_OPEN``; None when the mouth is closed.
-
-    Why: the bank rarely holds the target's mouth shape. Its grin warped onto a spoken "o" squeezes
-    the teeth into a smeared band, and its closed lips stretched over an open mouth paint lip skin in
-    the gap; viewers named both (a "melted mouth", "garbled teeth"). The opening itself (teeth, tongue,
-    the dark of the mouth) is the target's, in its light; lips, skin and everything around stay B's.
-    The edge lies a pixel inside the inner lip line and is barely feathered: a wider inset left the
-    bank's squeezed teeth showing in the corners, a wider feather shows the target's own lip line."""
-    gap = float(np.linalg.norm(points[66] - points[62]))
-    iod = inter_ocular(points)
-    opening = np.clip((gap / max(iod, 1e-6) - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0)
-    if opening <= 0.0:
-        return None
-    mask = np.zeros((size, size), np.float32)
-    cv2.fillPoly(mask, [np.round(points[60:68] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
-    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))  # a pixel inside the inner lip line
-    return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod)) * np.float32(opening)
 
 
 def upper_lip(points: np.ndarray, size: int) -> np.ndarray:
@@ -236,7 +213,7 @@ class BankSwapper:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
             painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
         if self.mouth == "target":
-            inside = mouth_interior(shaped, size)
+            inside = mouth_interior(shaped, size, resampled())
             if inside is not None:
                 painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))

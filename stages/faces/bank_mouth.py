@@ -1,0 +1,110 @@
+"""What of the target's own open mouth shows between B's lips: the opening, its teeth and its dark.
+
+Why the target's own: the bank rarely holds the target's mouth shape. Its grin warped onto a spoken
+"o" squeezes the teeth into a smeared band, and its closed lips stretched over an open mouth paint lip
+skin in the gap; viewers named both (a "melted mouth", "garbled teeth"). The opening itself (teeth,
+tongue, the dark of the mouth) is the target's, in its light; lips, skin and everything around stay B's.
+
+Why not only between dlib's inner lip points: on lipstick and on bright teeth dlib's inner lip line
+runs across the teeth, not along the lips. On ``retalking_face5`` it read a mouth open on two rows of
+teeth as shut (an inner-lip gap of 0.01-0.05 inter-ocular), so B's closed lips were painted over
+every word she spoke; on ``retalking_face2`` it ran along the upper teeth's lower edge and B's upper
+lip was painted down over them. So the opening is also read from the pixels inside the outer lip
+line: teeth (lighter and greyer than the lips) and the mouth's dark (darker than the lips), joined to
+dlib's inner opening, however thin that is.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from stages.faces.geometry import inter_ocular
+
+MOUTH_OPEN = 0.04  # inner-lip gap (inter-ocular units) from which the target's own mouth shows between the lips
+TEETH_LIGHTER = 0.12  # lightness over the lips' median, as a share of it, at which a pixel is wholly tooth-light
+TEETH_GREYER = 8.0  # chroma below the lips' median over which a pixel turns from lip-red to tooth-grey
+MOUTH_DARKER = 0.35  # lightness under the lips' median, as a share of it, at which a pixel is wholly the mouth's dark
+DARK_WIDTH = 0.04  # x inter-ocular: the mouth's dark narrower than this is the crease between closed lips
+LIP_EDGE = 0.04  # x inter-ocular: the outer lip line's inset, so the skin just outside a lip is never the opening
+SEEN_OPEN = (0.005, 0.015)  # area of the opening read from pixels (inter-ocular squared) over which it fades in
+
+
+def _polygon(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 mask of ``shape`` with a filled polygon, drawn at quarter-pixel precision."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(points * 4).astype(np.int32)], 1, cv2.LINE_8, shift=2)
+    return mask
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+
+
+def seen_opening(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Float32 (size, size) 0 or 1: the open mouth of ``image``'s face (landmarks ``points``) read from
+    its pixels, outside dlib's inner lip line as well as inside it.
+
+    Inside the outer lip line (inset by ``LIP_EDGE``), a pixel scores as teeth by how much lighter
+    (``TEETH_LIGHTER``, relative) and greyer (``TEETH_GREYER``) it is than the lip ring's median, or
+    as the mouth's dark by how much darker (``MOUTH_DARKER``). Of the pixels scoring over a half, only
+    those joined to the inner opening count, and the dark ones only where wider than ``DARK_WIDTH``:
+    a pale spot on a lip, the skin past a thin lip's outline or the crease between closed lips is no
+    opening. Only the lips' bounding box is read (a few milliseconds a face otherwise)."""
+    size = image.shape[0]
+    opening = np.zeros((size, size), np.float32)
+    iod = inter_ocular(points)
+    x0, y0 = np.maximum(np.floor(points[48:68].min(axis=0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(points[48:68].max(axis=0)).astype(int) + 3, size)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return opening
+    local = points - [x0, y0]
+    shape = (y1 - y0, x1 - x0)
+    outer = cv2.erode(_polygon(local[48:60], shape), _disc(max(1, int(round(LIP_EDGE * iod)))))
+    inner = _polygon(local[60:68], shape)
+    ring = (outer > 0) & (inner == 0)
+    if ring.sum() < 8:
+        return opening
+    lab = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1, :3]), cv2.COLOR_BGR2LAB).astype(np.float32)
+    chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
+    # relative to the lips' own lightness: in dim footage teeth are only a little lighter than lips
+    relative = lab[..., 0] / max(float(np.median(lab[..., 0][ring])), 1.0) - 1.0
+    greyer = np.clip((np.median(chroma[ring]) - chroma) / TEETH_GREYER + 0.5, 0.0, 1.0)
+    teeth = np.clip(relative / TEETH_LIGHTER, 0.0, 1.0) * greyer
+    # the mouth's dark is greyer than the lips too: a lipstick's darker inner edge is lip
+    dark = np.clip(-relative / MOUTH_DARKER, 0.0, 1.0) * greyer
+    wide = _disc(max(1, int(round(DARK_WIDTH * iod / 2))))
+    dark_wide = cv2.morphologyEx((dark > 0.5).astype(np.uint8), cv2.MORPH_OPEN, wide) > 0
+    score = np.maximum(teeth, dark * dark_wide) * (outer > 0)
+    candidates = ((score > 0.5) | (inner > 0)).astype(np.uint8) & outer
+    count, labels = cv2.connectedComponents(candidates, connectivity=8)
+    joined = np.unique(labels[(inner > 0) & (outer > 0)])
+    joined = joined[joined > 0]
+    if count <= 1 or joined.size == 0:
+        return opening
+    opening[y0:y1, x0:x1][np.isin(labels, joined) & (score > 0.5)] = 1.0
+    return opening
+
+
+def mouth_interior(points: np.ndarray, size: int, image: np.ndarray | None = None) -> np.ndarray | None:
+    """(size, size) float32 weight of the target's own pixels in its open mouth: between its inner
+    lips (points 60-67), fading in as they part past ``MOUTH_OPEN``, and what ``seen_opening`` reads
+    in ``image`` (the target on ``points``), fading in over ``SEEN_OPEN``; None when both say shut.
+
+    The polygon's edge lies a pixel inside the inner lip line and is barely feathered: a wider inset
+    left the bank's squeezed teeth showing in the corners, a wider feather the target's own lip line."""
+    iod = max(inter_ocular(points), 1e-6)
+    gap = float(np.linalg.norm(points[66] - points[62]))
+    parted = float(np.clip((gap / iod - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0))
+    mask = np.zeros((size, size), np.float32)
+    if parted > 0.0:
+        cv2.fillPoly(mask, [np.round(points[60:68] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8)) * np.float32(parted)  # a pixel inside the inner lip line
+    if image is not None:
+        seen = seen_opening(image, points)
+        low, high = SEEN_OPEN
+        shown = float(np.clip((float(seen.sum()) / (iod * iod) - low) / (high - low), 0.0, 1.0))
+        mask = np.maximum(mask, seen * np.float32(shown))
+    if not mask.any():
+        return None
+    return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod))

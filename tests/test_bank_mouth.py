@@ -1,0 +1,82 @@
+"""The target's own open mouth between B's lips: read from its pixels where dlib's inner lips say shut."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from stages.faces.bank_mouth import mouth_interior, seen_opening
+from stages.faces.geometry import inter_ocular
+from tests.test_bank_swap import SKIN_BGR, open_mouth, paint_one, synthetic_bank
+
+LIP_BGR = (80, 70, 170)
+TEETH_BGR = (225, 230, 232)
+
+
+def shut_points() -> np.ndarray:
+    """The mean face with its inner lips together: how dlib reads lips parted on a row of teeth."""
+    points = open_mouth(0.03)
+    points[[65, 66, 67]] = points[[63, 62, 61]]
+    return points
+
+
+def mouth_picture(points: np.ndarray, teeth: bool, crease: bool = False, lips: tuple = LIP_BGR,
+                  teeth_colour: tuple = TEETH_BGR) -> np.ndarray:
+    """Skin, lips filling the outer lip line, and between them (along the inner line) a band of
+    teeth or only a two-pixel crease."""
+    image = np.empty((256, 256, 3), np.uint8)
+    image[:] = SKIN_BGR
+    cv2.fillPoly(image, [np.round(points[48:60]).astype(np.int32)], lips)
+    middle = np.round(points[[60, 61, 62, 63, 64]]).astype(np.int32)
+    if teeth:
+        half = int(round(0.05 * inter_ocular(points)))
+        band = np.vstack([middle - [0, half], (middle + [0, half])[::-1]])
+        band[[0, -1], 0] += [6, 6]  # the teeth stop short of the mouth's corners
+        band[[len(middle) - 1, len(middle)], 0] -= [6, 6]
+        cv2.fillPoly(image, [band], teeth_colour)
+    if crease:
+        cv2.polylines(image, [middle], False, (40, 30, 60), 2)
+    return image
+
+
+def test_teeth_between_lips_dlib_calls_shut_are_the_targets_own() -> None:
+    """retalking_face5: dlib read lips parted on two rows of teeth as shut, and B's closed lips were
+    painted over every word. The teeth now show; the lips stay out of the opening."""
+    points = shut_points()
+    image = mouth_picture(points, teeth=True)
+    assert mouth_interior(points, 256) is None  # dlib's points alone: shut
+    inside = mouth_interior(points, 256, image)
+    assert inside is not None
+    centre = np.round(points[[62, 66]].mean(axis=0)).astype(int)
+    lip = np.round(points[[51, 62]].mean(axis=0) * [1, 1] - [0, 1]).astype(int)  # in the upper lip
+    assert inside[centre[1], centre[0]] > 0.9
+    assert inside[lip[1], lip[0]] < 0.1
+    cheek = np.round(points[[48, 4]].mean(axis=0)).astype(int)
+    assert inside[cheek[1], cheek[0]] == 0.0
+
+
+def test_teeth_in_dim_footage_are_still_teeth() -> None:
+    """In dark footage teeth are only a little lighter than lips (on retalking_face2 L 98 against 87,
+    OpenCV's 8-bit scale): lightness is read relative to the lips', not in fixed steps."""
+    points = shut_points()
+    lips, teeth = (62, 58, 100), (72, 77, 80)  # L 76 and 84: 8 steps, a tenth lighter; the teeth grey
+    seen = seen_opening(mouth_picture(points, teeth=True, lips=lips, teeth_colour=teeth), points)
+    centre = np.round(points[[62, 66]].mean(axis=0)).astype(int)
+    assert seen[centre[1], centre[0]] == 1.0
+
+
+def test_closed_lips_with_a_crease_are_no_opening() -> None:
+    """The dark line between closed lips is thinner than any open mouth: it must not part B's lips."""
+    points = shut_points()
+    assert mouth_interior(points, 256, mouth_picture(points, teeth=False, crease=True)) is None
+
+
+def test_painted_lips_frame_the_targets_teeth() -> None:
+    """End to end through the swapper: B's closed lips, the target's teeth between them."""
+    points = shut_points()
+    bank, _ = synthetic_bank(points)  # B's lips drawn closed
+    target = mouth_picture(points, teeth=True)
+    centre = np.round(points[[62, 66]].mean(axis=0)).astype(int)
+    swapped = paint_one(bank, target, points).swapped
+    assert swapped[centre[1], centre[0]].min() > 200  # the target's teeth, not B's lip
+    assert paint_one(bank, target, points, mouth="bank").swapped[centre[1], centre[0]].max() < 200
