@@ -8,7 +8,9 @@ frame to frame, so per-track temporal smoothing is meaningful):
    front of the face keep their own pixels. It is shaped (eroded, feathered) on its own and never
    smoothed over time: a moving hand must not be painted over by last frame's mask;
 2. colour transfer of the generated face to the original's colour statistics inside the mask:
-   Reinhard (mean/std per LAB channel, "rct"), or histogram matching ("hist"), or none;
+   Reinhard (mean/std per LAB channel, "rct"), or histogram matching ("hist"), or none. Pixels the
+   swap says are the target's own (``Face.swapped_own``: the bank swap's open mouth and what it did
+   not paint) are left as they are, in proportion: they are in the target's colour already;
 3. the mask and the colour statistics are smoothed over time per face track (exponential moving
    average), so colour does not pulse and the edge does not crawl;
 4. warp back with the inverse alignment, only inside the face's bounding rectangle, and alpha-composite
@@ -257,6 +259,7 @@ class BlendStage(Stage):
 
         target = cv2.warpAffine(original, face.matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         generated = face.swapped[..., :3]
+        painted = generated
         if cfg.color == "rct":
             stats = np.concatenate([lab_stats(generated, mask), lab_stats(target, mask)])
             if cfg.temporal > 0 and not fresh and track.stats is not None:
@@ -265,6 +268,11 @@ class BlendStage(Stage):
             generated = apply_rct(generated, stats)
         elif cfg.color == "hist":
             generated = match_histograms(generated, target, mask)
+        if cfg.color != "none" and face.swapped_own is not None:
+            # the target's own pixels in the swap are in its colour already: the transfer, fitted to
+            # the painted face, turned a dark mouth green inside red lips
+            own = np.clip(face.swapped_own, 0.0, 1.0).astype(np.float32)
+            generated = cv2.blendLinear(painted, generated, own, 1.0 - own)
         if cfg.mouth == "source" and face.landmarks is not None:
             generated = keep_source_mouth(generated, target, transform(face.landmarks, face.matrix), cfg.mouth_grow,
                                           cfg.feather * scale)

@@ -77,6 +77,9 @@ def test_painted_lips_frame_the_targets_teeth() -> None:
     bank, _ = synthetic_bank(points)  # B's lips drawn closed
     target = mouth_picture(points, teeth=True)
     centre = np.round(points[[62, 66]].mean(axis=0)).astype(int)
-    swapped = paint_one(bank, target, points).swapped
-    assert swapped[centre[1], centre[0]].min() > 200  # the target's teeth, not B's lip
+    face = paint_one(bank, target, points)
+    assert face.swapped[centre[1], centre[0]].min() > 200  # the target's teeth, not B's lip
+    # and the swap says so: the blend's colour transfer is to leave the teeth alone, not B's lip
+    lip = np.round(points[[51, 62]].mean(axis=0) - [0, 1]).astype(int)
+    assert face.swapped_own[centre[1], centre[0]] > 0.9 and face.swapped_own[lip[1], lip[0]] < 0.1
     assert paint_one(bank, target, points, mouth="bank").swapped[centre[1], centre[0]].max() < 200

@@ -212,15 +212,22 @@ class BankSwapper:
         if self.grain:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
             painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
+        opening = np.zeros((size, size), np.float32)
         if self.mouth == "target":
             inside = mouth_interior(shaped, size, resampled())
             if inside is not None:
                 painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
+                opening = inside
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
         if self._smoothed(face.track_id, frame_index, "glasses", glasses, GLASSES_MEMORY) >= BRIDGE_SHARE:
             mask = mask * (1.0 - rim_weight(crop, painted, points))
         face.swapped = cv2.blendLinear(painted, crop, mask, 1.0 - mask)
         face.swapped_mask = mask
+        # what is the target's own here and must keep its colour in the blend: the unpainted rest, and
+        # the open mouth, whose dark the blend's transfer (fitted to the painted skin) turned green
+        # inside red lips. The target's eyes, lids or beard area kept within B's skin are left to the
+        # transfer: they meet that skin, and a transfer stopping at their edge would outline them.
+        face.swapped_own = 1.0 - mask * (1.0 - opening)
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)
