@@ -92,6 +92,9 @@ class SwapConfig:
     bank_sharpen: bool = option(True, "method = 'bank': sharpen a bank face softer than the target (enlarged onto a "
                                 "larger face, resampled by the warp) up to the target's sharpness, read on the "
                                 "edges of eyes, brows and lips, against a waxy, airbrushed face")
+    bank_segment: bool = option(True, "method = 'bank': cut each bank face to its visible face with the bundled "
+                                "occlusion segmenter, not by colour alone: hair close to the bank person's skin "
+                                "colour, falling over a temple, was painted onto turned heads as a dark stroke")
     bank_shading: float = option(0.3, "method = 'bank': match the bank face's light and skin colour to the target's "
                                  "across the face, not only on average: width of the smooth shading field, in "
                                  "inter-ocular distances (0 = one mean and spread for the whole face)",
@@ -223,6 +226,8 @@ class BankPainter:
         from stages.faces.bank_choice import BankChooser
 
         self.config = config
+        self.device = context.device
+        self._segmenter: Any = None
         if config.face:
             self._banks: list[Callable[[], FaceBank]] = [lambda: open_face_bank(config)]
             self.chooser = BankChooser([None])
@@ -255,8 +260,20 @@ class BankPainter:
                                                  grain=config.bank_grain, shading=config.bank_shading,
                                                  mouth=config.bank_mouth, eyes=config.bank_eyes,
                                                  upper_lip=upper_lip_of(config, bank),
-                                                 shape=config.bank_shape, sharpen=config.bank_sharpen)
+                                                 shape=config.bank_shape, sharpen=config.bank_sharpen,
+                                                 visible_face=self._visible_face())
         return self._swappers[number]
+
+    def _visible_face(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The bundled occlusion segmenter on one bank crop (``swap.bank_segment``), opened once."""
+        if not self.config.bank_segment:
+            return None
+        if self._segmenter is None:
+            from models.segmenter import BUNDLED_SEGMENTER, Segmenter
+
+            self._segmenter = Segmenter(BUNDLED_SEGMENTER, self.device)
+        segmenter = self._segmenter
+        return lambda crop: segmenter([crop])[0]
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
         for face, index in zip(faces, frame_indices):

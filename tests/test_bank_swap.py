@@ -443,6 +443,24 @@ def test_no_pixel_beyond_the_bank_faces_own_outline_is_pasted() -> None:
     assert not pale.any(), "the backdrop's colour shows in the painted crop"
 
 
+def test_bank_hair_the_segmenter_leaves_out_is_not_painted_even_in_skin_colour() -> None:
+    """B's light-brown hair over her temple is skin-coloured, so the colour gate let it through: a
+    turned boy on the crowd clip got a dark strand across his temple. The visible-face cut stops it."""
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points, inset=0.0)
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    temple = np.round((points[15] + points[45]) / 2).astype(int)  # beside the eye, off the features
+    hair = np.ones((256, 256), np.float32)
+    cv2.circle(hair, tuple(int(v) for v in temple), 10, 0.0, -1)
+    masks = {cut: paint_one(bank, target, points, visible_face=(lambda crop: hair) if cut else None).swapped_mask
+             for cut in (False, True)}
+    x, y = temple
+    assert masks[False][y, x] > 0.5  # the colour gate alone paints it: the case is a real one
+    assert masks[True][y, x] < 0.05
+    cheek = np.round((points[3] + points[31]) / 2).astype(int)  # the rest of the face is still painted
+    assert masks[True][cheek[1], cheek[0]] > 0.9
+
+
 def test_the_targets_own_hair_or_glasses_at_the_rim_keep_their_pixels() -> None:
     points = open_mouth(0.02)
     bank, _ = synthetic_bank(points, inset=0.0)

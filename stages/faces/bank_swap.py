@@ -139,7 +139,8 @@ class BankSwapper:
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
                  shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
-                 sharpen: bool = True, eyes: str = "target") -> None:
+                 sharpen: bool = True, eyes: str = "target",
+                 visible_face: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
         (``bank_warp.sharpen_to_match``); ``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
         target's); ``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
@@ -148,7 +149,10 @@ class BankSwapper:
         target's skin between nose and lip (``upper_lip``), "beard" all of the target's skin where a
         beard grows (``beard_area``), "bank" paints B's there too; ``eyes``:
         "target" keeps the target's own lids where its eye is shut and the bank cannot shut B's
-        (``bank_eyes``), "bank" paints B's most closed eye there."""
+        (``bank_eyes``), "bank" paints B's most closed eye there; ``visible_face``: a bank crop's
+        visible face, 0..1 (the occlusion segmenter): what of B is painted is also cut to it, so B's
+        hair is not painted where its colour is close to B's skin (a dark strand across the temple of
+        a turned head, on the crowd clip)."""
         self.bank = bank
         self.mouth = mouth
         self.upper_lip = upper_lip
@@ -157,6 +161,7 @@ class BankSwapper:
         self.grain = grain
         self.shading = shading
         self.eyes = eyes
+        self.visible_face = visible_face
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER))
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._smooth: dict[tuple[int, str], tuple[int, Any]] = {}  # (track, what) -> (last frame, smoothed value)
@@ -356,7 +361,10 @@ class BankSwapper:
             self._with_skin.move_to_end(index)
             return self._with_skin[index]
         crop = self.bank.crops[index]
-        skin = np.round(skin_likelihood(crop, self.bank.landmarks[index]) * 255).astype(np.uint8)
+        skin = skin_likelihood(crop, self.bank.landmarks[index])
+        if self.visible_face is not None:
+            skin = np.minimum(skin, self.visible_face(crop))
+        skin = np.round(skin * 255).astype(np.uint8)
         self._with_skin[index] = np.dstack([crop, skin])
         if len(self._with_skin) > KEPT_FACES:
             self._with_skin.popitem(last=False)
