@@ -86,6 +86,26 @@ def seen_opening(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return opening
 
 
+def _parted(points: np.ndarray) -> float:
+    """0..1: how far dlib's inner lips are apart past ``MOUTH_OPEN``."""
+    gap = float(np.linalg.norm(points[66] - points[62]))
+    return float(np.clip((gap / max(inter_ocular(points), 1e-6) - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0))
+
+
+def _seen_share(seen: np.ndarray, points: np.ndarray) -> float:
+    """0..1: how much of ``seen_opening`` shows, by its area over ``SEEN_OPEN``."""
+    iod = max(inter_ocular(points), 1e-6)
+    low, high = SEEN_OPEN
+    return float(np.clip((float(seen.sum()) / (iod * iod) - low) / (high - low), 0.0, 1.0))
+
+
+def may_be_open(points: np.ndarray, image: np.ndarray) -> bool:
+    """Whether ``mouth_interior`` can show anything of this face (``image`` with landmarks ``points``):
+    a cheap test on the face as it is, so the target is warped onto B's proportions only for an
+    open mouth."""
+    return _parted(points) > 0.0 or _seen_share(seen_opening(image, points), points) > 0.0
+
+
 def mouth_interior(points: np.ndarray, size: int, image: np.ndarray | None = None) -> np.ndarray | None:
     """(size, size) float32 weight of the target's own pixels in its open mouth: between its inner
     lips (points 60-67), fading in as they part past ``MOUTH_OPEN``, and what ``seen_opening`` reads
@@ -94,17 +114,14 @@ def mouth_interior(points: np.ndarray, size: int, image: np.ndarray | None = Non
     The polygon's edge lies a pixel inside the inner lip line and is barely feathered: a wider inset
     left the bank's squeezed teeth showing in the corners, a wider feather the target's own lip line."""
     iod = max(inter_ocular(points), 1e-6)
-    gap = float(np.linalg.norm(points[66] - points[62]))
-    parted = float(np.clip((gap / iod - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0))
+    parted = _parted(points)
     mask = np.zeros((size, size), np.float32)
     if parted > 0.0:
         cv2.fillPoly(mask, [np.round(points[60:68] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
         mask = cv2.erode(mask, np.ones((3, 3), np.uint8)) * np.float32(parted)  # a pixel inside the inner lip line
     if image is not None:
         seen = seen_opening(image, points)
-        low, high = SEEN_OPEN
-        shown = float(np.clip((float(seen.sum()) / (iod * iod) - low) / (high - low), 0.0, 1.0))
-        mask = np.maximum(mask, seen * np.float32(shown))
+        mask = np.maximum(mask, seen * np.float32(_seen_share(seen, points)))
     if not mask.any():
         return None
     return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod))

@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, own_brows_and_eyes
-from stages.faces.bank_mouth import mouth_interior
+from stages.faces.bank_mouth import may_be_open, mouth_interior
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
@@ -218,7 +218,7 @@ class BankSwapper:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
             painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
         opening = np.zeros((size, size), np.float32)
-        if self.mouth == "target":
+        if self.mouth == "target" and may_be_open(points, crop):
             inside = mouth_interior(shaped, size, resampled())
             if inside is not None:
                 painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
