@@ -38,6 +38,7 @@ def _polygon(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _disc(radius: int) -> np.ndarray:
+    """An elliptic structuring element of this radius."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
 
 

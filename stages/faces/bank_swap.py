@@ -26,8 +26,8 @@ import numpy as np
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, own_brows_and_eyes
-from stages.faces.bank_mouth import may_be_open, mouth_interior
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
+from stages.faces.bank_mouth import may_be_open, mouth_interior
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
                                    pixel_grid, reinhard_map, shading_correction, sharpen, sharpen_to_match,

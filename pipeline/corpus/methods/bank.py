@@ -19,7 +19,7 @@ import numpy as np
 from pipeline.corpus.methods import ModelFree
 from pipeline.errors import FacepipeError
 from pipeline.frame import Frame
-from pipeline.stage import Stage
+from pipeline.stage import Stage, StageContext
 
 if TYPE_CHECKING:
     from pipeline.corpus.job import FakeSpec
@@ -56,6 +56,15 @@ class BankStage(Stage):
 
         super().__init__(None)
         self.swapper = BankSwapper(bank)
+
+    def open(self, context: StageContext) -> None:
+        """The bank faces are cut to their visible face by the bundled segmenter, as ``convert``'s
+        (``swap.bank_segment``): the source's hair is not painted where it is skin-coloured."""
+        from models.segmenter import BUNDLED_SEGMENTER, Segmenter
+
+        super().open(context)
+        segmenter = Segmenter(BUNDLED_SEGMENTER, context.device)
+        self.swapper.visible_face = lambda crop: segmenter([crop])[0]
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:
