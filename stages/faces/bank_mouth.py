@@ -78,10 +78,10 @@ def seen_opening(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     dark_wide = cv2.morphologyEx((dark > 0.5).astype(np.uint8), cv2.MORPH_OPEN, wide) > 0
     score = np.maximum(teeth, dark * dark_wide) * (outer > 0)
     candidates = ((score > 0.5) | (inner > 0)).astype(np.uint8) & outer
-    count, labels = cv2.connectedComponents(candidates, connectivity=8)
+    _, labels = cv2.connectedComponents(candidates, connectivity=8)
     joined = np.unique(labels[(inner > 0) & (outer > 0)])
     joined = joined[joined > 0]
-    if count <= 1 or joined.size == 0:
+    if joined.size == 0:
         return opening
     opening[y0:y1, x0:x1][np.isin(labels, joined) & (score > 0.5)] = 1.0
     return opening
