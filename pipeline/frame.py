@@ -31,6 +31,7 @@ class Face:
     swapped: np.ndarray | None = None  # generator output crop, BGR uint8
     swapped_mask: np.ndarray | None = None  # generator mask, float32 0..1
     swapped_own: np.ndarray | None = None  # share of each ``swapped`` pixel that is the target's own, kept as is (0..1)
+    swapped_skin: np.ndarray | None = None  # where colour statistics of ``swapped`` are measured (0..1): its skin
     selected: bool = True  # False: later stages leave this face alone (face choice)
     embedding: np.ndarray | None = None  # (128,) float32 identity embedding, when something computed it
     swapped_resolution: int = 0  # the generator's own resolution (px): detail finer than this is not in ``swapped``

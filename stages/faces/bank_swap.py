@@ -233,6 +233,7 @@ class BankSwapper:
         # inside red lips. The target's eyes, lids or beard area kept within B's skin are left to the
         # transfer: they meet that skin, and a transfer stopping at their edge would outline them.
         face.swapped_own = 1.0 - mask * (1.0 - opening)
+        face.swapped_skin = skin  # the target's inner-face skin, off both faces' features: where the blend reads colour
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)

@@ -1,0 +1,59 @@
+"""The blend's colour transfer reads its statistics on the swap's skin, not on the painted person's features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.frame import Face, Frame
+from pipeline.stage import StageContext
+from pipeline.videoinfo import VideoInfo
+from stages.blend import BlendConfig, BlendStage, colour_region
+
+SIZE = 96
+INFO = VideoInfo(path="memory", width=SIZE, height=SIZE, fps=25.0, frame_count=1, duration=0.04)
+SKIN = (slice(5, 30), slice(5, 90))
+FEATURES = (slice(40, 70), slice(20, 76))
+
+
+def blended(skin: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(output, original): a swap whose skin already has the target's colour, with features (a large
+    dark patch: B's eyes and brows) where the target's face is plain skin."""
+    rng = np.random.default_rng(5)
+    original = np.clip(rng.normal((110, 140, 200), 6, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    swapped = original.copy()
+    swapped[FEATURES] = (30, 35, 60)
+    face = Face(box=np.array([0, 0, SIZE, SIZE], np.float32), matrix=np.eye(2, 3), inverse=np.eye(2, 3),
+                crop=original.copy(), swapped=swapped, swapped_mask=np.ones((SIZE, SIZE), np.float32),
+                swapped_skin=skin)
+    stage = BlendStage(BlendConfig(occlusion="none", erosion=0.0, feather=0.0, detail=0.0, temporal=0.0))
+    stage.open(StageContext(video=INFO, config=stage.config))
+    frame = Frame(0, 0.0, original.copy(), [face])
+    stage.process([frame])
+    return frame.image, original
+
+
+def skin_shift(output: np.ndarray, original: np.ndarray) -> float:
+    return float(np.abs(output[SKIN].astype(float).mean(axis=(0, 1)) - original[SKIN].mean(axis=(0, 1))).max())
+
+
+def test_skin_already_matched_stays_where_it_is() -> None:
+    skin = np.ones((SIZE, SIZE), np.float32)
+    skin[FEATURES] = 0.0
+    output, original = blended(skin)
+    assert skin_shift(output, original) < 3
+
+
+def test_statistics_over_the_whole_mask_move_matched_skin() -> None:
+    """What ``swapped_skin`` prevents: B's dark features, read as the face's colour, lighten its skin."""
+    output, original = blended(None)
+    assert skin_shift(output, original) > 10
+
+
+def test_a_skin_too_small_to_measure_falls_back_to_the_mask() -> None:
+    mask = np.ones((20, 20), np.float32)
+    tiny = np.zeros((20, 20), np.float32)
+    tiny[0, 0] = 1.0
+    assert np.array_equal(colour_region(mask, tiny), mask)
+    half = np.zeros((20, 20), np.float32)
+    half[:10] = 1.0
+    assert np.array_equal(colour_region(mask, half), half)
