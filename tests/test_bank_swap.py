@@ -22,8 +22,8 @@ from pipeline.frame import Face, Frame
 from pipeline.stage import StageContext
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe, eye_openings, normalise, rest_shape
 from stages.faces.bank_swap import lower_face_weight
-from stages.faces.bank_warp import (add_grain, apply_colour_and_light, face_mask, fine_ratio, missing_grain,
-                                   reinhard_map, skin_mask, warp_face)
+from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, face_mask, fine_ratio,
+                                   missing_grain, reinhard_map, skin_mask, warp_face, without_features)
 from stages.faces.geometry import inter_ocular, template_in_crop, transform
 from stages.faces.identity import identity_distance, mean_embedding
 from tests.conftest import ffmpeg_make, media, one_line_error, read_frames, run_cli
@@ -488,6 +488,27 @@ def test_a_blurred_target_gets_a_painted_face_no_sharper_than_itself() -> None:
     target = synthetic_bank(points, inset=0.0, texture=12.0, seed=1)[0].crops[0]
     face = paint_one(bank, target, points)
     assert fine_ratio(cv2.cvtColor(face.swapped, cv2.COLOR_BGR2GRAY), inner) > 0.8 * sharp_bank
+
+
+def test_footage_blurred_past_the_finest_band_gets_a_face_as_blurred() -> None:
+    """A small face enlarged from soft footage keeps grain in its finest band, so that band alone called
+    for a light blur while the features were smeared over several pixels (a sharp eye on a blurred
+    profile, on the crowd clip). The coarse band is matched too; a target merely as sharp is left alone."""
+    from stages.faces.bank_warp import coarse_blur_to_match, coarse_ratio
+
+    points = open_mouth(0.02)
+    bank, _ = synthetic_bank(points, inset=0.0, texture=12.0)
+    inner = skin_mask(points, 256, features=True)
+    edges = inner - without_features(inner, points)
+    sharp = synthetic_bank(points, inset=0.0, texture=12.0, seed=1)[0].crops[0]
+    noise = np.random.default_rng(2).normal(0.0, 3.0, sharp.shape)
+    smeared = np.clip(cv2.GaussianBlur(sharp, (0, 0), 4.0) + noise, 0, 255).astype(np.uint8)
+    coarse = lambda image: coarse_ratio(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), edges)  # noqa: E731
+    assert blur_to_match(bank.crops[0], smeared, edges) < 2.0  # the finest band is fooled by the grain
+    assert coarse_blur_to_match(bank.crops[0], smeared, edges) >= 2.5
+    face = paint_one(bank, smeared, points)
+    assert coarse(face.swapped) < 1.5 * coarse(smeared) < 0.5 * coarse(bank.crops[0])
+    assert coarse_blur_to_match(bank.crops[0], sharp, edges) == 0.0
 
 
 def test_a_soft_bank_face_on_a_sharp_target_is_sharpened_toward_it() -> None:

@@ -29,9 +29,9 @@ from stages.faces.bank_eyes import keep_weights, kept_eyes, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import may_be_open, mouth_interior
 from stages.faces.bank_shape import in_pixels, shape_shift
-from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, missing_grain, paint_mask,
-                                   pixel_grid, reinhard_map, shading_correction, sharpen, sharpen_to_match,
-                                   skin_likelihood, skin_mask, warp_face, without_features)
+from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
+                                   missing_grain, paint_mask, pixel_grid, reinhard_map, shading_correction, sharpen,
+                                   sharpen_to_match, skin_likelihood, skin_mask, warp_face, without_features)
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 
@@ -242,9 +242,11 @@ class BankSwapper:
                          frame_index: int) -> tuple[np.ndarray, float]:
         """``painted`` blurred to the target's sharpness inside ``edges`` (the features' edges: eyes, brows,
         lips and a margin; skin says how smooth a face is, not how sharp the picture is) when it is sharper
-        (``blur_to_match``), else sharpened up to it (``sharpen_to_match``, when ``sharpen``); and the
+        (``blur_to_match``, and ``coarse_blur_to_match`` for footage blurred past the finest band), else
+        sharpened up to it (``sharpen_to_match``, when ``sharpen``); and the
         unsharp amount used (0 when none). Both measures are held for a few frames and smoothed."""
-        softness = self._measured(track, frame_index, "blur", lambda: blur_to_match(painted, crop, edges))
+        softness = self._measured(track, frame_index, "blur", lambda: max(blur_to_match(painted, crop, edges),
+                                                                           coarse_blur_to_match(painted, crop, edges)))
         sigma = self._smoothed(track, frame_index, "blur", softness)
         if sigma > 0.0:
             return cv2.GaussianBlur(painted, (0, 0), sigma), 0.0

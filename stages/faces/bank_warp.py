@@ -334,6 +334,47 @@ def blur_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) ->
     return BLUR_STEPS[-1]
 
 
+COARSE_BLUR_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)  # Gaussian sigmas tried past the fine band's reach, crop pixels
+COARSE_MISMATCH = 2.0  # the coarse ratio must be this many times the target's before it is matched
+
+
+def coarse_ratio(gray: np.ndarray, weights: np.ndarray) -> float:
+    """``fine_ratio`` one octave and a half coarser: energy of the band finer than a sigma-2 blur over
+    that of all detail finer than sigma 8, inside ``weights``."""
+    import cv2
+
+    image = gray.astype(np.float32)
+    two = cv2.GaussianBlur(image, (0, 0), 2.0)
+    eight = cv2.GaussianBlur(image, (0, 0), 8.0)
+    total = max(float(weights.sum()), 1e-6)
+    band = float((((image - two) ** 2) * weights).sum()) / total
+    detail = float((((image - eight) ** 2) * weights).sum()) / total
+    return band / max(detail, 1e-6)
+
+
+def coarse_blur_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
+    """The least Gaussian sigma (of ``COARSE_BLUR_STEPS``) that leaves ``image`` no sharper than
+    ``target`` at the coarser scale (``coarse_ratio``), or 0 when ``image`` is less than
+    ``COARSE_MISMATCH`` times as sharp there.
+
+    Why: ``fine_ratio`` reads only the finest band, and a small face enlarged from soft or
+    motion-blurred footage keeps some there (compression blocks, the enlargement's steps), so the
+    finest band said a blur of sigma 1.25 matched a crowd's blurred profile while its features were
+    blurred over four crop pixels: a sharp eye and smile on a smeared head, the cue a blind judge
+    named. Only a large mismatch counts: on sharp footage the two faces' coarse bands differ by who
+    they are (stubble, wrinkles), not by the picture's softness."""
+    import cv2
+
+    goal = coarse_ratio(cv2.cvtColor(target, cv2.COLOR_BGR2GRAY), weights)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    if coarse_ratio(gray, weights) < COARSE_MISMATCH * goal:
+        return 0.0
+    for sigma in COARSE_BLUR_STEPS:
+        if coarse_ratio(cv2.GaussianBlur(gray, (0, 0), sigma), weights) <= goal:
+            return sigma
+    return COARSE_BLUR_STEPS[-1]
+
+
 SHARPEN_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)  # unsharp-mask amounts tried (sigma 1 crop pixel); more made lp_d18 flicker (1.20 at 2.0)
 
 
