@@ -762,6 +762,23 @@ def test_under_a_stubbled_bank_face_the_targets_own_chin_and_mouth_corners_show_
     assert np.abs(painted["beard"][lip[1], lip[0]] - skin).max() > 30  # B's lip still painted
 
 
+def test_the_beard_area_fades_out_over_the_cheeks_beside_the_mouth_and_stops_short_at_the_nose() -> None:
+    """A target's stubble that stopped along a line where B's smooth cheek began was a judge's cue: beside
+    and below the mouth the area's edge fades outward over a wide band; beside the nostrils it stays narrow."""
+    from stages.faces.bank_swap import BEARD_REACH, beard_area
+
+    points = open_mouth(0.02)
+    iod = inter_ocular(points)
+    area = beard_area(points, 256)
+    right, left = points[54], points[48]
+    width = float(np.linalg.norm(right - left))
+    along = (right - left) / width
+    beside_mouth = np.round(right + along * (BEARD_REACH * width + 0.08 * iod)).astype(int)
+    beside_nostril = np.round(points[35] + along * 0.12 * iod).astype(int)
+    assert area[beside_mouth[1], beside_mouth[0]] > 0.15
+    assert area[beside_nostril[1], beside_nostril[0]] < 0.03
+
+
 def test_the_bundled_man_leaves_the_targets_beard_area_and_the_woman_and_a_users_person_bring_their_own() -> None:
     """A user's B with a moustache or beard wants it painted (dlib puts B's own 0.09 nearer with it);
     the bundled man's stubble shows as a ghost, so under him the target's skin stays wherever a beard

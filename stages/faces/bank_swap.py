@@ -84,6 +84,7 @@ def upper_lip(points: np.ndarray, size: int) -> np.ndarray:
 BEARD_REACH = 0.3  # x the mouth's width: how far past its corners the beard area reaches
 LIP_MARGIN = 0.03  # x inter-ocular: B's paint round the lips, in the beard area (dlib's outline lies inside a full lip)
 LOWER_LIP_MARGIN = 0.04  # x inter-ocular: and this much more below the lower lip (most of all on an open mouth)
+BEARD_FEATHER = 0.1  # x inter-ocular: the soft edge of the beard area beside and below the mouth (0.03 above it)
 
 
 def beard_area(points: np.ndarray, size: int) -> np.ndarray:
@@ -98,7 +99,10 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
     own skin there (its beard, or none) matches its jaw and neck; B's lips, nose, eyes and brows stay.
     The lips are left out with a margin (``LIP_MARGIN``, more below: ``LOWER_LIP_MARGIN``): dlib's lip
     outline often lies inside the lip's edge, and the target's full lower lip showed under B's as a
-    second one (on an open mouth most of all)."""
+    second one (on an open mouth most of all). Beside and below the mouth its edge fades outward over a
+    wide band (``BEARD_FEATHER``): a target's stubble stopping along a line where B's smooth cheek
+    began was a blind judge's "stubble band on the chin that stops abruptly"; above the mouth it stays
+    narrow, so the target's skin does not spread onto B's nose."""
     iod = inter_ocular(points)
     left, right = points[48], points[54]
     along = (right - left) / max(float(np.linalg.norm(right - left)), 1e-6)
@@ -115,8 +119,16 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
         cv2.fillPoly(lips, [np.round((points[48:60] + down * shift) * 4).astype(np.int32)], 1, cv2.LINE_AA, shift=2)
     reach = max(1, int(round(LIP_MARGIN * iod)))
     lips = cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-    mask[lips > 0] = 0.0
-    return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
+    narrow = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
+    wide = cv2.GaussianBlur(mask, (0, 0), max(0.5, BEARD_FEATHER * iod))
+    nose, mouth = points[33], points[48:68].mean(axis=0)
+    axis = (mouth - nose) / max(float(np.dot(mouth - nose, mouth - nose)), 1e-6)
+    xs, ys = pixel_grid(size)
+    below = np.clip((xs - np.float32(nose[0])) * np.float32(axis[0]) + (ys - np.float32(nose[1])) * np.float32(axis[1]),
+                    0.0, 1.0)  # 0 at the nose's base, 1 from the mouth's middle down
+    lips = cv2.GaussianBlur(lips.astype(np.float32), (0, 0), max(0.5, 0.03 * iod))
+    outward = np.maximum(narrow, wide)  # the target's skin fades out over B's cheeks; inside stays the target's
+    return (narrow + (outward - narrow) * below) * (1.0 - lips)
 
 
 def upper_lip_shade(bank: FaceBank, every: int = 4) -> float:
