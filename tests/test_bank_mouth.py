@@ -83,3 +83,15 @@ def test_painted_lips_frame_the_targets_teeth() -> None:
     lip = np.round(points[[51, 62]].mean(axis=0) - [0, 1]).astype(int)
     assert face.swapped_own[centre[1], centre[0]] > 0.9 and face.swapped_own[lip[1], lip[0]] < 0.1
     assert paint_one(bank, target, points, mouth="bank").swapped[centre[1], centre[0]].max() < 200
+
+
+def test_in_greyscale_footage_lightness_alone_finds_the_teeth() -> None:
+    """A picture with no colour (old footage, an infrared webcam) has no lip-red to set teeth apart:
+    the greyness test called every pixel half lip, and on a greyscale clip B's teeth showed as white
+    fragments round the target's dark mouth. Lightness alone decides there; a closed mouth stays shut."""
+    points = shut_points()
+    grey = lambda image: cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)  # noqa: E731
+    seen = seen_opening(grey(mouth_picture(points, teeth=True)), points)
+    centre = np.round(points[[62, 66]].mean(axis=0)).astype(int)
+    assert seen[centre[1], centre[0]] == 1.0
+    assert mouth_interior(points, 256, grey(mouth_picture(points, teeth=False, crease=True))) is None

@@ -27,6 +27,7 @@ TEETH_GREYER = 8.0  # chroma below the lips' median over which a pixel turns fro
 MOUTH_DARKER = 0.35  # lightness under the lips' median, as a share of it, at which a pixel is wholly the mouth's dark
 DARK_WIDTH = 0.04  # x inter-ocular: the mouth's dark narrower than this is the crease between closed lips
 LIP_EDGE = 0.04  # x inter-ocular: the outer lip line's inset, so the skin just outside a lip is never the opening
+GREY_LIPS = 4.0  # lips' median chroma under which the picture has no colour to tell teeth by (greyscale, infrared)
 SEEN_OPEN = (0.005, 0.015)  # area of the opening read from pixels (inter-ocular squared) over which it fades in
 
 
@@ -48,7 +49,8 @@ def seen_opening(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
     Inside the outer lip line (inset by ``LIP_EDGE``), a pixel scores as teeth by how much lighter
     (``TEETH_LIGHTER``, relative) and greyer (``TEETH_GREYER``) it is than the lip ring's median, or
-    as the mouth's dark by how much darker (``MOUTH_DARKER``). Of the pixels scoring over a half, only
+    as the mouth's dark by how much darker (``MOUTH_DARKER``); on lips with no colour (``GREY_LIPS``)
+    by lightness alone. Of the pixels scoring over a half, only
     those joined to the inner opening count, and the dark ones only where wider than ``DARK_WIDTH``:
     a pale spot on a lip, the skin past a thin lip's outline or the crease between closed lips is no
     opening. Only the lips' bounding box is read (a few milliseconds a face otherwise)."""
@@ -70,7 +72,11 @@ def seen_opening(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
     # relative to the lips' own lightness: in dim footage teeth are only a little lighter than lips
     relative = lab[..., 0] / max(float(np.median(lab[..., 0][ring])), 1.0) - 1.0
-    greyer = np.clip((np.median(chroma[ring]) - chroma) / TEETH_GREYER + 0.5, 0.0, 1.0)
+    lips_chroma = float(np.median(chroma[ring]))
+    # in a picture without colour (greyscale footage, an infrared camera) lightness alone tells teeth
+    # and the mouth's dark from the lips: the greyness test would call every pixel half lip
+    greyer = (np.ones_like(chroma) if lips_chroma < GREY_LIPS
+              else np.clip((lips_chroma - chroma) / TEETH_GREYER + 0.5, 0.0, 1.0))
     teeth = np.clip(relative / TEETH_LIGHTER, 0.0, 1.0) * greyer
     # the mouth's dark is greyer than the lips too: a lipstick's darker inner edge is lip
     dark = np.clip(-relative / MOUTH_DARKER, 0.0, 1.0) * greyer
