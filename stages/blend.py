@@ -106,15 +106,16 @@ def shape_mask(mask: np.ndarray, erosion_px: float, feather_px: float) -> np.nda
     return np.clip(out, 0.0, 1.0)
 
 
+RCT_SPREAD = 2.0  # the colour transfer's spread ratio per Lab channel is kept within 1/this..this
+SKIN_SPREAD = 1.15  # and within this when read on a swap's skin, as the bank swap's own colour match keeps it
 
 
-
-
-def apply_rct(image: np.ndarray, stats: np.ndarray) -> np.ndarray:
-    """Reinhard colour transfer with given (source mean, source std, target mean, target std)."""
+def apply_rct(image: np.ndarray, stats: np.ndarray, spread: float = RCT_SPREAD) -> np.ndarray:
+    """Reinhard colour transfer with given (source mean, source std, target mean, target std); each
+    channel's spread ratio kept within 1/``spread``..``spread``."""
     import cv2
     source_mean, source_std, target_mean, target_std = stats
-    ratio = np.clip(target_std / source_std, 0.5, 2.0)
+    ratio = np.clip(target_std / source_std, 1.0 / spread, spread)
     offset = target_mean - source_mean * ratio
     # a per-channel affine map on 8-bit LAB is a lookup table: one pass instead of float maths
     tables = [np.clip(np.arange(256) * ratio[c] + offset[c] + 0.5, 0, 255).astype(np.uint8) for c in range(3)]
@@ -190,7 +191,10 @@ def colour_region(mask: np.ndarray, skin: np.ndarray | None) -> np.ndarray:
     brown eyes on a blue-eyed man, thin lips on full ones). Read over the whole mask, they pulled the
     mean and spread of every channel, and the spread ratio flattened the painted face's shading
     (``lp_d18``'s skin contrast 1.20 x the footage's, 0.97 on skin only); as the mouth opened and shut
-    the statistics moved with it, and the face's colour pulsed (``lp_d18`` flicker 1.10 -> 0.92)."""
+    the statistics moved with it, and the face's colour pulsed (``lp_d18`` flicker 1.10 -> 0.92).
+    Read on skin, the spread ratio is kept within ``SKIN_SPREAD``: a target's blotchy skin against B's
+    even skin asked for twice the redness spread, and B's lips, far from the skin's mean, turned
+    magenta (a green-screen clip of a man, ``eamm_video_happy_man``)."""
     if skin is None:
         return mask
     region = mask * np.clip(skin, 0.0, 1.0)
@@ -286,7 +290,7 @@ class BlendStage(Stage):
             if cfg.temporal > 0 and not fresh and track.stats is not None:
                 stats = cfg.temporal * track.stats + (1 - cfg.temporal) * stats
             track.stats = stats
-            generated = apply_rct(generated, stats)
+            generated = apply_rct(generated, stats, RCT_SPREAD if face.swapped_skin is None else SKIN_SPREAD)
         elif cfg.color == "hist":
             generated = match_histograms(generated, target, mask)
         if cfg.color != "none" and face.swapped_own is not None:

@@ -57,3 +57,31 @@ def test_a_skin_too_small_to_measure_falls_back_to_the_mask() -> None:
     half = np.zeros((20, 20), np.float32)
     half[:10] = 1.0
     assert np.array_equal(colour_region(mask, half), half)
+
+
+def test_read_on_skin_the_spread_is_held_near_the_swaps_own() -> None:
+    """A target's blotchy skin beside B's even skin asked for twice the redness spread, and B's lips,
+    far from the skin's mean, turned magenta: read on skin, the spread ratio stays within SKIN_SPREAD."""
+    import cv2
+
+    from stages.blend import SKIN_SPREAD
+
+    rng = np.random.default_rng(7)
+    lab = np.empty((SIZE, SIZE, 3), np.float32)
+    lab[..., 0], lab[..., 1], lab[..., 2] = 150.0, 140.0 + rng.normal(0, 6, (SIZE, SIZE)), 140.0
+    original = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)  # blotchy
+    lab[..., 1] = 140.0 + rng.normal(0, 2, (SIZE, SIZE))
+    lab[FEATURES[0], FEATURES[1], 1] = 165.0  # B's lips, redder than B's skin by 25
+    swapped = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+    skin = np.ones((SIZE, SIZE), np.float32)
+    skin[FEATURES] = 0.0
+    face = Face(box=np.array([0, 0, SIZE, SIZE], np.float32), matrix=np.eye(2, 3), inverse=np.eye(2, 3),
+                crop=original.copy(), swapped=swapped, swapped_mask=np.ones((SIZE, SIZE), np.float32),
+                swapped_skin=skin)
+    stage = BlendStage(BlendConfig(occlusion="none", erosion=0.0, feather=0.0, detail=0.0, temporal=0.0))
+    stage.open(StageContext(video=INFO, config=stage.config))
+    frame = Frame(0, 0.0, original.copy(), [face])
+    stage.process([frame])
+    out = cv2.cvtColor(frame.image, cv2.COLOR_BGR2LAB).astype(np.float32)[..., 1]
+    lips_over_skin = float(out[FEATURES].mean() - out[SKIN].mean())
+    assert lips_over_skin <= 25.0 * SKIN_SPREAD + 1.0  # at 2x it was about 50
