@@ -129,6 +129,10 @@ class Segmenter:
         self.card = loaded.card
         self.contract = loaded.contract
 
+    def visible(self, crop: np.ndarray) -> np.ndarray:
+        """The visible-face mask of one crop."""
+        return self([crop])[0]
+
     @torch.inference_mode()
     def __call__(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         if not crops:

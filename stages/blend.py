@@ -276,7 +276,7 @@ class BlendStage(Stage):
             mask = cfg.temporal * track.mask + (1 - cfg.temporal) * mask
         track.mask = mask
         if self._segmenter is not None and face.crop is not None:
-            visible = self._segmenter([face.crop])[0]
+            visible = self._segmenter.visible(face.crop)
             if visible.shape != mask.shape:
                 visible = cv2.resize(visible, mask.shape[::-1], interpolation=cv2.INTER_LINEAR)
             mask = np.minimum(mask, shape_mask(visible, cfg.erosion * scale, cfg.feather * scale))

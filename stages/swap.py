@@ -272,8 +272,7 @@ class BankPainter:
             from models.segmenter import BUNDLED_SEGMENTER, Segmenter
 
             self._segmenter = Segmenter(BUNDLED_SEGMENTER, self.device)
-        segmenter = self._segmenter
-        return lambda crop: segmenter([crop])[0]
+        return self._segmenter.visible
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:
         for face, index in zip(faces, frame_indices):

@@ -10,7 +10,21 @@ from pipeline.videoinfo import VideoInfo
 from stages.blend import BlendConfig, BlendStage
 
 SIZE = 96
-INFO = VideoInfo(path="memory", width=SIZE, height=SIZE, fps=25.0, frame_count=1, duration=0.04)
+
+
+def blend_one(original: np.ndarray, swapped: np.ndarray, **face: np.ndarray | None) -> np.ndarray:
+    """The output frame of the blend stage (no occlusion, erosion, feather, detail or smoothing) on
+    ``original`` whose one face, filling the frame, was swapped to ``swapped``; ``face``: further
+    ``Face`` fields (``swapped_own``, ``swapped_skin``)."""
+    size = original.shape[0]
+    info = VideoInfo(path="memory", width=size, height=size, fps=25.0, frame_count=1, duration=0.04)
+    one = Face(box=np.array([0, 0, size, size], np.float32), matrix=np.eye(2, 3), inverse=np.eye(2, 3),
+               crop=original.copy(), swapped=swapped, swapped_mask=np.ones((size, size), np.float32), **face)
+    stage = BlendStage(BlendConfig(occlusion="none", erosion=0.0, feather=0.0, detail=0.0, temporal=0.0))
+    stage.open(StageContext(video=info, config=stage.config))
+    frame = Frame(0, 0.0, original.copy(), [one])
+    stage.process([frame])
+    return frame.image
 
 
 def blended(own: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -20,14 +34,7 @@ def blended(own: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     original = np.clip(rng.normal((110, 140, 200), 6, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
     swapped = np.clip(original.astype(np.int16) + (45, 10, -50), 0, 255).astype(np.uint8)  # bluer: RCT pulls it back
     swapped[40:56, 30:66] = original[40:56, 30:66] = (8, 6, 60)  # the target's own dark mouth
-    face = Face(box=np.array([0, 0, SIZE, SIZE], np.float32), matrix=np.eye(2, 3), inverse=np.eye(2, 3),
-                crop=original.copy(), swapped=swapped, swapped_mask=np.ones((SIZE, SIZE), np.float32),
-                swapped_own=own)
-    stage = BlendStage(BlendConfig(occlusion="none", erosion=0.0, feather=0.0, detail=0.0, temporal=0.0))
-    stage.open(StageContext(video=INFO, config=stage.config))
-    frame = Frame(0, 0.0, original.copy(), [face])
-    stage.process([frame])
-    return frame.image, swapped
+    return blend_one(original, swapped, swapped_own=own), swapped
 
 
 def test_the_targets_own_pixels_keep_their_colour_and_the_paint_is_matched() -> None:

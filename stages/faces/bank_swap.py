@@ -49,14 +49,19 @@ COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 
 LOWER_FACE_BAND = (0.35, 0.75)  # where the lower face's pick fades in: fractions of the way from the eyes to the mouth
 
 
+def along_axis(start: np.ndarray, end: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32: each pixel's place along the face's axis from ``start`` (0) to ``end`` (1),
+    measured on that axis (a rolled head's bands run across its face, not across the crop)."""
+    axis = (end - start) / max(float(np.dot(end - start, end - start)), 1e-6)
+    xs, ys = pixel_grid(size)
+    return (xs - np.float32(start[0])) * np.float32(axis[0]) + (ys - np.float32(start[1])) * np.float32(axis[1])
+
+
 def lower_face_weight(points: np.ndarray, size: int) -> np.ndarray:
     """(size, size) float32 weight of the lower face's bank face: 0 above ``LOWER_FACE_BAND`` (eyes,
     brows, forehead), 1 below it (mouth, chin), a smooth ramp across the nose and cheeks, along the
     face's own eyes-to-mouth axis (a rolled head is cut across its face, not the crop)."""
-    eyes, mouth = points[36:48].mean(axis=0), points[48:68].mean(axis=0)
-    axis = (mouth - eyes) / max(float(np.dot(mouth - eyes, mouth - eyes)), 1e-6)
-    xs, ys = pixel_grid(size)
-    along = (xs - np.float32(eyes[0])) * np.float32(axis[0]) + (ys - np.float32(eyes[1])) * np.float32(axis[1])
+    along = along_axis(points[36:48].mean(axis=0), points[48:68].mean(axis=0), size)
     start, end = LOWER_FACE_BAND
     ramp = np.clip((along - start) / (end - start), 0.0, 1.0)
     return ramp * ramp * (3.0 - 2.0 * ramp)
@@ -121,11 +126,8 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
     lips = cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
     narrow = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
     wide = cv2.GaussianBlur(mask, (0, 0), max(0.5, BEARD_FEATHER * iod))
-    nose, mouth = points[33], points[48:68].mean(axis=0)
-    axis = (mouth - nose) / max(float(np.dot(mouth - nose, mouth - nose)), 1e-6)
-    xs, ys = pixel_grid(size)
-    below = np.clip((xs - np.float32(nose[0])) * np.float32(axis[0]) + (ys - np.float32(nose[1])) * np.float32(axis[1]),
-                    0.0, 1.0)  # 0 at the nose's base, 1 from the mouth's middle down
+    # 0 at the nose's base, 1 from the mouth's middle down
+    below = np.clip(along_axis(points[33], points[48:68].mean(axis=0), size), 0.0, 1.0)
     lips = cv2.GaussianBlur(lips.astype(np.float32), (0, 0), max(0.5, 0.03 * iod))
     outward = np.maximum(narrow, wide)  # the target's skin fades out over B's cheeks; inside stays the target's
     return (narrow + (outward - narrow) * below) * (1.0 - lips)

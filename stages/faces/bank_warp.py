@@ -303,20 +303,23 @@ BLUR_STEPS = (0.0, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 1.8, 2.2)  # Gaussian sigmas t
 # stops falling near 2: a blurrier target gets the last step)
 
 
-def fine_ratio(gray: np.ndarray, weights: np.ndarray) -> float:
-    """Energy of the finest band (image minus its sigma-1 blur) over that of all detail finer than
-    sigma 4, inside ``weights``. Blur takes the finest band first, so the ratio falls with blur
-    (monotonically up to a blur of sigma 4) whatever the face's contrast or lighting: a sharpness
-    figure two different faces can share."""
+def band_ratio(gray: np.ndarray, weights: np.ndarray, band: float, detail: float) -> float:
+    """Energy of the band finer than a sigma-``band`` blur over that of all detail finer than sigma
+    ``detail``, inside ``weights``."""
     import cv2
 
     image = gray.astype(np.float32)
-    one = cv2.GaussianBlur(image, (0, 0), 1.0)
-    four = cv2.GaussianBlur(image, (0, 0), 4.0)
     total = max(float(weights.sum()), 1e-6)
-    fine = float((((image - one) ** 2) * weights).sum()) / total
-    detail = float((((image - four) ** 2) * weights).sum()) / total
-    return fine / max(detail, 1e-6)
+    energy = [float((((image - cv2.GaussianBlur(image, (0, 0), sigma)) ** 2) * weights).sum()) / total
+              for sigma in (band, detail)]
+    return energy[0] / max(energy[1], 1e-6)
+
+
+def fine_ratio(gray: np.ndarray, weights: np.ndarray) -> float:
+    """``band_ratio`` of the finest band (sigma 1) over the detail finer than sigma 4. Blur takes the
+    finest band first, so the ratio falls with blur (monotonically up to a blur of sigma 4) whatever
+    the face's contrast or lighting: a sharpness figure two different faces can share."""
+    return band_ratio(gray, weights, 1.0, 4.0)
 
 
 def blur_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
@@ -339,17 +342,8 @@ COARSE_MISMATCH = 2.0  # the coarse ratio must be this many times the target's b
 
 
 def coarse_ratio(gray: np.ndarray, weights: np.ndarray) -> float:
-    """``fine_ratio`` one octave and a half coarser: energy of the band finer than a sigma-2 blur over
-    that of all detail finer than sigma 8, inside ``weights``."""
-    import cv2
-
-    image = gray.astype(np.float32)
-    two = cv2.GaussianBlur(image, (0, 0), 2.0)
-    eight = cv2.GaussianBlur(image, (0, 0), 8.0)
-    total = max(float(weights.sum()), 1e-6)
-    band = float((((image - two) ** 2) * weights).sum()) / total
-    detail = float((((image - eight) ** 2) * weights).sum()) / total
-    return band / max(detail, 1e-6)
+    """``fine_ratio`` one octave coarser: the band finer than sigma 2 over the detail finer than sigma 8."""
+    return band_ratio(gray, weights, 2.0, 8.0)
 
 
 def coarse_blur_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:

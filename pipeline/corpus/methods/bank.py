@@ -63,8 +63,7 @@ class BankStage(Stage):
         from models.segmenter import BUNDLED_SEGMENTER, Segmenter
 
         super().open(context)
-        segmenter = Segmenter(BUNDLED_SEGMENTER, context.device)
-        self.swapper.visible_face = lambda crop: segmenter([crop])[0]
+        self.swapper.visible_face = Segmenter(BUNDLED_SEGMENTER, context.device).visible
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:
