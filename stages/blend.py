@@ -183,9 +183,10 @@ def keep_source_mouth(generated: np.ndarray, target: np.ndarray, landmarks_crop:
 SKIN_SHARE_MIN = 0.1  # share of the mask the swap's skin must cover for the colour statistics to be read on it alone
 
 
-def colour_region(mask: np.ndarray, skin: np.ndarray | None) -> np.ndarray:
-    """Where the colour transfer's statistics are read: the mask, times the swap's skin
-    (``Face.swapped_skin``) when it gives one that covers ``SKIN_SHARE_MIN`` of the mask.
+def colour_region(mask: np.ndarray, skin: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Where the colour transfer's statistics are read, and the largest spread ratio it may apply
+    there: the mask, times the swap's skin (``Face.swapped_skin``) with ``SKIN_SPREAD`` when it gives
+    one that covers ``SKIN_SHARE_MIN`` of the mask; else the whole mask with ``RCT_SPREAD``.
 
     Why skin only: the painted person's eyes, brows and lips are not the target's, by design (dark
     brown eyes on a blue-eyed man, thin lips on full ones). Read over the whole mask, they pulled the
@@ -195,10 +196,11 @@ def colour_region(mask: np.ndarray, skin: np.ndarray | None) -> np.ndarray:
     Read on skin, the spread ratio is kept within ``SKIN_SPREAD``: a target's blotchy skin against B's
     even skin asked for twice the redness spread, and B's lips, far from the skin's mean, turned
     magenta (a green-screen clip of a man, ``eamm_video_happy_man``)."""
-    if skin is None:
-        return mask
-    region = mask * np.clip(skin, 0.0, 1.0)
-    return region if float(region.sum()) >= SKIN_SHARE_MIN * float(mask.sum()) else mask
+    if skin is not None:
+        region = mask * np.clip(skin, 0.0, 1.0)
+        if float(region.sum()) >= SKIN_SHARE_MIN * float(mask.sum()):
+            return region, SKIN_SPREAD
+    return mask, RCT_SPREAD
 
 
 class BlendStage(Stage):
@@ -285,12 +287,12 @@ class BlendStage(Stage):
         generated = face.swapped[..., :3]
         painted = generated
         if cfg.color == "rct":
-            region = colour_region(mask, face.swapped_skin)
+            region, spread = colour_region(mask, face.swapped_skin)
             stats = np.concatenate([lab_stats(generated, region), lab_stats(target, region)])
             if cfg.temporal > 0 and not fresh and track.stats is not None:
                 stats = cfg.temporal * track.stats + (1 - cfg.temporal) * stats
             track.stats = stats
-            generated = apply_rct(generated, stats, RCT_SPREAD if face.swapped_skin is None else SKIN_SPREAD)
+            generated = apply_rct(generated, stats, spread)
         elif cfg.color == "hist":
             generated = match_histograms(generated, target, mask)
         if cfg.color != "none" and face.swapped_own is not None:

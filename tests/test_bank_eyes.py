@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 
 from stages.faces.bank import FaceBank
-from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_window, own_brows_and_eyes
+from pipeline.frame import Face
+from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, lid_window, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe
-from stages.faces.bank_swap import beard_area
+from stages.faces.bank_swap import BankSwapper, beard_area
 from tests.test_bank_swap import GREY_BGR, SKIN_BGR, expressive, paint_one
 
 LID_BGR = (120, 170, 215)  # the target's closed lids: a skin tone of their own, unlike the bank's
@@ -102,3 +103,43 @@ def test_a_face_painted_with_the_other_sex_keeps_its_own_brows_eyes_and_chin_and
         assert np.abs(painted[True][spot[1], spot[0]] - skin).max() <= 12  # the target's own
         assert np.abs(painted[False][spot[1], spot[0]] - skin).max() > 12  # B's dark brow, open eye and stubble
     assert np.abs(painted[True][nose[1], nose[0]] - painted[False][nose[1], nose[0]]).max() <= 2  # the nose stays B's
+
+
+def _shut_lids_target(points: np.ndarray) -> np.ndarray:
+    """A crop of skin whose eyes, around ``points``' eye contours, are closed lids (``LID_BGR``)."""
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    for eye in (0, 1):
+        target[lid_window(points, 256, eye) > 0.5] = LID_BGR
+    return target
+
+
+def test_a_blink_the_smoothed_landmarks_lag_behind_is_read_from_the_raw_fit() -> None:
+    """The landmark filter steadies the crop and lags a blink: on a woman blinking behind glasses the
+    smoothed points read her eyes 0.77 open on a frame where the raw fit read 0.5 and they were shut,
+    and B's open eyes were painted until hers had opened again."""
+    smoothed = expressive()  # what the filter still says: open
+    target = _shut_lids_target(smoothed)
+    centre = np.round(smoothed[36:42].mean(axis=0)).astype(int)
+    painted = {}
+    for name, raw in (("lagging", None), ("raw", expressive(shut=0.055))):
+        face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=target, landmarks=smoothed,
+                    landmarks_raw=raw, matrix=np.eye(2, 3))
+        BankSwapper(_open_eyed_bank(), grain=False, sharpen=False).paint(face, 0)
+        painted[name] = face.swapped[centre[1], centre[0]].astype(int)
+    assert np.abs(painted["raw"] - np.array(LID_BGR)).max() <= 12  # her shut lids, on this frame
+    assert np.abs(painted["lagging"] - np.array(IRIS_BGR)).max() <= 40  # what this replaces: B's open eye
+
+
+def test_the_raw_fits_tremble_does_not_reach_the_bank_pick() -> None:
+    """Within ``RAW_LIDS_MARGIN`` the raw lids are taken as the smoothed ones: a raw fit trembling by a
+    few per cent changed the picked bank eye from frame to frame (flicker on ``lp_d18``)."""
+    smoothed = expressive(shut=0.01)
+    trembling = smoothed.copy()
+    trembling[[37, 38, 43, 44], 1] += 0.02 * np.linalg.norm(smoothed[39] - smoothed[36])
+    swapper = BankSwapper(_open_eyed_bank())
+    face = Face(box=np.array([0, 0, 256, 256], np.float32), crop=np.zeros((256, 256, 3), np.uint8),
+                landmarks=smoothed, landmarks_raw=trembling, matrix=np.eye(2, 3))
+    assert np.array_equal(swapper._described(face, smoothed, 0), smoothed)
+    face.landmarks_raw = expressive(shut=0.05)  # a blink: the lids close in
+    described = swapper._described(face, smoothed, 1)
+    assert (lid_gaps(described) < 0.8 * lid_gaps(smoothed)).all()

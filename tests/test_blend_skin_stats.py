@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.blend import colour_region
+from stages.blend import RCT_SPREAD, SKIN_SPREAD, colour_region
 from tests.test_blend_own_pixels import blend_one
 
 SIZE = 96
@@ -39,14 +39,18 @@ def test_statistics_over_the_whole_mask_move_matched_skin() -> None:
     assert skin_shift(output, original) > 10
 
 
-def test_a_skin_too_small_to_measure_falls_back_to_the_mask() -> None:
+def test_a_skin_too_small_to_measure_falls_back_to_the_mask_and_its_spread() -> None:
+    """The skin's tight spread limit holds only where the statistics are read on skin: on the whole
+    mask B's features are in them, and their spread is not the skin's."""
     mask = np.ones((20, 20), np.float32)
     tiny = np.zeros((20, 20), np.float32)
     tiny[0, 0] = 1.0
-    assert np.array_equal(colour_region(mask, tiny), mask)
+    region, spread = colour_region(mask, tiny)
+    assert np.array_equal(region, mask) and spread == RCT_SPREAD
     half = np.zeros((20, 20), np.float32)
     half[:10] = 1.0
-    assert np.array_equal(colour_region(mask, half), half)
+    region, spread = colour_region(mask, half)
+    assert np.array_equal(region, half) and spread == SKIN_SPREAD
 
 
 def test_read_on_skin_the_spread_is_held_near_the_swaps_own() -> None:

@@ -22,6 +22,26 @@ LID_REACH = (0.45, 0.25)  # the window reaches this far above and below the eye'
 FEATHER = 0.15  # x the eye's width: the window's soft edge
 
 
+LID_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))  # upper and lower lid points facing each other
+
+
+def lid_gaps(points: np.ndarray) -> np.ndarray:
+    """(2,) each eye's mean gap between its facing lid points (``LID_PAIRS``), in ``points``' units."""
+    gaps = [float(np.linalg.norm(points[upper] - points[lower])) for upper, lower in LID_PAIRS]
+    return np.array([(gaps[0] + gaps[1]) / 2, (gaps[2] + gaps[3]) / 2])
+
+
+def opened_to(points: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    """``points`` with each eye's lids moved apart (or together) about their midline by ``ratios`` (2,)."""
+    moved = np.array(points, copy=True)
+    for pair, (upper, lower) in enumerate(LID_PAIRS):
+        middle = (points[upper] + points[lower]) / 2
+        ratio = ratios[pair // 2]
+        moved[upper] = middle + (points[upper] - middle) * ratio
+        moved[lower] = middle + (points[lower] - middle) * ratio
+    return moved
+
+
 def _ramp(value: float, start: float, end: float) -> float:
     """0 at ``start``, 1 at ``end`` (either way round), smooth in between."""
     t = float(np.clip((value - start) / (end - start), 0.0, 1.0))

@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.frame import Face
 from stages.faces.bank import FaceBank
-from stages.faces.bank_eyes import keep_weights, kept_eyes, own_brows_and_eyes
+from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import may_be_open, mouth_interior
 from stages.faces.bank_shape import in_pixels, shape_shift
@@ -41,6 +41,8 @@ MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
 DETAIL_SIGMA = 2.0  # crop pixels: the band finer than this blur is the texture smoothed over frames (it holds the sharpening's)
 DETAIL_MEMORY = 0.7  # weight of the past in that band (lp_d18 flicker 1.17 -> 1.10 with the beard area)
+RAW_LIDS_MARGIN = 0.15
+RAW_LIDS_MEMORY = 0.5  # weight of the past in the raw fit's lid gaps (``_described``): the raw fit trembles
 SHUT_EYES_MEMORY = 0.3  # weight of the past in how much of a shut eye is the target's (a blink lasts a few frames)
 GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
 COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 1/this..this (see BankSwapper.paint)
@@ -189,7 +191,7 @@ class BankSwapper:
         crop = np.ascontiguousarray(face.crop[..., :3])
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
-        upper, lower = self.matcher.pick_groups(points, face.track_id, frame_index)
+        upper, lower = self.matcher.pick_groups(self._described(face, points, frame_index), face.track_id, frame_index)
         target_openness = self.matcher.last_openness
         shaped = self._shaped(points, face.track_id)  # where B's features go (``bank_shape``)
         # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
@@ -303,6 +305,17 @@ class BankSwapper:
                                  SHUT_EYES_MEMORY)
         kept = kept_eyes(shaped, painted.shape[0], weights)
         return painted if kept is None else cv2.blendLinear(own(), painted, kept, 1.0 - kept)
+
+    def _described(self, face: Face, points: np.ndarray, frame_index: int) -> np.ndarray:
+        """``points`` with each eye as open as the landmark model saw it this frame (lightly smoothed):
+        what the bank eye is chosen by, and what says an eye is shut (``bank_eyes.opened_to``)."""
+        if face.landmarks_raw is None:
+            return points
+        gaps = lid_gaps(points)
+        ratios = lid_gaps(transform(face.landmarks_raw, face.matrix)) / np.maximum(gaps, 1e-3)
+        ratios = np.where(np.abs(ratios - 1.0) > RAW_LIDS_MARGIN, ratios, 1.0)
+        ratios = self._smoothed(face.track_id, frame_index, "lid gaps", ratios, RAW_LIDS_MEMORY)
+        return opened_to(points, ratios)
 
     def _shaped(self, points: np.ndarray, track: int) -> np.ndarray:
         """``points`` moved by ``shape`` x the shift to B's proportions (``bank_shape``); ``points``
