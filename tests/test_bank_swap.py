@@ -391,6 +391,7 @@ def test_the_warp_puts_each_bank_landmark_on_the_targets() -> None:
 
 SKIN_BGR = (120, 145, 200)
 GREY_BGR = (200, 200, 195)  # a studio backdrop: B's own background
+STUBBLE_BGR = (95, 118, 170)  # skin under stubble: darker, and still skin to the skin gate
 
 
 def synthetic_bank(points: np.ndarray, inset: float = 0.1, texture: float = 0.0, seed: int = 0):
@@ -760,6 +761,25 @@ def test_under_a_stubbled_bank_face_the_targets_own_chin_and_mouth_corners_show_
         assert np.abs(painted["beard"][spot[1], spot[0]] - skin).max() <= 4  # the target's own skin
         assert np.abs(painted["target"][spot[1], spot[0]] - skin).max() > 12  # the upper lip alone: B's stubble there
     assert np.abs(painted["beard"][lip[1], lip[0]] - skin).max() > 30  # B's lip still painted
+
+
+def test_a_soul_patch_in_the_margin_b_paints_round_its_lips_takes_the_targets_tone() -> None:
+    """B paints a margin round its lips inside the beard area (dlib's lip outline lies inside a full
+    lip); the bundled man's soul patch, just under his lower lip, lay in it and showed as a dark spot
+    under the lip of every clean-shaven man he painted (``retalking_face2``). The margin keeps B's
+    fine texture and takes the target's tone; B's lips stay B's."""
+    points = open_mouth(0.02)
+    iod = inter_ocular(points)
+    bank, _ = synthetic_bank(points)
+    down = (points[57] - points[51]) / np.linalg.norm(points[57] - points[51])
+    patch = np.round(points[57] + down * 0.05 * iod).astype(int)
+    cv2.circle(bank.crops[0], (int(patch[0]), int(patch[1])), max(2, int(round(0.04 * iod))), STUBBLE_BGR, -1)
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    painted = paint_one(bank, target, points, upper_lip="beard", grain=False, sharpen=False).swapped.astype(int)
+    skin = np.array(SKIN_BGR)
+    lip = np.round(points[[57, 66]].mean(axis=0)).astype(int)
+    assert np.abs(painted[patch[1], patch[0]] - skin).max() <= 6  # the target's tone, not B's dark patch
+    assert np.abs(painted[lip[1], lip[0]] - skin).max() > 30  # B's lip still painted
 
 
 def test_the_beard_area_fades_out_over_the_cheeks_beside_the_mouth_and_stops_short_at_the_nose() -> None:

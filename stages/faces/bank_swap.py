@@ -91,6 +91,7 @@ def upper_lip(points: np.ndarray, size: int) -> np.ndarray:
 BEARD_REACH = 0.3  # x the mouth's width: how far past its corners the beard area reaches
 LIP_MARGIN = 0.03  # x inter-ocular: B's paint round the lips, in the beard area (dlib's outline lies inside a full lip)
 LOWER_LIP_MARGIN = 0.04  # x inter-ocular: and this much more below the lower lip (most of all on an open mouth)
+MARGIN_TONE = 0.015  # x inter-ocular: in the lips' margin, tone coarser than this is the target's (``in_tone_of``)
 BEARD_FEATHER = 0.1  # x inter-ocular: the soft edge of the beard area beside and below the mouth (0.03 above it)
 
 
@@ -120,19 +121,43 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
                               [left - along * BEARD_REACH * width], points[31:35]])
     mask = np.zeros((size, size), np.float32)
     cv2.fillPoly(mask, [np.round(outline * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+    lips = _lips_cut(points, size)
+    narrow = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
+    wide = cv2.GaussianBlur(mask, (0, 0), max(0.5, BEARD_FEATHER * iod))
+    # 0 at the nose's base, 1 from the mouth's middle down
+    below = np.clip(along_axis(points[33], points[48:68].mean(axis=0), size), 0.0, 1.0)
+    outward = np.maximum(narrow, wide)  # the target's skin fades out over B's cheeks; inside stays the target's
+    return (narrow + (outward - narrow) * below) * (1.0 - lips)
+
+
+def _lips_cut(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32: the lips and the margin round them that ``beard_area`` leaves to B
+    (``LIP_MARGIN``, and ``LOWER_LIP_MARGIN`` more below), feathered."""
+    iod = inter_ocular(points)
     lips = np.zeros((size, size), np.uint8)
     down = (points[57] - points[51]) / max(float(np.linalg.norm(points[57] - points[51])), 1e-6)
     for shift in np.linspace(0.0, LOWER_LIP_MARGIN * iod, 4):  # the lower lip swept down its own axis
         cv2.fillPoly(lips, [np.round((points[48:60] + down * shift) * 4).astype(np.int32)], 1, cv2.LINE_AA, shift=2)
     reach = max(1, int(round(LIP_MARGIN * iod)))
     lips = cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-    narrow = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
-    wide = cv2.GaussianBlur(mask, (0, 0), max(0.5, BEARD_FEATHER * iod))
-    # 0 at the nose's base, 1 from the mouth's middle down
-    below = np.clip(along_axis(points[33], points[48:68].mean(axis=0), size), 0.0, 1.0)
-    lips = cv2.GaussianBlur(lips.astype(np.float32), (0, 0), max(0.5, 0.03 * iod))
-    outward = np.maximum(narrow, wide)  # the target's skin fades out over B's cheeks; inside stays the target's
-    return (narrow + (outward - narrow) * below) * (1.0 - lips)
+    return cv2.GaussianBlur(lips.astype(np.float32), (0, 0), max(0.5, 0.03 * iod))
+
+
+def lip_margin(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32 weight of the margin round the lips that ``beard_area`` leaves to B: the
+    lips' cut (``_lips_cut``) less the lips themselves."""
+    lips = np.zeros((size, size), np.float32)
+    cv2.fillPoly(lips, [np.round(points[48:60] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+    lips = cv2.GaussianBlur(lips, (0, 0), max(0.5, 0.01 * inter_ocular(points)))
+    return np.clip(np.minimum(2.0 * _lips_cut(points, size), 1.0) - lips, 0.0, 1.0)
+
+
+def in_tone_of(image: np.ndarray, reference: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` with, by ``weight``, its tone coarser than ``sigma`` (crop px) replaced by ``reference``'s:
+    its fine texture and edges stay, its slow light and colour become the reference's."""
+    image_f = image.astype(np.float32)
+    shift = cv2.GaussianBlur(reference.astype(np.float32), (0, 0), sigma) - cv2.GaussianBlur(image_f, (0, 0), sigma)
+    return np.clip(image_f + shift * weight[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
 def upper_lip_shade(bank: FaceBank, every: int = 4) -> float:
@@ -287,6 +312,8 @@ class BankSwapper:
                 mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
             else:
                 painted = cv2.blendLinear(own(), painted, lip, 1.0 - lip)
+            if keep_lip == "beard":  # B's stubble in the lips' margin: its texture stays, its tone is the target's
+                painted = in_tone_of(painted, own(), lip_margin(shaped, size), MARGIN_TONE * inter_ocular(shaped))
         if own_eyes:
             eyes = own_brows_and_eyes(shaped, size)
             painted = cv2.blendLinear(own(), painted, eyes, 1.0 - eyes)
