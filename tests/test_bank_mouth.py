@@ -95,3 +95,25 @@ def test_in_greyscale_footage_lightness_alone_finds_the_teeth() -> None:
     centre = np.round(points[[62, 66]].mean(axis=0)).astype(int)
     assert seen[centre[1], centre[0]] == 1.0
     assert mouth_interior(points, 256, grey(mouth_picture(points, teeth=False, crease=True))) is None
+
+
+def test_the_banks_teeth_past_the_targets_opening_give_way_to_the_target() -> None:
+    """On a wide-open "o" the target's palate is about as light and red as its lips, so its opening is
+    read a little small; the bank's grin, squeezed onto it, showed its teeth as fangs in the ring
+    between (``lp_d18``). B's own opening outside the target's is the target's too."""
+    from stages.faces.bank_mouth import stray_teeth
+
+    points = open_mouth(0.06)
+    grin = mouth_picture(points, teeth=True)  # B: a band of teeth along the inner lip line
+    teeth = np.all(grin == TEETH_BGR, axis=-1)
+    target_opening = np.zeros((256, 256), np.float32)
+    centre = np.round(points[60:68].mean(axis=0)).astype(int)
+    cv2.circle(target_opening, (int(centre[0]), int(centre[1])), 4, 1.0, -1)  # read small: the middle only
+    stray = stray_teeth(grin, points, target_opening)
+    outside = teeth & (target_opening == 0)
+    assert outside.sum() > 50
+    assert np.median(stray[outside]) > 0.6  # B's teeth past the target's opening: the target's
+    skin = np.all(grin == SKIN_BGR, axis=-1)
+    assert stray[skin].max() < 0.05  # nothing outside the mouth
+    closed = stray_teeth(mouth_picture(points, teeth=False), points, target_opening)
+    assert closed.max() < 0.05  # B's lips with no opening between them: nothing to give way

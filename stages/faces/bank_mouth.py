@@ -132,3 +132,19 @@ def mouth_interior(points: np.ndarray, size: int, image: np.ndarray | None = Non
     if not mask.any():
         return None
     return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod))
+
+
+def stray_teeth(painted: np.ndarray, points: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(size, size) float32 weight of the bank face's own opening (its teeth and dark, ``seen_opening``
+    of ``painted`` on ``points``) that lies outside the target's (``inside``, ``mouth_interior``):
+    where B's squeezed grin shows past the target's opening, the target's own pixels go there too.
+
+    Why: on a wide-open "o" the target's palate and tongue are about as light and red as its lips, so
+    its opening is read a little small, and the bank's grin, the nearest it holds, showed its teeth
+    as fangs in the ring between (``lp_d18``)."""
+    iod = inter_ocular(points)
+    stray = seen_opening(painted, points) * (1.0 - np.clip(inside, 0.0, 1.0))
+    if not stray.any():
+        return stray
+    stray = cv2.dilate(stray, _disc(max(1, int(round(0.02 * iod)))))
+    return cv2.GaussianBlur(stray, (0, 0), max(0.5, 0.01 * iod))

@@ -27,7 +27,7 @@ from pipeline.frame import Face
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
-from stages.faces.bank_mouth import may_be_open, mouth_interior
+from stages.faces.bank_mouth import may_be_open, mouth_interior, stray_teeth
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
                                    missing_grain, paint_mask, pixel_grid, reinhard_map, shading_correction, sharpen,
@@ -262,6 +262,7 @@ class BankSwapper:
         if self.mouth == "target" and may_be_open(points, crop):
             inside = mouth_interior(shaped, size, resampled())
             if inside is not None:
+                inside = np.maximum(inside, stray_teeth(painted, shaped, inside))
                 painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
                 opening = inside
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
