@@ -123,7 +123,8 @@ class SwapConfig:
     bank_shape: float = option(1.0, "method = 'bank': how far the painted eyes, nose, mouth and brows take the bank "
                                "person's proportions (eye spacing and width, nose length, mouth width and place) "
                                "instead of the target's; the target's expression, head outline and jaw stay "
-                               "(0 = the target's proportions)", min=0.0, max=1.0)
+                               "(0 = the target's proportions; a face under 80 px between its eye corners in the "
+                               "frame takes less, under 50 px none: bank_swap.SMALL_FACE)", min=0.0, max=1.0)
 
 
 MOUSTACHE_SHADE = -8.0  # L* of a bank person's upper lip against their cheeks below which a moustache is taken to grow there

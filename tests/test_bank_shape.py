@@ -73,3 +73,35 @@ def test_a_shift_in_normalised_units_lands_as_that_shift_on_a_turned_scaled_face
     shift[48:68] = [0.0, 0.05]  # the mouth lower by a twentieth of the eye distance
     moved = face + in_pixels(shift, normalising_factor(face))
     assert np.allclose(normalise(moved)[48:68] - normalise(face)[48:68], shift[48:68], atol=1e-6)
+
+
+def test_a_small_face_keeps_its_own_proportions_and_a_large_one_takes_b_s() -> None:
+    """On a small face the target's features, blurred by the upscaling, are part of the slow light the
+    shading match carries; B's features moved off them showed beside a soft second outline (a boy of
+    the crowd clip, 45-55 px between his eye corners). Below ``SMALL_FACE`` nothing moves."""
+    from pipeline.frame import Face
+    from stages.faces.bank import FaceBank
+    from stages.faces.bank_match import describe
+    from stages.faces.bank_swap import SMALL_FACE, BankSwapper, small_face_share
+    from stages.faces.geometry import inter_ocular
+
+    crop_points = template_in_crop(256)
+    wide = crop_points.copy()
+    wide[36:42, 0] -= 6.0  # B's eyes set wider apart
+    wide[42:48, 0] += 6.0
+    landmarks = wide[None].astype(np.float32)
+    bank = FaceBank(np.zeros((1, 256, 256, 3), np.uint8), landmarks, describe(landmarks), np.zeros(1, np.int32),
+                    "photos", "synthetic")
+    moved = {}
+    for name, target_iod in (("small", SMALL_FACE[0] - 5.0), ("large", SMALL_FACE[1] + 20.0)):
+        scale = target_iod / inter_ocular(crop_points)  # frame px per crop px
+        swapper = BankSwapper(bank)
+        face = Face(box=np.zeros(4, np.float32), landmarks=crop_points * scale, track_id=0,
+                    matrix=np.array([[1.0 / scale, 0.0, 0.0], [0.0, 1.0 / scale, 0.0]]))
+        for frame in range(3):
+            swapper.matcher.pick_groups(crop_points, 0, frame)
+            shaped = swapper._shaped(crop_points, face, frame)
+        moved[name] = float(np.abs(shaped - crop_points).max())
+    assert moved["small"] == 0.0
+    assert moved["large"] > 2.0
+    assert small_face_share(SMALL_FACE[0]) == 0.0 and small_face_share(SMALL_FACE[1]) == 1.0

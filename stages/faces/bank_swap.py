@@ -130,6 +130,22 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
     return (narrow + (outward - narrow) * below) * (1.0 - lips)
 
 
+SMALL_FACE = (50.0, 80.0)  # inter-ocular distance in the frame (px): B's proportions none below, all above
+SIZE_MEMORY = 0.9  # weight of the past in a track's size: its features must not shift as it breathes
+
+
+def small_face_share(inter_ocular_px: float) -> float:
+    """0..1: how much of ``bank_shape`` a face this size in the frame takes (``SMALL_FACE``).
+
+    Why: on a small face, upscaled into the crop, the target's eyes, nose and mouth are blurred into
+    the slow light the shading match carries over; moved to B's proportions, B's features sat beside
+    the target's soft shadows of its own, and a boy in the crowd clip (45-55 px between his eye
+    corners) showed a second nose outline and smudged eyes. B's proportions say little of who someone
+    is on a face that small."""
+    low, high = SMALL_FACE
+    return float(np.clip((inter_ocular_px - low) / (high - low), 0.0, 1.0))
+
+
 def _lips_cut(points: np.ndarray, size: int) -> np.ndarray:
     """(size, size) float32: the lips and the margin round them that ``beard_area`` leaves to B
     (``LIP_MARGIN``, and ``LOWER_LIP_MARGIN`` more below), feathered."""
@@ -218,7 +234,7 @@ class BankSwapper:
         points = transform(face.landmarks, face.matrix)
         upper, lower = self.matcher.pick_groups(self._described(face, points, frame_index), face.track_id, frame_index)
         target_openness = self.matcher.last_openness
-        shaped = self._shaped(points, face.track_id)  # where B's features go (``bank_shape``)
+        shaped = self._shaped(points, face, frame_index)  # where B's features go (``bank_shape``)
         # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
         # lip), warped only when one of them is painted
         target = functools.cache(lambda: crop if shaped is points else warp_face(crop, points, shaped, size))
@@ -345,13 +361,18 @@ class BankSwapper:
         ratios = self._smoothed(face.track_id, frame_index, "lid gaps", ratios, RAW_LIDS_MEMORY)
         return opened_to(points, ratios)
 
-    def _shaped(self, points: np.ndarray, track: int) -> np.ndarray:
-        """``points`` moved by ``shape`` x the shift to B's proportions (``bank_shape``); ``points``
-        itself when nothing moves (shape 0, or a face with no track)."""
-        rest = self.matcher.own_rest(track) if self.shape > 0 else None
+    def _shaped(self, points: np.ndarray, face: Face, frame_index: int) -> np.ndarray:
+        """``points`` moved by ``shape`` x the shift to B's proportions (``bank_shape``), less on a small
+        face (``small_face_share``); ``points`` itself when nothing moves (shape 0, a small face, or a
+        face with no track)."""
+        rest = self.matcher.own_rest(face.track_id) if self.shape > 0 else None
         if rest is None:
             return points
-        shift = shape_shift(rest[0], self.matcher.neutral, rest[1]) * self.shape
+        size = inter_ocular(face.landmarks) if face.landmarks is not None else SMALL_FACE[1]
+        share = small_face_share(self._smoothed(face.track_id, frame_index, "size", size, SIZE_MEMORY))
+        if share <= 0.0:
+            return points
+        shift = shape_shift(rest[0], self.matcher.neutral, rest[1]) * (self.shape * share)
         return points + in_pixels(shift, normalising_factor(points))
 
     def _steady_detail(self, painted: np.ndarray, track: int, frame_index: int) -> np.ndarray:
