@@ -109,11 +109,15 @@ def test_the_banks_teeth_past_the_targets_opening_give_way_to_the_target() -> No
     target_opening = np.zeros((256, 256), np.float32)
     centre = np.round(points[60:68].mean(axis=0)).astype(int)
     cv2.circle(target_opening, (int(centre[0]), int(centre[1])), 4, 1.0, -1)  # read small: the middle only
-    stray = stray_teeth(grin, points, target_opening)
+    palate = mouth_picture(points, teeth=False)  # the target: its lips, and between them its mouth
+    cv2.fillPoly(palate, [np.round(points[60:68]).astype(np.int32)], (50, 40, 110))
+    stray = stray_teeth(grin, points, target_opening, palate)
     outside = teeth & (target_opening == 0)
     assert outside.sum() > 50
     assert np.median(stray[outside]) > 0.6  # B's teeth past the target's opening: the target's
     skin = np.all(grin == SKIN_BGR, axis=-1)
     assert stray[skin].max() < 0.05  # nothing outside the mouth
-    closed = stray_teeth(mouth_picture(points, teeth=False), points, target_opening)
+    closed = stray_teeth(mouth_picture(points, teeth=False), points, target_opening, palate)
     assert closed.max() < 0.05  # B's lips with no opening between them: nothing to give way
+    lips_under = stray_teeth(grin, points, target_opening, mouth_picture(points, teeth=False))
+    assert lips_under.max() < 0.05  # the target's lips under B's teeth: its lipstick would be a patch on B's lip

@@ -134,17 +134,37 @@ def mouth_interior(points: np.ndarray, size: int, image: np.ndarray | None = Non
     return cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod))
 
 
-def stray_teeth(painted: np.ndarray, points: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """(size, size) float32 weight of the bank face's own opening (its teeth and dark, ``seen_opening``
-    of ``painted`` on ``points``) that lies outside the target's (``inside``, ``mouth_interior``):
-    where B's squeezed grin shows past the target's opening, the target's own pixels go there too.
+LIP_LIKE = (8.0, 16.0)  # Lab distance from the target's lip median: wholly lip below, not lip above
 
-    Why: on a wide-open "o" the target's palate and tongue are about as light and red as its lips, so
-    its opening is read a little small, and the bank's grin, the nearest it holds, showed its teeth
-    as fangs in the ring between (``lp_d18``)."""
+
+def _lip_likeness(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Float32 (size, size) 0..1: how near each pixel of ``image`` is to the colour of its own lips
+    (the median of the ring between the outer and inner lip lines of ``points``), by ``LIP_LIKE``."""
+    size = image.shape[0]
+    ring = (_polygon(points[48:60], (size, size)) > 0) & (_polygon(points[60:68], (size, size)) == 0)
+    if ring.sum() < 8:
+        return np.zeros((size, size), np.float32)
+    lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_BGR2LAB).astype(np.float32)
+    distance = np.linalg.norm(lab - np.median(lab[ring], axis=0), axis=-1)
+    low, high = LIP_LIKE
+    return np.clip((high - distance) / (high - low), 0.0, 1.0)
+
+
+def stray_teeth(painted: np.ndarray, points: np.ndarray, inside: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(size, size) float32 weight of the bank face's own opening (its teeth and dark, ``seen_opening``
+    of ``painted`` on ``points``) that lies outside the target's (``inside``, ``mouth_interior``) and
+    over something of the target's (``target``, on ``points``) that is not its lips: where B's
+    squeezed grin shows past the target's opening, the target's own mouth goes there too.
+
+    Why: on a wide-open "o" the target's palate and tongue are about as light as its lips, so its
+    opening is read a little small, and the bank's grin, the nearest it holds, showed its teeth as
+    fangs in the ring between (``lp_d18``). Where the target's lips lie under B's teeth (B's mouth
+    wider open at a corner), B's teeth stay: the target's lipstick there was a red patch on B's lip
+    (``retalking_face5``)."""
     iod = inter_ocular(points)
     stray = seen_opening(painted, points) * (1.0 - np.clip(inside, 0.0, 1.0))
     if not stray.any():
         return stray
+    stray = stray * (1.0 - _lip_likeness(target, points))
     stray = cv2.dilate(stray, _disc(max(1, int(round(0.02 * iod)))))
     return cv2.GaussianBlur(stray, (0, 0), max(0.5, 0.01 * iod))

@@ -278,7 +278,7 @@ class BankSwapper:
         if self.mouth == "target" and may_be_open(points, crop):
             inside = mouth_interior(shaped, size, resampled())
             if inside is not None:
-                inside = np.maximum(inside, stray_teeth(painted, shaped, inside))
+                inside = np.maximum(inside, stray_teeth(painted, shaped, inside, resampled()))
                 painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
                 opening = inside
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
