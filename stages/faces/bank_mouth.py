@@ -137,17 +137,22 @@ def mouth_interior(points: np.ndarray, size: int, image: np.ndarray | None = Non
 LIP_LIKE = (8.0, 16.0)  # Lab distance from the target's lip median: wholly lip below, not lip above
 
 
-def _lip_likeness(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Float32 (size, size) 0..1: how near each pixel of ``image`` is to the colour of its own lips
-    (the median of the ring between the outer and inner lip lines of ``points``), by ``LIP_LIKE``."""
+def _lip_likeness(image: np.ndarray, points: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Float32 (size, size) 0..1 over the box round ``where`` (0 elsewhere): how near each pixel of
+    ``image`` is to the colour of its own lips (the median of the ring between the outer and inner lip
+    lines of ``points``), by ``LIP_LIKE``."""
     size = image.shape[0]
+    likeness = np.zeros((size, size), np.float32)
     ring = (_polygon(points[48:60], (size, size)) > 0) & (_polygon(points[60:68], (size, size)) == 0)
+    rows, cols = np.nonzero(ring | (where > 0))
     if ring.sum() < 8:
-        return np.zeros((size, size), np.float32)
-    lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_BGR2LAB).astype(np.float32)
-    distance = np.linalg.norm(lab - np.median(lab[ring], axis=0), axis=-1)
+        return likeness
+    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    lab = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1, :3]), cv2.COLOR_BGR2LAB).astype(np.float32)
+    distance = np.linalg.norm(lab - np.median(lab[ring[y0:y1, x0:x1]], axis=0), axis=-1)
     low, high = LIP_LIKE
-    return np.clip((high - distance) / (high - low), 0.0, 1.0)
+    likeness[y0:y1, x0:x1] = np.clip((high - distance) / (high - low), 0.0, 1.0)
+    return likeness
 
 
 def stray_teeth(painted: np.ndarray, points: np.ndarray, inside: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -165,6 +170,6 @@ def stray_teeth(painted: np.ndarray, points: np.ndarray, inside: np.ndarray, tar
     stray = seen_opening(painted, points) * (1.0 - np.clip(inside, 0.0, 1.0))
     if not stray.any():
         return stray
-    stray = stray * (1.0 - _lip_likeness(target, points))
+    stray = stray * (1.0 - _lip_likeness(target, points, stray))
     stray = cv2.dilate(stray, _disc(max(1, int(round(0.02 * iod)))))
     return cv2.GaussianBlur(stray, (0, 0), max(0.5, 0.01 * iod))

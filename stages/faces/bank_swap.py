@@ -95,7 +95,7 @@ MARGIN_TONE = 0.015  # x inter-ocular: in the lips' margin, tone coarser than th
 BEARD_FEATHER = 0.1  # x inter-ocular: the soft edge of the beard area beside and below the mouth (0.03 above it)
 
 
-def beard_area(points: np.ndarray, size: int) -> np.ndarray:
+def beard_area(points: np.ndarray, size: int, lips: np.ndarray | None = None) -> np.ndarray:
     """(size, size) float32 weight of the skin where a beard grows: from under the nostrils, out past the
     mouth's corners (``BEARD_REACH``, along the mouth's own axis) and down over the chin to the jaw,
     without the lips (kept ``reach`` away from their outline), feathered.
@@ -121,7 +121,7 @@ def beard_area(points: np.ndarray, size: int) -> np.ndarray:
                               [left - along * BEARD_REACH * width], points[31:35]])
     mask = np.zeros((size, size), np.float32)
     cv2.fillPoly(mask, [np.round(outline * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
-    lips = _lips_cut(points, size)
+    lips = _lips_cut(points, size) if lips is None else lips
     narrow = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.03 * iod))
     wide = cv2.GaussianBlur(mask, (0, 0), max(0.5, BEARD_FEATHER * iod))
     # 0 at the nose's base, 1 from the mouth's middle down
@@ -159,21 +159,32 @@ def _lips_cut(points: np.ndarray, size: int) -> np.ndarray:
     return cv2.GaussianBlur(lips.astype(np.float32), (0, 0), max(0.5, 0.03 * iod))
 
 
-def lip_margin(points: np.ndarray, size: int) -> np.ndarray:
+def lip_margin(points: np.ndarray, size: int, cut: np.ndarray | None = None) -> np.ndarray:
     """(size, size) float32 weight of the margin round the lips that ``beard_area`` leaves to B: the
-    lips' cut (``_lips_cut``) less the lips themselves."""
+    lips' cut (``_lips_cut``, or ``cut``), grown, less the lips themselves."""
     lips = np.zeros((size, size), np.float32)
     cv2.fillPoly(lips, [np.round(points[48:60] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
     lips = cv2.GaussianBlur(lips, (0, 0), max(0.5, 0.01 * inter_ocular(points)))
-    return np.clip(np.minimum(2.0 * _lips_cut(points, size), 1.0) - lips, 0.0, 1.0)
+    cut = _lips_cut(points, size) if cut is None else cut
+    return np.clip(np.minimum(2.0 * cut, 1.0) - lips, 0.0, 1.0)
 
 
 def in_tone_of(image: np.ndarray, reference: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     """``image`` with, by ``weight``, its tone coarser than ``sigma`` (crop px) replaced by ``reference``'s:
-    its fine texture and edges stay, its slow light and colour become the reference's."""
-    image_f = image.astype(np.float32)
-    shift = cv2.GaussianBlur(reference.astype(np.float32), (0, 0), sigma) - cv2.GaussianBlur(image_f, (0, 0), sigma)
-    return np.clip(image_f + shift * weight[..., None] + 0.5, 0, 255).astype(np.uint8)
+    its fine texture and edges stay, its slow light and colour become the reference's. Only the box
+    round ``weight`` (and the blur's reach) is worked: a mouth's margin is a small part of the crop."""
+    rows, cols = np.nonzero(weight > 1e-3)
+    if rows.size == 0:
+        return image
+    reach = int(np.ceil(3 * sigma)) + 1
+    y0, y1 = max(int(rows.min()) - reach, 0), min(int(rows.max()) + reach + 1, image.shape[0])
+    x0, x1 = max(int(cols.min()) - reach, 0), min(int(cols.max()) + reach + 1, image.shape[1])
+    part = image[y0:y1, x0:x1].astype(np.float32)
+    shift = (cv2.GaussianBlur(reference[y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
+             - cv2.GaussianBlur(part, (0, 0), sigma))
+    out = image.copy()
+    out[y0:y1, x0:x1] = np.clip(part + shift * weight[y0:y1, x0:x1, None] + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def upper_lip_shade(bank: FaceBank, every: int = 4) -> float:
@@ -324,13 +335,14 @@ class BankSwapper:
         size = painted.shape[0]
         keep_lip = "beard" if own_eyes else self.upper_lip  # a man's stubble stays under the woman too
         if keep_lip in ("target", "beard"):
-            lip = (upper_lip if keep_lip == "target" else beard_area)(shaped, size)
+            cut = _lips_cut(shaped, size) if keep_lip == "beard" else None
+            lip = upper_lip(shaped, size) if cut is None else beard_area(shaped, size, cut)
             if unmoved:
                 mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
             else:
                 painted = cv2.blendLinear(own(), painted, lip, 1.0 - lip)
             if keep_lip == "beard":  # B's stubble in the lips' margin: its texture stays, its tone is the target's
-                painted = in_tone_of(painted, own(), lip_margin(shaped, size), MARGIN_TONE * inter_ocular(shaped))
+                painted = in_tone_of(painted, own(), lip_margin(shaped, size, cut), MARGIN_TONE * inter_ocular(shaped))
         if own_eyes:
             eyes = own_brows_and_eyes(shaped, size)
             painted = cv2.blendLinear(own(), painted, eyes, 1.0 - eyes)
