@@ -85,7 +85,8 @@ class SwapConfig:
     bank_stickiness: float = option(0.001, "method = 'bank': keep a track's bank face unless another matches better by "
                                     "this much (squared inter-ocular units); higher = fewer changes, slower to follow "
                                     "the face", min=0.0, max=10.0)
-    bank_crossfade: int = option(4, "method = 'bank': frames over which a change of bank face is faded in",
+    bank_crossfade: int = option(4, "method = 'bank': frames over which a change of bank face is faded in "
+                                 "(at most 2 when the change opens or shuts an eye: bank_match.BLINK_FADE)",
                                  unit="frames", min=1, max=60)
     bank_grain: bool = option(True, "method = 'bank': add fresh grain to a bank face cleaner than the target's skin, "
                               "up to the target's level (against waxy, airbrushed skin)")

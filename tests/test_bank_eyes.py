@@ -143,3 +143,22 @@ def test_the_raw_fits_tremble_does_not_reach_the_bank_pick() -> None:
     face.landmarks_raw = expressive(shut=0.05)  # a blink: the lids close in
     described = swapper._described(face, smoothed, 1)
     assert (lid_gaps(described) < 0.8 * lid_gaps(smoothed)).all()
+
+
+def test_a_blink_fades_in_over_two_frames_and_a_new_mouth_over_the_crossfade() -> None:
+    """A change of bank face that shuts an eye fades in over ``BLINK_FADE`` frames: over four, B's eyes
+    shut late, opened late, and showed an open eye and a shut one laid over each other half way."""
+    from stages.faces.bank_match import BLINK_FADE
+
+    open_eyes, shut_eyes = expressive(), expressive(shut=0.055)
+    grin = expressive(grin=0.04)
+    bank = describe(np.stack([open_eyes, shut_eyes, grin]))
+    weights = {}
+    for name, after in (("blink", shut_eyes), ("grin", grin)):
+        matcher = BankMatcher(bank, stickiness=0.0, crossfade=4, groups=(UPPER, LOWER))
+        for frame in range(3):
+            matcher.pick_groups(open_eyes, 0, frame)
+        group = 0 if name == "blink" else 1
+        weights[name] = [matcher.pick_groups(after, 0, frame)[group].weight for frame in range(3, 8)]
+    assert weights["blink"][:BLINK_FADE] == [0.5, 1.0]  # the new eye whole on the second frame
+    assert weights["grin"][:4] == [0.25, 0.5, 0.75, 1.0]  # the mouth's change keeps its crossfade

@@ -62,6 +62,8 @@ SHUT = 40.0  # weight of a bank eye more closed than the target's (as a share of
 SHUT_SLACK = 0.2  # share of its rest opening a bank eye may be more closed than the target's before SHUT counts
 WIDE = 40.0  # weight of a bank eye more open than the target's (same share), past WIDE_SLACK
 WIDE_SLACK = 0.15
+BLINK_JUMP = 0.3  # share of the rest opening: a change of bank face that moves an eye this much is a blink
+BLINK_FADE = 2  # frames over which such a change fades in
 NEAR_OPENING = 0.2  # WIDE counts for an eye only when some bank eye is within this of the target's opening
 MIN_OPENING = 0.02  # inter-ocular units: a rest opening is taken to be at least this (a misfit rest shape)
 NEUTRAL_FRAMES = 150  # a target track's rest shape: the median of this many recent faces (5 s at 30 fps)
@@ -212,6 +214,7 @@ class _Hold:
     current: int = -1
     previous: int = -1
     fade_step: int = 0
+    fade: int = 1  # frames of the fade under way
 
 
 @dataclass
@@ -316,10 +319,20 @@ class BankMatcher:
         normalised = normalise(landmarks)
         target = describe(normalised[None], state.neutral(normalised, self.neutral))
         self.last_openness = None if target.openness is None else target.openness[0]
-        return [self._step(hold, self.costs(target, state.trust, group), fresh)
+        return [self._step(hold, self.costs(target, state.trust, group), fresh, self.eyes[group])
                 for group, hold in enumerate(state.holds)]
 
-    def _step(self, hold: _Hold, costs: np.ndarray, fresh: bool) -> Pick:
+    def _fade_for(self, current: int, best: int, eyes: bool) -> int:
+        """Frames over which a change from bank face ``current`` to ``best`` fades in: ``crossfade``, or
+        ``BLINK_FADE`` for a group with the eyes where the change shuts or opens an eye by more than
+        ``BLINK_JUMP`` (a blink is over in a few frames: faded over four, B's eyes shut late and opened
+        late, and halfway through showed an open eye and a shut one laid over each other)."""
+        if eyes and self.openness is not None:
+            if float(np.abs(self.openness[best] - self.openness[current]).max()) > BLINK_JUMP:
+                return min(BLINK_FADE, self.crossfade)
+        return self.crossfade
+
+    def _step(self, hold: _Hold, costs: np.ndarray, fresh: bool, eyes: bool = False) -> Pick:
         """Move one group's ``hold`` on by this face's ``costs``: keep it against a near tie, fade in a change."""
         best = int(np.argmin(costs))
         self.picks += 1
@@ -329,12 +342,13 @@ class BankMatcher:
         changed = best != hold.current and costs[best] < costs[hold.current] - self.stickiness
         if changed:
             self.changes += 1
+            hold.fade = self._fade_for(hold.current, best, eyes)
             hold.previous, hold.current, hold.fade_step = hold.current, best, 0
         if hold.previous >= 0:
             hold.fade_step += 1
-            if hold.fade_step >= self.crossfade:
+            if hold.fade_step >= hold.fade:
                 hold.previous = -1
-        weight = 1.0 if hold.previous < 0 else hold.fade_step / self.crossfade
+        weight = 1.0 if hold.previous < 0 else hold.fade_step / hold.fade
         return Pick(hold.current, hold.previous, weight, changed)
 
     def painted_openness(self, pick: Pick) -> np.ndarray | None:
