@@ -63,12 +63,17 @@ def _open_eyed_bank() -> FaceBank:
     return FaceBank(image[None], landmarks, describe(landmarks), np.zeros(1, np.int32), "photos", "synthetic")
 
 
+def _shut_lids_target(points: np.ndarray) -> np.ndarray:
+    """A crop of skin whose eyes, around ``points``' eye contours, are closed lids (``LID_BGR``)."""
+    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
+    for eye in (0, 1):
+        target[lid_window(points, 256, eye) > 0.5] = LID_BGR
+    return target
+
+
 def test_a_shut_target_eye_shows_its_own_lids_not_a_slit_of_the_banks_open_eye() -> None:
     shut = expressive(shut=0.055)  # both eyes closed
-    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
-    for eye in (slice(36, 42), slice(42, 48)):
-        window = lid_window(shut, 256, 0 if eye.start == 36 else 1) > 0.5
-        target[window] = LID_BGR
+    target = _shut_lids_target(shut)
     closure = np.round(shut[[37, 41]].mean(axis=0)).astype(int)  # on the line where the lids meet
     painted = {}
     for eyes in ("target", "bank"):
@@ -103,14 +108,6 @@ def test_a_face_painted_with_the_other_sex_keeps_its_own_brows_eyes_and_chin_and
         assert np.abs(painted[True][spot[1], spot[0]] - skin).max() <= 12  # the target's own
         assert np.abs(painted[False][spot[1], spot[0]] - skin).max() > 12  # B's dark brow, open eye and stubble
     assert np.abs(painted[True][nose[1], nose[0]] - painted[False][nose[1], nose[0]]).max() <= 2  # the nose stays B's
-
-
-def _shut_lids_target(points: np.ndarray) -> np.ndarray:
-    """A crop of skin whose eyes, around ``points``' eye contours, are closed lids (``LID_BGR``)."""
-    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
-    for eye in (0, 1):
-        target[lid_window(points, 256, eye) > 0.5] = LID_BGR
-    return target
 
 
 def test_a_blink_the_smoothed_landmarks_lag_behind_is_read_from_the_raw_fit() -> None:

@@ -41,7 +41,7 @@ MEASURE_EVERY = 4  # frames a track's softness and grain measures are reused for
 TRACKS_KEPT = 16  # per-track state is pruned of stale tracks once about this many are held
 DETAIL_SIGMA = 2.0  # crop pixels: the band finer than this blur is the texture smoothed over frames (it holds the sharpening's)
 DETAIL_MEMORY = 0.7  # weight of the past in that band (lp_d18 flicker 1.17 -> 1.10 with the beard area)
-RAW_LIDS_MARGIN = 0.15
+RAW_LIDS_MARGIN = 0.15  # share of the smoothed lid gap the raw fit's must depart by to count (a blink, not its tremble)
 RAW_LIDS_MEMORY = 0.5  # weight of the past in the raw fit's lid gaps (``_described``): the raw fit trembles
 SHUT_EYES_MEMORY = 0.3  # weight of the past in how much of a shut eye is the target's (a blink lasts a few frames)
 GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
@@ -380,8 +380,8 @@ class BankSwapper:
         rest = self.matcher.own_rest(face.track_id) if self.shape > 0 else None
         if rest is None:
             return points
-        size = inter_ocular(face.landmarks) if face.landmarks is not None else SMALL_FACE[1]
-        share = small_face_share(self._smoothed(face.track_id, frame_index, "size", size, SIZE_MEMORY))
+        size = self._smoothed(face.track_id, frame_index, "size", inter_ocular(face.landmarks), SIZE_MEMORY)
+        share = small_face_share(size)
         if share <= 0.0:
             return points
         shift = shape_shift(rest[0], self.matcher.neutral, rest[1]) * (self.shape * share)
