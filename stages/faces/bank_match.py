@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stages.faces.bank_eyes import LID_PAIRS
 from stages.faces.geometry import MEAN_FACE
 
 # The rigid part of the head: nose bridge and tip, both eyes.
@@ -151,7 +152,8 @@ def head_pose(normalised: np.ndarray) -> np.ndarray:
 def eye_openings(normalised: np.ndarray) -> np.ndarray:
     """(N, 2) the opening of each eye (lids apart, inter-ocular units) of (N, 68, 2) normalised faces."""
     p = np.asarray(normalised, np.float64).reshape(-1, 68, 2)
-    lids = np.abs(p[:, [41, 40, 47, 46], 1] - p[:, [37, 38, 43, 44], 1])
+    upper, lower = (list(side) for side in zip(*LID_PAIRS))
+    lids = np.abs(p[:, lower, 1] - p[:, upper, 1])
     return np.stack([lids[:, :2].mean(axis=1), lids[:, 2:].mean(axis=1)], axis=1)
 
 
