@@ -14,6 +14,19 @@ if TYPE_CHECKING:  # annotations only: the runner core (and a stage-less convert
 
 
 @dataclass
+class OwnPixels:
+    """Where a swap shows the target's own pixels, and which: what lets the blend give them the
+    frame's own resolution back. The crop is coarser than a face that spans more pixels than it, so
+    the target's teeth, stubble and lids came out as soft as the painted face (``retalking_face2``,
+    844 px: "teeth a band"), though the frame holds them sharp."""
+
+    weight: np.ndarray  # (size, size) float32 0..1: share of each ``swapped`` pixel that is these pixels
+    pixels: np.ndarray  # (size, size, 3) uint8: the target's own pixels as the swap used them, at the crop's resolution
+    map_x: np.ndarray | None = None  # (size, size) float32: each pixel came from the crop at (map_x, map_y);
+    map_y: np.ndarray | None = None  # None: from where it is (the target's pixels were not moved)
+
+
+@dataclass
 class Face:
     """One face on one frame; fields are filled in by successive stages."""
 
@@ -32,6 +45,7 @@ class Face:
     swapped_mask: np.ndarray | None = None  # generator mask, float32 0..1
     swapped_own: np.ndarray | None = None  # share of each ``swapped`` pixel that is the target's own, kept as is (0..1)
     swapped_skin: np.ndarray | None = None  # where colour statistics of ``swapped`` are measured (0..1): its skin
+    swapped_own_pixels: OwnPixels | None = None  # the target's own pixels in ``swapped``, for the blend's detail
     selected: bool = True  # False: later stages leave this face alone (face choice)
     embedding: np.ndarray | None = None  # (128,) float32 identity embedding, when something computed it
     swapped_resolution: int = 0  # the generator's own resolution (px): detail finer than this is not in ``swapped``

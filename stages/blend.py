@@ -26,6 +26,12 @@ frame to frame, so per-track temporal smoothing is meaningful):
    the identity towards the source; a band too narrow leaves the face soft. The 128-px model stands a
    wider band (0.5, the default) than the 64-px one, which live's profile runs with 0.3;
    ``bench/quality.py`` measures sharpness against identity for a choice of band.
+   The bank swap paints at the crop's resolution and says where it shows the target's own pixels
+   and from where it moved them (``Face.swapped_own_pixels``: its open mouth, beard area, shut
+   lids). On a face bigger than the crop (``OWN_DETAIL_SCALE``) exactly those pixels get back what
+   the crop lost (``add_own_detail``), moved as the swap moved them; B's paint gets none of the
+   frame's detail, so no source outline lies over B's features. On ``retalking_face2`` (a face about
+   1.6 times the crop) the teeth and stubble were as soft as the painted face.
 6. mouth (``mouth = "source"``): the source's lips and mouth interior (the outer lip contour from the
    landmarks, grown and feathered) are kept, shifted to the swapped face's colour in a ring around
    them, so speech stays in sync.
@@ -41,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.config import option
-from pipeline.frame import Face, Frame
+from pipeline.frame import Face, Frame, OwnPixels
 from pipeline.media.masks import MaskWriter
 from pipeline.stage import Stage, StageContext
 from stages.faces.geometry import crop_region, similarity_scale, transform
@@ -144,6 +150,47 @@ def add_detail(face: np.ndarray, original: np.ndarray, sigma: float, amount: flo
     source = original.astype(np.float32)
     band = source - cv2.GaussianBlur(source, (0, 0), sigma)
     return np.clip(face.astype(np.float32) + amount * band + 0.5, 0, 255).astype(np.uint8)
+
+
+OWN_DETAIL_SCALE = 0.95  # crop px per frame px under which the frame is finer than the crop (a face bigger than it)
+
+
+def add_own_detail(face: np.ndarray, original: np.ndarray, own: OwnPixels, inverse: np.ndarray,
+                   origin: tuple[int, int]) -> np.ndarray:
+    """``face`` (the swapped crop warped into the frame region at ``origin``, sized like it) with the
+    detail the crop lost restored where it shows the target's own pixels (``own``).
+
+    The band is exact, not a filter's guess: the frame's own pixels, moved as the swap moved them
+    (``own.map_x``/``map_y``, carried into frame pixels), minus those same pixels as they reach the
+    frame through the crop (``own.pixels`` warped back). Where ``own.weight`` is 1 the result is
+    the frame's pixels, moved; B's paint (weight 0) gets none of the frame's detail, so no source
+    outline lies over B's features (the double edges of the old detail band)."""
+    import cv2
+
+    h, w = face.shape[:2]
+    x0, y0 = origin
+    shifted = inverse.copy()
+    shifted[:, 2] -= (x0, y0)
+    weight = cv2.warpAffine(own.weight, shifted, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=0)
+    if not (weight > 1e-3).any():
+        return face
+    low = cv2.warpAffine(own.pixels, shifted, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if own.map_x is None or own.map_y is None:
+        high = original[y0:y0 + h, x0:x0 + w]
+    else:
+        matrix = cv2.invertAffineTransform(inverse).astype(np.float32)
+        ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
+        cx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]  # each frame pixel in the crop
+        cy = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
+        sx = cv2.remap(own.map_x, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # where it came from
+        sy = cv2.remap(own.map_y, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        back = inverse.astype(np.float32)
+        fx = back[0, 0] * sx + back[0, 1] * sy + back[0, 2]  # that place in the frame
+        fy = back[1, 0] * sx + back[1, 1] * sy + back[1, 2]
+        high = cv2.remap(original, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    band = high.astype(np.float32) - low.astype(np.float32)
+    return np.clip(face.astype(np.float32) + weight[..., None] * band + 0.5, 0, 255).astype(np.uint8)
 
 
 def mouth_mask(landmarks_crop: np.ndarray, size: int, grow: float, feather_px: float) -> np.ndarray:
@@ -307,11 +354,14 @@ class BlendStage(Stage):
         sigma = 0.0
         if cfg.detail > 0 and face.swapped_resolution:
             sigma = cfg.detail_band * (size / face.swapped_resolution) / max(scale, 1e-6)  # model pixels -> frame px
-        self._paste(output, generated, mask, face.inverse, cfg.method, frame_mask, sigma, cfg.detail)
+        own = face.swapped_own_pixels if scale < OWN_DETAIL_SCALE else None
+        self._paste(output, generated, mask, face.inverse, cfg.method, frame_mask, sigma, cfg.detail,
+                    own=own, original=original)
 
     @staticmethod
     def _paste(output: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray, method: str,
-               frame_mask: np.ndarray | None, detail_sigma: float = 0.0, detail: float = 0.0) -> None:
+               frame_mask: np.ndarray | None, detail_sigma: float = 0.0, detail: float = 0.0,
+               own: OwnPixels | None = None, original: np.ndarray | None = None) -> None:
         import cv2
         x0, y0, x1, y1 = crop_region(inverse, crop.shape[0], output.shape, (1, 1))
         if x1 - x0 < 2 or y1 - y0 < 2:
@@ -334,6 +384,8 @@ class BlendStage(Stage):
                 pass  # mask touching the border: fall back to alpha compositing
         if detail_sigma >= 0.5 and detail > 0:
             face = add_detail(face, roi, detail_sigma, detail)
+        if own is not None and original is not None:
+            face = add_own_detail(face, original, own, inverse, (x0, y0))
         # per-pixel weights: where alpha is 0 the result is exactly the old pixel
         roi[:] = cv2.blendLinear(face, np.ascontiguousarray(roi), alpha, 1.0 - alpha)
         if frame_mask is not None:

@@ -82,6 +82,10 @@ def test_painted_lips_frame_the_targets_teeth() -> None:
     # and the swap says so: the blend's colour transfer is to leave the teeth alone, not B's lip
     lip = np.round(points[[51, 62]].mean(axis=0) - [0, 1]).astype(int)
     assert face.swapped_own[centre[1], centre[0]] > 0.9 and face.swapped_own[lip[1], lip[0]] < 0.1
+    # and which pixels are the target's, for the blend to give them the frame's resolution
+    own = face.swapped_own_pixels
+    assert own is not None and own.weight[centre[1], centre[0]] > 0.9 and own.weight[lip[1], lip[0]] < 0.1
+    assert np.array_equal(own.pixels[centre[1], centre[0]], target[centre[1], centre[0]])
     assert paint_one(bank, target, points, mouth="bank").swapped[centre[1], centre[0]].max() < 200
 
 

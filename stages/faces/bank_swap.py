@@ -23,7 +23,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from pipeline.frame import Face
+from pipeline.frame import Face, OwnPixels
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
@@ -31,7 +31,8 @@ from stages.faces.bank_mouth import may_be_open, mouth_interior, stray_teeth
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
                                    missing_grain, paint_mask, pixel_grid, reinhard_map, shading_correction, sharpen,
-                                   sharpen_to_match, skin_likelihood, skin_mask, warp_face, without_features)
+                                   sharpen_to_match, skin_likelihood, skin_mask, warp_face, warp_maps,
+                                   without_features)
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 
@@ -248,7 +249,9 @@ class BankSwapper:
         shaped = self._shaped(points, face, frame_index)  # where B's features go (``bank_shape``)
         # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
         # lip), warped only when one of them is painted
-        target = functools.cache(lambda: crop if shaped is points else warp_face(crop, points, shaped, size))
+        maps = functools.cache(lambda: warp_maps(points, shaped, size))
+        target = functools.cache(
+            lambda: crop if shaped is points else cv2.remap(crop, *maps(), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         painted = self._painted(upper, shaped, size)
         if (lower.index, lower.previous, lower.weight) != (upper.index, upper.previous, upper.weight):
             weight = lower_face_weight(shaped, size)
@@ -279,12 +282,12 @@ class BankSwapper:
                                             ratio, offset)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
-        painted, mask = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
-                                               target_openness, upper, face.track_id, frame_index)
+        painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
+                                                          target_openness, upper, face.track_id, frame_index)
         painted = self._steady_detail(painted, face.track_id, frame_index)
-        if self.grain:
+        if self.grain:  # not over the target's own pixels: they have their grain
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
-            painted = add_grain(painted, missing, skin, seed=frame_index * 1009 + max(face.track_id, 0))
+            painted = add_grain(painted, missing, skin * (1.0 - own_share), seed=frame_index * 1009 + max(face.track_id, 0))
         opening = np.zeros((size, size), np.float32)
         if self.mouth == "target" and may_be_open(points, crop):
             inside = mouth_interior(shaped, size, resampled())
@@ -292,6 +295,7 @@ class BankSwapper:
                 inside = np.maximum(inside, stray_teeth(painted, shaped, inside, resampled()))
                 painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
                 opening = inside
+                own_share = inside + (1.0 - inside) * own_share
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
         if self._smoothed(face.track_id, frame_index, "glasses", glasses, GLASSES_MEMORY) >= BRIDGE_SHARE:
             mask = mask * (1.0 - rim_weight(crop, painted, points))
@@ -303,6 +307,10 @@ class BankSwapper:
         # transfer: they meet that skin, and a transfer stopping at their edge would outline them.
         face.swapped_own = 1.0 - mask * (1.0 - opening)
         face.swapped_skin = skin  # the target's inner-face skin, off both faces' features: where the blend reads colour
+        face.swapped_own_pixels = None
+        if own_share.any():
+            moved = shaped is not points
+            face.swapped_own_pixels = OwnPixels(mask * own_share, resampled(), *(maps() if moved else (None, None)))
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)
@@ -327,12 +335,14 @@ class BankSwapper:
 
     def _keep_targets_own(self, painted: np.ndarray, mask: np.ndarray, own: Callable[[], np.ndarray],
                           shaped: np.ndarray, unmoved: bool, own_eyes: bool, openness: np.ndarray | None,
-                          upper: Pick, track: int, frame_index: int) -> tuple[np.ndarray, np.ndarray]:
+                          upper: Pick, track: int, frame_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``painted`` and the paint ``mask`` with the target's own pixels (``own()``, on ``shaped``)
         where they stay: its upper lip or beard area (``upper_lip``; always the beard area with
-        ``own_eyes``), and its brows and eyes (``own_eyes``) or its shut eyes (``eyes = "target"``).
+        ``own_eyes``), and its brows and eyes (``own_eyes``) or its shut eyes (``eyes = "target"``);
+        and the share of each pixel of ``painted`` that is ``own()``.
         ``unmoved``: ``shaped`` is the target's own landmarks, so the upper lip is simply not painted."""
         size = painted.shape[0]
+        share = np.zeros((size, size), np.float32)
         keep_lip = "beard" if own_eyes else self.upper_lip  # a man's stubble stays under the woman too
         if keep_lip in ("target", "beard"):
             cut = _lips_cut(shaped, size) if keep_lip == "beard" else None
@@ -341,26 +351,32 @@ class BankSwapper:
                 mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
             else:
                 painted = cv2.blendLinear(own(), painted, lip, 1.0 - lip)
+                share = lip.astype(np.float32)
             if keep_lip == "beard":  # B's stubble in the lips' margin: its texture stays, its tone is the target's
                 painted = in_tone_of(painted, own(), lip_margin(shaped, size, cut), MARGIN_TONE * inter_ocular(shaped))
         if own_eyes:
             eyes = own_brows_and_eyes(shaped, size)
             painted = cv2.blendLinear(own(), painted, eyes, 1.0 - eyes)
+            share = eyes + (1.0 - eyes) * share
         elif self.eyes == "target":
-            painted = self._keep_shut_eyes(painted, own, shaped, openness, upper, track, frame_index)
-        return painted, mask
+            painted, kept = self._keep_shut_eyes(painted, own, shaped, openness, upper, track, frame_index)
+            if kept is not None:
+                share = kept + (1.0 - kept) * share
+        return painted, mask, share
 
     def _keep_shut_eyes(self, painted: np.ndarray, own: Callable[[], np.ndarray], shaped: np.ndarray,
-                        openness: np.ndarray | None, upper: Pick, track: int, frame_index: int) -> np.ndarray:
+                        openness: np.ndarray | None, upper: Pick, track: int,
+                        frame_index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """``painted`` with the target's own lids where its eye is shut and the painted one is not
-        (``bank_eyes``); the weights are smoothed over the track's frames as lightly as the eye moves."""
+        (``bank_eyes``), and the weight of those lids (None: none kept); the weights are smoothed over
+        the track's frames as lightly as the eye moves."""
         painted_openness = self.matcher.painted_openness(upper)
         if openness is None or painted_openness is None:
-            return painted
+            return painted, None
         weights = self._smoothed(track, frame_index, "shut eyes", keep_weights(openness, painted_openness),
                                  SHUT_EYES_MEMORY)
         kept = kept_eyes(shaped, painted.shape[0], weights)
-        return painted if kept is None else cv2.blendLinear(own(), painted, kept, 1.0 - kept)
+        return (painted, None) if kept is None else (cv2.blendLinear(own(), painted, kept, 1.0 - kept), kept)
 
     def _described(self, face: Face, points: np.ndarray, frame_index: int) -> np.ndarray:
         """``points`` with each eye as open as the landmark model saw it this frame (lightly smoothed):
