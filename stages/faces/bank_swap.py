@@ -207,7 +207,7 @@ class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
-                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
+                 shading: float = 0.2, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
                  sharpen: bool = True, eyes: str = "target",
                  visible_face: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
