@@ -96,10 +96,10 @@ class SwapConfig:
     bank_segment: bool = option(True, "method = 'bank': cut each bank face to its visible face with the bundled "
                                 "occlusion segmenter, not by colour alone: hair close to the bank person's skin "
                                 "colour, falling over a temple, was painted onto turned heads as a dark stroke")
-    bank_shading: float = option(0.2, "method = 'bank': match the bank face's light and skin colour to the target's "
+    bank_shading: float = option(0.3, "method = 'bank': match the bank face's light and skin colour to the target's "
                                  "across the face, not only on average: width of the smooth shading field, in "
-                                 "inter-ocular distances (0 = one mean and spread for the whole face; 0.3 left "
-                                 "B's lighter jaw on a side-lit face, 0.15 starts to darken B's eyes)",
+                                 "inter-ocular distances (0 = one mean and spread for the whole face); at the "
+                                 "face's rim the field is narrower, 0.15 (bank_warp.rim_share), when this is wider",
                                  min=0.0, max=2.0)
     bank_mouth: str = option("target", "method = 'bank': what fills the open mouth between the painted lips: "
                              "target = the target's own teeth and mouth, bank = the bank face's (squeezed or "

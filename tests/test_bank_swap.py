@@ -612,6 +612,37 @@ def test_the_bank_face_takes_the_targets_light_across_the_face_but_not_its_featu
     assert 0.6 * wanted < step[0.3] < 1.3 * wanted
 
 
+def test_at_the_rim_the_bank_face_follows_a_shadow_closer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jaw in shadow under a lit cheek: the inner face's wide light field spread the shadow thin, so
+    B's jaw stayed lighter than the neck beside it (``retalking_face5``'s seam). The rim's narrower
+    field (``bank_warp.rim_share``) follows it; the middle of the face keeps the wide field."""
+    from stages.faces import bank_swap, bank_warp
+
+    points = open_mouth(0.02)
+    iod = inter_ocular(points)
+    bank, _ = synthetic_bank(points, inset=0.0, texture=2.0)
+    flat = synthetic_bank(points, inset=0.0, texture=2.0, seed=5)[0].crops[0].astype(np.float32)
+    rows = np.arange(256, dtype=np.float32)[:, None, None]
+    shadow_from = points[8, 1] - 0.5 * iod  # the lowest half eye distance of the face, and below it
+    light = np.where(rows > shadow_from, 0.8, 1.0).astype(np.float32)  # within SHADING_MOST
+    target = np.clip(flat * cv2.GaussianBlur(light, (0, 0), 0.05 * iod)[..., None], 0, 255).astype(np.uint8)
+    jaw = np.round(points[8] + (points[57] - points[8]) * 0.2 * iod / np.linalg.norm(points[57] - points[8])).astype(int)
+    nose = np.round(points[30]).astype(int)
+    share = bank_warp.rim_share(points, 256)
+    assert share[tuple(jaw[::-1] // bank_warp.SHADING_SCALE)] == 1.0 and share[tuple(nose[::-1] // bank_warp.SHADING_SCALE)] == 0.0
+
+    def lightness(image: np.ndarray, at: np.ndarray) -> float:
+        x, y = at
+        return float(cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[y - 2:y + 3, x - 2:x + 3, 0].mean())
+
+    with_rim = paint_one(bank, target, points, shading=0.3, grain=False).swapped
+    monkeypatch.setattr(bank_swap, "RIM_SHADING", 1.0)  # no narrower field at the rim
+    wide = paint_one(bank, target, points, shading=0.3, grain=False).swapped
+    wanted = lightness(target, jaw)
+    assert abs(lightness(with_rim, jaw) - wanted) < 0.6 * abs(lightness(wide, jaw) - wanted)
+    assert abs(lightness(with_rim, nose) - lightness(wide, nose)) < 2.0
+
+
 @pytest.mark.parametrize("clip, painted_with, other_sex", [
     ("people/retalking_face4_woman_blue_bg_talk.mp4", "woman_pexels_wolfganglanger", False),
     ("people/lp_d19_man_glasses_white_sweater.mp4", "talking_man_pyfeat", False),

@@ -30,9 +30,9 @@ from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising
 from stages.faces.bank_mouth import may_be_open, mouth_interior, stray_teeth
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
-                                   missing_grain, paint_mask, pixel_grid, reinhard_map, shading_correction, sharpen,
-                                   sharpen_to_match, skin_likelihood, skin_mask, warp_face, warp_maps,
-                                   without_features)
+                                   missing_grain, paint_mask, pixel_grid, reinhard_map, rim_share, RIM_SHADING,
+                                   shading_correction, sharpen, sharpen_to_match, skin_likelihood, skin_mask,
+                                   warp_face, warp_maps, without_features)
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 
@@ -207,7 +207,7 @@ class BankSwapper:
     """Paints faces from a ``FaceBank``; keeps per-track state, so faces must come in frame order."""
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
-                 shading: float = 0.2, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
+                 shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
                  sharpen: bool = True, eyes: str = "target",
                  visible_face: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
@@ -280,6 +280,10 @@ class BankSwapper:
         if self.shading > 0:
             correction = shading_correction(painted, crop, skin * bank_skin, self.shading * inter_ocular(points),
                                             ratio, offset)
+            if RIM_SHADING < self.shading:  # the rim's light follows the target's more closely (``rim_share``)
+                rim = shading_correction(painted, crop, skin * bank_skin, RIM_SHADING * inter_ocular(points),
+                                         ratio, offset)
+                correction = correction + rim_share(points, size)[..., None] * (rim - correction)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
