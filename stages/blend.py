@@ -164,7 +164,8 @@ def add_own_detail(face: np.ndarray, original: np.ndarray, own: OwnPixels, inver
     (``own.map_x``/``map_y``, carried into frame pixels), minus those same pixels as they reach the
     frame through the crop (``own.pixels`` warped back). Where ``own.weight`` is 1 the result is
     the frame's pixels, moved; B's paint (weight 0) gets none of the frame's detail, so no source
-    outline lies over B's features (the double edges of the old detail band)."""
+    outline lies over B's features (the double edges of the old detail band). Only the box where the
+    weight is not 0 is worked (a mouth, a chin, two eyes: a fraction of the face's box)."""
     import cv2
 
     h, w = face.shape[:2]
@@ -173,24 +174,31 @@ def add_own_detail(face: np.ndarray, original: np.ndarray, own: OwnPixels, inver
     shifted[:, 2] -= (x0, y0)
     weight = cv2.warpAffine(own.weight, shifted, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                             borderValue=0)
-    if not (weight > 1e-3).any():
+    left, top, width, height = cv2.boundingRect((weight > 1e-3).astype(np.uint8))
+    if width == 0 or height == 0:
         return face
-    low = cv2.warpAffine(own.pixels, shifted, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    bottom, right = top + height, left + width
+    box = shifted.copy()
+    box[:, 2] -= (left, top)  # crop -> the box
+    size = (int(right - left), int(bottom - top))
+    low = cv2.warpAffine(own.pixels, box, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if own.map_x is None or own.map_y is None:
-        high = original[y0:y0 + h, x0:x0 + w]
+        high = original[y0 + top:y0 + bottom, x0 + left:x0 + right]
     else:
-        matrix = cv2.invertAffineTransform(inverse).astype(np.float32)
-        ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
-        cx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]  # each frame pixel in the crop
-        cy = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
-        sx = cv2.remap(own.map_x, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # where it came from
-        sy = cv2.remap(own.map_y, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # where each box pixel's own pixel came from: the map read at the pixel's place in the crop
+        # (warping the map as the face is warped does that), carried from the crop to the frame
+        sx = cv2.warpAffine(own.map_x, box, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        sy = cv2.warpAffine(own.map_y, box, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         back = inverse.astype(np.float32)
-        fx = back[0, 0] * sx + back[0, 1] * sy + back[0, 2]  # that place in the frame
+        fx = back[0, 0] * sx + back[0, 1] * sy + back[0, 2]
         fy = back[1, 0] * sx + back[1, 1] * sy + back[1, 2]
         high = cv2.remap(original, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    band = high.astype(np.float32) - low.astype(np.float32)
-    return np.clip(face.astype(np.float32) + weight[..., None] * band + 0.5, 0, 255).astype(np.uint8)
+    band = cv2.subtract(high, low, dtype=cv2.CV_16S)
+    part = face[top:bottom, left:right]
+    detailed = part + weight[top:bottom, left:right, None] * band
+    out = face.copy()
+    out[top:bottom, left:right] = np.clip(detailed + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def mouth_mask(landmarks_crop: np.ndarray, size: int, grow: float, feather_px: float) -> np.ndarray:
