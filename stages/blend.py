@@ -180,7 +180,7 @@ def add_own_detail(face: np.ndarray, original: np.ndarray, own: OwnPixels, inver
     bottom, right = top + height, left + width
     box = shifted.copy()
     box[:, 2] -= (left, top)  # crop -> the box
-    size = (int(right - left), int(bottom - top))
+    size = (width, height)
     low = cv2.warpAffine(own.pixels, box, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if own.map_x is None or own.map_y is None:
         high = original[y0 + top:y0 + bottom, x0 + left:x0 + right]

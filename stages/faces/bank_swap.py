@@ -250,8 +250,7 @@ class BankSwapper:
         # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
         # lip), warped only when one of them is painted
         maps = functools.cache(lambda: warp_maps(points, shaped, size))
-        target = functools.cache(
-            lambda: crop if shaped is points else cv2.remap(crop, *maps(), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        target = functools.cache(lambda: crop if shaped is points else warp_face(crop, points, shaped, size, maps()))
         painted = self._painted(upper, shaped, size)
         if (lower.index, lower.previous, lower.weight) != (upper.index, upper.previous, upper.weight):
             weight = lower_face_weight(shaped, size)
@@ -311,10 +310,8 @@ class BankSwapper:
         # transfer: they meet that skin, and a transfer stopping at their edge would outline them.
         face.swapped_own = 1.0 - mask * (1.0 - opening)
         face.swapped_skin = skin  # the target's inner-face skin, off both faces' features: where the blend reads colour
-        face.swapped_own_pixels = None
-        if own_share.any():
-            moved = shaped is not points
-            face.swapped_own_pixels = OwnPixels(mask * own_share, resampled(), *(maps() if moved else (None, None)))
+        face.swapped_own_pixels = None if not own_share.any() else OwnPixels(
+            mask * own_share, resampled(), *((None, None) if shaped is points else maps()))
         face.swapped_resolution = 0
         face.extras["bank_pick"] = (upper, lower)  # for diagnostics: which bank faces, and whether they changed
         self._forget(frame_index)

@@ -102,11 +102,13 @@ def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def warp_face(bank_crop: np.ndarray, bank_points: np.ndarray, target_points: np.ndarray, size: int) -> np.ndarray:
-    """The bank crop (any number of channels) warped so its 68 landmarks land on ``target_points``."""
+def warp_face(bank_crop: np.ndarray, bank_points: np.ndarray, target_points: np.ndarray, size: int,
+              maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The bank crop (any number of channels) warped so its 68 landmarks land on ``target_points``;
+    ``maps``: ``warp_maps`` of those points, when the caller has them already."""
     import cv2
 
-    map_x, map_y = warp_maps(bank_points, target_points, size)
+    map_x, map_y = warp_maps(bank_points, target_points, size) if maps is None else maps
     return cv2.remap(bank_crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
