@@ -99,7 +99,8 @@ class SwapConfig:
     bank_shading: float = option(0.3, "method = 'bank': match the bank face's light and skin colour to the target's "
                                  "across the face, not only on average: width of the smooth shading field, in "
                                  "inter-ocular distances (0 = one mean and spread for the whole face); at the "
-                                 "face's rim the field is narrower, 0.15 (bank_warp.rim_share), when this is wider",
+                                 "face's rim the field is narrower, 0.15 (bank_warp.rim_share), when this is wider; in "
+                                 "the eye sockets a 0.1-wide field only darkens (bank_sockets)",
                                  min=0.0, max=2.0)
     bank_mouth: str = option("target", "method = 'bank': what fills the open mouth between the painted lips: "
                              "target = the target's own teeth and mouth, bank = the bank face's (squeezed or "

@@ -56,13 +56,13 @@ def keep_weights(target_openness: np.ndarray, painted_openness: np.ndarray) -> n
     return np.asarray(weights, np.float32)
 
 
-def _eye_axis(contour: np.ndarray) -> tuple[np.ndarray, float]:
+def eye_axis(contour: np.ndarray) -> tuple[np.ndarray, float]:
     """An eye's corner-to-corner vector and its length (the eye's width), from its 6 contour points."""
     along = contour[3] - contour[0]
     return along, float(np.hypot(*along))
 
 
-def _window(outline: np.ndarray, width: float, size: int) -> np.ndarray:
+def feathered_hull(outline: np.ndarray, width: float, size: int) -> np.ndarray:
     """(size, size) float32: the convex hull of ``outline``, feathered by ``FEATHER`` x the eye's ``width``."""
     hull = cv2.convexHull(np.round(outline * 4).astype(np.int32))
     mask = np.zeros((size, size), np.float32)
@@ -74,7 +74,7 @@ def lid_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
     """(size, size) float32: one eye with its lids and lashes (``LID_REACH`` above and below the corners,
     along the eye's own axis, so a rolled head is served), feathered; the brow stays out."""
     contour = np.asarray(points[EYES[eye]], np.float64)
-    along, width = _eye_axis(contour)
+    along, width = eye_axis(contour)
     if width < 2.0:
         return np.zeros((size, size), np.float32)
     down = np.array([-along[1], along[0]]) / width  # image y grows downwards
@@ -83,7 +83,7 @@ def lid_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
     above, below = LID_REACH
     outline = np.concatenate([contour - down * above * width, contour + down * below * width,
                               [contour[0] - along * 0.1, contour[3] + along * 0.1]])
-    return _window(outline, width, size)
+    return feathered_hull(outline, width, size)
 
 
 BROWS = (slice(17, 22), slice(22, 27))  # the brow over each of ``EYES``, in the same order
@@ -95,7 +95,7 @@ def brow_and_eye_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
     window of ``lid_window`` grown up over the brow, along the eye's own axis)."""
     contour = np.asarray(points[EYES[eye]], np.float64)
     brow = np.asarray(points[BROWS[eye]], np.float64)
-    along, width = _eye_axis(contour)
+    along, width = eye_axis(contour)
     if width < 2.0:
         return np.zeros((size, size), np.float32)
     up = np.array([along[1], -along[0]]) / width
@@ -103,7 +103,7 @@ def brow_and_eye_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
         up = -up
     outline = np.concatenate([contour - up * LID_REACH[1] * width, brow + up * BROW_REACH * width,
                               [contour[0] - along * 0.1, contour[3] + along * 0.1]])
-    return _window(outline, width, size)
+    return feathered_hull(outline, width, size)
 
 
 def own_brows_and_eyes(points: np.ndarray, size: int) -> np.ndarray:
@@ -127,3 +127,4 @@ def kept_eyes(points: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray 
         if weight > 0.0:
             np.maximum(mask, lid_window(points, size, eye) * np.float32(weight), out=mask)
     return mask
+

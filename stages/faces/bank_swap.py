@@ -29,6 +29,7 @@ from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to,
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import may_be_open, mouth_interior, stray_teeth
 from stages.faces.bank_shape import in_pixels, shape_shift
+from stages.faces.bank_sockets import SOCKET_SHADING, shaded_sockets, socket_skin
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
                                    missing_grain, paint_mask, pixel_grid, reinhard_map, rim_share, RIM_SHADING,
                                    shading_correction, sharpen, sharpen_to_match, skin_likelihood, skin_mask,
@@ -277,12 +278,14 @@ class BankSwapper:
                                        np.stack(reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)))
         correction = None
         if self.shading > 0:
-            correction = shading_correction(painted, crop, skin * bank_skin, self.shading * inter_ocular(points),
-                                            ratio, offset)
+            lit = skin * bank_skin
+            correction = shading_correction(painted, crop, lit, self.shading * inter_ocular(points), ratio, offset)
             if RIM_SHADING < self.shading:  # the rim's light follows the target's more closely (``rim_share``)
-                rim = shading_correction(painted, crop, skin * bank_skin, RIM_SHADING * inter_ocular(points),
-                                         ratio, offset)
+                rim = shading_correction(painted, crop, lit, RIM_SHADING * inter_ocular(points), ratio, offset)
                 correction = correction + rim_share(points, size)[..., None] * (rim - correction)
+            sockets = np.maximum(lit, socket_skin(points, size) * socket_skin(shaped, size) * inner * bank_skin)
+            correction = shaded_sockets(correction, shading_correction(
+                painted, crop, sockets, SOCKET_SHADING * inter_ocular(points), ratio, offset), shaped, size)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
