@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stages.faces.bank_mouth import mouth_interior, seen_opening
+from stages.faces.bank_mouth import mouth_interior, seen_opening, shown_opening
 from stages.faces.geometry import inter_ocular
-from tests.test_bank_swap import SKIN_BGR, open_mouth, paint_one, synthetic_bank
+from tests.test_bank_swap import SKIN_BGR, expressive, open_mouth, paint_one, synthetic_bank
 
 LIP_BGR = (80, 70, 170)
 TEETH_BGR = (225, 230, 232)
@@ -125,3 +125,29 @@ def test_the_banks_teeth_past_the_targets_opening_give_way_to_the_target() -> No
     assert closed.max() < 0.05  # B's lips with no opening between them: nothing to give way
     lips_under = stray_teeth(grin, points, target_opening, mouth_picture(points, teeth=False))
     assert lips_under.max() < 0.05  # the target's lips under B's teeth: its lipstick would be a patch on B's lip
+
+
+def test_a_mouth_with_teeth_shows_more_opening_than_closed_lips() -> None:
+    points = shut_points()
+    teeth = shown_opening(mouth_picture(points, teeth=True), points)
+    closed = shown_opening(mouth_picture(points, teeth=False, crease=True), points)
+    assert closed < 0.002 < 0.02 < teeth
+    parted = open_mouth(0.08)  # dlib's inner lips apart: their polygon counts whatever the pixels
+    assert shown_opening(mouth_picture(parted, teeth=False), parted) > 0.02
+
+
+def test_a_closed_mouth_is_painted_from_a_bank_mouth_that_shows_no_teeth() -> None:
+    """retalking_face4's pout and the sample's closed grimace were painted from the bundled people's
+    grimaces, the nearest in landmarks: their teeth showed as fangs at the corners of a shut mouth,
+    a blind judge's 'teeth only at the mouth corners'. A bank mouth showing more opening than the
+    target's costs ``TEETH``; where the target shows its teeth, the nearer mouth still wins."""
+    from stages.faces.bank_match import LOWER, UPPER, BankMatcher, describe
+
+    grimace, closed = expressive(grin=0.02, gap=0.01), expressive(grin=0.06)
+    bank = describe(np.stack([grimace, closed]))
+    target = expressive(grin=0.02)
+    shown = np.array([0.06, 0.0])
+    assert BankMatcher(bank, groups=(UPPER, LOWER)).pick_groups(target, -1, 0)[1].index == 0  # landmarks alone
+    matcher = BankMatcher(bank, groups=(UPPER, LOWER), shown=shown)
+    assert matcher.pick_groups(target, -1, 0, shown=0.0)[1].index == 1  # a shut mouth: the closed one
+    assert matcher.pick_groups(target, -1, 0, shown=0.06)[1].index == 0  # teeth in the target: the nearer one

@@ -173,3 +173,16 @@ def stray_teeth(painted: np.ndarray, points: np.ndarray, inside: np.ndarray, tar
     stray = stray * (1.0 - _lip_likeness(target, points, stray))
     stray = cv2.dilate(stray, _disc(max(1, int(round(0.02 * iod)))))
     return cv2.GaussianBlur(stray, (0, 0), max(0.5, 0.01 * iod))
+
+
+def shown_opening(image: np.ndarray, points: np.ndarray) -> float:
+    """How much open mouth a face shows (its teeth and dark), in inter-ocular distances squared: what
+    ``seen_opening`` reads in ``image`` (landmarks ``points``), with the inner lips' polygon where
+    dlib parts them past ``MOUTH_OPEN``. The measure ``BankMatcher`` compares a bank face's mouth
+    with a target's by (``bank_match.TEETH``)."""
+    size = image.shape[0]
+    iod = max(inter_ocular(points), 1e-6)
+    shown = seen_opening(image, points) > 0.5
+    if _parted(points) > 0.0:
+        shown |= _polygon(np.asarray(points, np.float64)[60:68], (size, size)) > 0
+    return float(shown.sum()) / (iod * iod)

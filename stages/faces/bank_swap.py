@@ -27,7 +27,7 @@ from pipeline.frame import Face, OwnPixels
 from stages.faces.bank import FaceBank
 from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
-from stages.faces.bank_mouth import may_be_open, mouth_interior, stray_teeth
+from stages.faces.bank_mouth import may_be_open, mouth_interior, shown_opening, stray_teeth
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_sockets import SOCKET_SHADING, shaded_sockets, socket_skin
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
@@ -132,6 +132,7 @@ def beard_area(points: np.ndarray, size: int, lips: np.ndarray | None = None) ->
     return (narrow + (outward - narrow) * below) * (1.0 - lips)
 
 
+SHOWN_MEMORY = 0.5  # weight of the past in a track's open mouth (``bank_mouth.shown_opening``) as the bank pick reads it
 SMALL_FACE = (50.0, 80.0)  # inter-ocular distance in the frame (px): B's proportions none below, all above
 SIZE_MEMORY = 0.9  # weight of the past in a track's size: its features must not shift as it breathes
 
@@ -232,7 +233,9 @@ class BankSwapper:
         self.shading = shading
         self.eyes = eyes
         self.visible_face = visible_face
-        self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER))
+        self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER),
+                                   shown=np.array([shown_opening(crop, points)
+                                                   for crop, points in zip(bank.crops, bank.landmarks)]))
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._smooth: dict[tuple[int, str], tuple[int, Any]] = {}  # (track, what) -> (last frame, smoothed value)
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
@@ -245,7 +248,9 @@ class BankSwapper:
         crop = np.ascontiguousarray(face.crop[..., :3])
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
-        upper, lower = self.matcher.pick_groups(self._described(face, points, frame_index), face.track_id, frame_index)
+        shown = self._smoothed(face.track_id, frame_index, "shown", shown_opening(crop, points), SHOWN_MEMORY)
+        upper, lower = self.matcher.pick_groups(self._described(face, points, frame_index), face.track_id, frame_index,
+                                                shown)
         target_openness = self.matcher.last_openness
         shaped = self._shaped(points, face, frame_index)  # where B's features go (``bank_shape``)
         # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
