@@ -367,34 +367,46 @@ def blur_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) ->
 
 COARSE_BLUR_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)  # Gaussian sigmas tried past the fine band's reach, crop pixels
 COARSE_MISMATCH = 2.0  # the coarse ratio must be this many times the target's before it is matched
+# (band, detail) sigmas of each coarse octave, crop pixels, and the Gaussian sigmas tried in it
+COARSE_OCTAVES = (((2.0, 8.0), COARSE_BLUR_STEPS), ((4.0, 16.0), (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)))
 
 
-def coarse_ratio(gray: np.ndarray, weights: np.ndarray) -> float:
-    """``fine_ratio`` one octave coarser: the band finer than sigma 2 over the detail finer than sigma 8."""
-    return band_ratio(gray, weights, 2.0, 8.0)
+def coarse_ratio(gray: np.ndarray, weights: np.ndarray, octave: tuple[float, float] = (2.0, 8.0)) -> float:
+    """``fine_ratio`` an octave coarser (``octave``: the band finer than sigma 2 over the detail finer
+    than sigma 8 by default)."""
+    return band_ratio(gray, weights, *octave)
 
 
 def coarse_blur_to_match(image: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
-    """The least Gaussian sigma (of ``COARSE_BLUR_STEPS``) that leaves ``image`` no sharper than
-    ``target`` at the coarser scale (``coarse_ratio``), or 0 when ``image`` is less than
-    ``COARSE_MISMATCH`` times as sharp there.
+    """The least Gaussian sigma that leaves ``image`` no sharper than ``target`` at each coarser scale
+    (``COARSE_OCTAVES``: sigma 2 over 8, then 4 over 16, ``coarse_ratio``) where ``image`` is at
+    least ``COARSE_MISMATCH`` times as sharp there, a coarser octave only when the finer one blurred
+    as far as the coarser one's first step (a picture soft at that scale already); the largest of
+    them, or 0 when the first octave is not that much sharper.
 
     Why: ``fine_ratio`` reads only the finest band, and a small face enlarged from soft or
     motion-blurred footage keeps some there (compression blocks, the enlargement's steps), so the
     finest band said a blur of sigma 1.25 matched a crowd's blurred profile while its features were
     blurred over four crop pixels: a sharp eye and smile on a smeared head, the cue a blind judge
     named. Only a large mismatch counts: on sharp footage the two faces' coarse bands differ by who
-    they are (stubble, wrinkles), not by the picture's softness."""
+    they are (stubble, wrinkles), not by the picture's softness. The second octave: a profile smeared
+    by motion over more than the first octave reaches still showed B's eye and teeth crisp (the crowd's
+    side-on woman: matched at sigma 2 in the first octave, at 3.5 in the second; a blind judge's
+    "eye and mouth crisper than the motion-blurred ear and hair")."""
     import cv2
 
-    goal = coarse_ratio(cv2.cvtColor(target, cv2.COLOR_BGR2GRAY), weights)
+    target_gray = cv2.cvtColor(target, cv2.COLOR_BGR2GRAY)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    if coarse_ratio(gray, weights) < COARSE_MISMATCH * goal:
-        return 0.0
-    for sigma in COARSE_BLUR_STEPS:
-        if coarse_ratio(cv2.GaussianBlur(gray, (0, 0), sigma), weights) <= goal:
-            return sigma
-    return COARSE_BLUR_STEPS[-1]
+    softest = 0.0
+    for level, (octave, steps) in enumerate(COARSE_OCTAVES):
+        if level and softest < steps[0]:
+            break  # a coarser octave only where the last one blurred at least as far as this one starts
+        goal = coarse_ratio(target_gray, weights, octave)
+        if coarse_ratio(gray, weights, octave) < COARSE_MISMATCH * goal:
+            break
+        softest = max(softest, next((sigma for sigma in steps if coarse_ratio(
+            cv2.GaussianBlur(gray, (0, 0), sigma), weights, octave) <= goal), steps[-1]))
+    return softest
 
 
 SHARPEN_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)  # unsharp-mask amounts tried (sigma 1 crop pixel); more made lp_d18 flicker (1.20 at 2.0)
