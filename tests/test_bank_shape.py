@@ -105,3 +105,33 @@ def test_a_small_face_keeps_its_own_proportions_and_a_large_one_takes_b_s() -> N
     assert moved["small"] == 0.0
     assert moved["large"] > 2.0
     assert small_face_share(SMALL_FACE[0]) == 0.0 and small_face_share(SMALL_FACE[1]) == 1.0
+
+
+def test_a_face_that_keeps_its_own_eyes_keeps_them_where_they_are() -> None:
+    """A face painted with the bundled person of the other sex keeps its own brows and eyes; moved to
+    B's proportions, its own lids were stretched to B's eye width. Its nose and mouth still move."""
+    from pipeline.frame import Face
+    from stages.faces.bank import FaceBank
+    from stages.faces.bank_match import describe
+    from stages.faces.bank_swap import BankSwapper
+
+    crop_points = template_in_crop(256)
+    other = crop_points.copy()
+    other[36:42, 0] -= 6.0  # B's eyes set wider apart
+    other[42:48, 0] += 6.0
+    other[48:68, 1] -= 5.0  # and B's mouth nearer the nose
+    landmarks = other[None].astype(np.float32)
+    bank = FaceBank(np.zeros((1, 256, 256, 3), np.uint8), landmarks, describe(landmarks), np.zeros(1, np.int32),
+                    "photos", "synthetic")
+    shaped = {}
+    for own_eyes in (False, True):
+        swapper = BankSwapper(bank)
+        face = Face(box=np.zeros(4, np.float32), landmarks=crop_points * 2.0, track_id=0,
+                    matrix=np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]))
+        for frame in range(40):  # long enough for the track's own rest shape to be trusted
+            swapper.matcher.pick_groups(crop_points, 0, frame)
+        shaped[own_eyes] = swapper._shaped(crop_points, face, 40, own_eyes)
+    eyes, mouth = np.r_[17:27, 36:48], np.r_[48:68]
+    assert np.abs(shaped[False][eyes] - crop_points[eyes]).max() > 2.0  # what this replaces
+    assert np.abs(shaped[True][eyes] - crop_points[eyes]).max() == 0.0
+    assert np.abs(shaped[True][mouth] - crop_points[mouth]).max() > 2.0

@@ -132,6 +132,7 @@ def beard_area(points: np.ndarray, size: int, lips: np.ndarray | None = None) ->
     return (narrow + (outward - narrow) * below) * (1.0 - lips)
 
 
+OWN_EYE_POINTS = np.r_[17:27, 36:48]  # the brows and eyes, which ``own_eyes`` keeps in place (``_shaped``)
 SHOWN_MEMORY = 0.5  # weight of the past in a track's open mouth (``bank_mouth.shown_opening``) as the bank pick reads it
 SMALL_FACE = (50.0, 80.0)  # inter-ocular distance in the frame (px): B's proportions none below, all above
 SIZE_MEMORY = 0.9  # weight of the past in a track's size: its features must not shift as it breathes
@@ -252,7 +253,7 @@ class BankSwapper:
         upper, lower = self.matcher.pick_groups(self._described(face, points, frame_index), face.track_id, frame_index,
                                                 shown)
         target_openness = self.matcher.last_openness
-        shaped = self._shaped(points, face, frame_index)  # where B's features go (``bank_shape``)
+        shaped = self._shaped(points, face, frame_index, own_eyes)  # where B's features go (``bank_shape``)
         # the target's own pixels moved with its landmarks onto ``shaped`` (its mouth opening and upper
         # lip), warped only when one of them is painted
         maps = functools.cache(lambda: warp_maps(points, shaped, size))
@@ -398,10 +399,12 @@ class BankSwapper:
         ratios = self._smoothed(face.track_id, frame_index, "lid gaps", ratios, RAW_LIDS_MEMORY)
         return opened_to(points, ratios)
 
-    def _shaped(self, points: np.ndarray, face: Face, frame_index: int) -> np.ndarray:
+    def _shaped(self, points: np.ndarray, face: Face, frame_index: int, own_eyes: bool = False) -> np.ndarray:
         """``points`` moved by ``shape`` x the shift to B's proportions (``bank_shape``), less on a small
         face (``small_face_share``); ``points`` itself when nothing moves (shape 0, a small face, or a
-        face with no track)."""
+        face with no track). With ``own_eyes`` the brows and eyes stay where they are: they are the
+        target's own pixels then, and moved to B's proportions they were stretched to B's eye width
+        (a man painted with the bundled woman got her wider eyes' outline on his own lids)."""
         rest = self.matcher.own_rest(face.track_id) if self.shape > 0 else None
         if rest is None:
             return points
@@ -410,6 +413,8 @@ class BankSwapper:
         if share <= 0.0:
             return points
         shift = shape_shift(rest[0], self.matcher.neutral, rest[1]) * (self.shape * share)
+        if own_eyes:
+            shift[OWN_EYE_POINTS] = 0.0
         return points + in_pixels(shift, normalising_factor(points))
 
     def _steady_detail(self, painted: np.ndarray, track: int, frame_index: int) -> np.ndarray:
