@@ -64,10 +64,11 @@ def test_fingers_in_front_of_the_face_keep_their_pixels(sample_hands: tuple[list
 
 
 def test_the_rest_of_the_face_is_still_swapped(sample_hands: tuple[list, dict]) -> None:
-    """Away from the hand, a third of the face changes: the sample is the bundled woman's footage,
+    """Away from the hand, a quarter of the face changes: the sample is the bundled woman's footage,
     painted with the man, whose nose, mouth, cheeks and forehead replace hers while her own brows,
-    eyes and chin stay (``swap.bank_other_sex``; 0.36 of the face region, 0.46 with B's eyes and
-    brows too). A swap that kept the face as it was changes next to none of it."""
+    eyes and chin stay, her brows and eyes in their own places (``swap.bank_other_sex``,
+    ``BankSwapper._shaped``: 0.27 of the face region; 0.36 when they were moved to his proportions,
+    0.46 with his eyes and brows too). A swap that kept the face as it was changes next to none of it."""
     frames, labels = sample_hands
     changed = []
     for frame, (_, label) in zip(frames, sorted(labels.items())):
@@ -75,7 +76,7 @@ def test_the_rest_of_the_face_is_still_swapped(sample_hands: tuple[list, dict]) 
         near_hand = cv2.dilate(label.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
         rest = measures.face_region(frame.image.shape, face.landmarks) & ~near_hand
         changed.append(1.0 - measures.kept_share(frame.image, frame.meta["original"], rest, tolerance=12))
-    assert np.mean(changed) >= 0.3, [round(c, 3) for c in changed]
+    assert np.mean(changed) >= 0.2, [round(c, 3) for c in changed]
 
 
 @pytest.fixture(scope="module")
