@@ -127,4 +127,3 @@ def kept_eyes(points: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray 
         if weight > 0.0:
             np.maximum(mask, lid_window(points, size, eye) * np.float32(weight), out=mask)
     return mask
-
