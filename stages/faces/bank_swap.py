@@ -25,6 +25,7 @@ import numpy as np
 
 from pipeline.frame import Face, OwnPixels
 from stages.faces.bank import FaceBank
+from stages.faces.bank_brows import brow_ratios, lighter_brows
 from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import may_be_open, mouth_interior, shown_opening, stray_teeth
@@ -294,6 +295,10 @@ class BankSwapper:
                 painted, crop, sockets, SOCKET_SHADING * inter_ocular(points), ratio, offset), shaped, size)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
+        # B's brows no darker than the target's (``bank_brows``), before any of the target's own pixels
+        # are laid in; the ratio is smoothed like the light
+        brows = self._smoothed(face.track_id, frame_index, "brows", brow_ratios(painted, crop, points, shaped))
+        painted = lighter_brows(painted, shaped, brows)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
                                                           target_openness, upper, face.track_id, frame_index)
         painted = self._steady_detail(painted, face.track_id, frame_index)
