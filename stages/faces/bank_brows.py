@@ -23,35 +23,52 @@ RING = 3  # the skin ring round a brow reaches this many times BROW_GROW past it
 LEAST = 0.35  # B's brow keeps at least this share of its darkness against the skin
 
 
-def _hull(points: np.ndarray, size: int, grow: int) -> np.ndarray:
-    mask = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points * 4).astype(np.int32)), 1, cv2.LINE_8, shift=2)
-    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
+def _box(points: np.ndarray, size: int, reach: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of ``points`` grown by ``reach`` pixels, inside a ``size`` crop."""
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - reach
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + reach + 1
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), size), min(int(y1), size)
 
 
-def brow_darkness(lightness: np.ndarray, points: np.ndarray, brow: int) -> tuple[float, float, np.ndarray] | None:
-    """(how much darker than the skin round it, that skin's lightness, the brow's region) of one brow
-    (``BROWS[brow]``) of a face with landmarks ``points`` in a crop's lightness: the ring's median
-    less the brow region's 10th percentile. None where either region is too small to read."""
-    size = lightness.shape[0]
+def _brow_regions(points: np.ndarray, brow: int, size: int) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
+    """The box round one brow (``BROWS[brow]``) and, inside it, the brow's region (its hull grown by
+    ``BROW_GROW``) and the skin ring round that (to ``RING`` times as far): only the box is worked,
+    a few thousand pixels of the crop."""
     grow = max(1, int(round(BROW_GROW * inter_ocular(points))))
     outline = np.asarray(points, np.float64)[BROWS[brow]]
-    region = _hull(outline, size, grow)
-    ring = _hull(outline, size, RING * grow) & ~region
+    x0, y0, x1, y1 = _box(outline, size, RING * grow + 1)
+    hull = np.ones((max(y1 - y0, 1), max(x1 - x0, 1)), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round((outline - [x0, y0]) * 4).astype(np.int32)), 0, cv2.LINE_8, shift=2)
+    distance = cv2.distanceTransform(hull, cv2.DIST_L2, 3)
+    return (x0, y0, x1, y1), distance <= grow, (distance > grow) & (distance <= RING * grow)
+
+
+def brow_darkness(lightness: np.ndarray, region: np.ndarray, ring: np.ndarray) -> tuple[float, float] | None:
+    """(how much darker than the skin round it, that skin's lightness) of one brow: the ring's median
+    less the brow region's 10th-percentile lightness (``lightness`` cut to the brow's box). None where
+    either region is too small to read."""
     if region.sum() < 8 or ring.sum() < 8:
         return None
     skin = float(np.median(lightness[ring]))
-    return skin - float(np.percentile(lightness[region], 10)), skin, region
+    return skin - float(np.percentile(lightness[region], 10)), skin
+
+
+def _lightness(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1, :3]), cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
 
 
 def brow_ratios(painted: np.ndarray, target: np.ndarray, points: np.ndarray, shaped: np.ndarray) -> np.ndarray:
     """(2,) per brow, the share of B's brow darkness (``painted``'s brows on ``shaped``) that the
     target's (``target``'s on ``points``) calls for: 1 where the target's are as dark or darker,
     never under ``LEAST``."""
-    lightness = [cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32) for image in (painted, target)]
+    size = painted.shape[0]
     ratios = np.ones(2, np.float32)
     for brow in range(2):
-        bank, own = brow_darkness(lightness[0], shaped, brow), brow_darkness(lightness[1], points, brow)
+        bank_box, bank_region, bank_ring = _brow_regions(shaped, brow, size)
+        own_box, own_region, own_ring = _brow_regions(points, brow, size)
+        bank = brow_darkness(_lightness(painted, bank_box), bank_region, bank_ring)
+        own = brow_darkness(_lightness(target, own_box), own_region, own_ring)
         if bank is not None and own is not None and bank[0] > 1.0:
             ratios[brow] = np.clip(own[0] / bank[0], LEAST, 1.0)
     return ratios
@@ -63,21 +80,22 @@ def lighter_brows(painted: np.ndarray, shaped: np.ndarray, ratios: np.ndarray) -
     the brow's edge."""
     if np.all(ratios >= 0.99):
         return painted
-    lab = cv2.cvtColor(painted, cv2.COLOR_BGR2LAB).astype(np.float32)
-    lightness = lab[..., 0]
+    out = painted.copy()
     iod = inter_ocular(shaped)
     for brow, ratio in enumerate(ratios):
-        read = brow_darkness(lightness, shaped, brow)
-        if ratio >= 0.99 or read is None:
+        if ratio >= 0.99:
             continue
-        _, skin, region = read
-        grow = max(1, int(round(BROW_GROW * iod)))
-        ring = _hull(np.asarray(shaped, np.float64)[BROWS[brow]], lab.shape[0], RING * grow) & ~region
-        skin_colour = np.array([skin, *np.median(lab[ring][:, 1:], axis=0)], np.float32)
+        (x0, y0, x1, y1), region, ring = _brow_regions(shaped, brow, painted.shape[0])
+        lab = cv2.cvtColor(np.ascontiguousarray(out[y0:y1, x0:x1, :3]), cv2.COLOR_BGR2LAB).astype(np.float32)
+        read = brow_darkness(lab[..., 0], region, ring)
+        if read is None:
+            continue
+        skin_colour = np.array([read[1], *np.median(lab[ring][:, 1:], axis=0)], np.float32)
         weight = cv2.GaussianBlur(region.astype(np.float32), (0, 0), max(0.5, 0.02 * iod))
-        darker = (lightness < skin) & (weight > 1e-3)
+        darker = (lab[..., 0] < read[1]) & (weight > 1e-3)
         # towards the skin round it, lightness and colour alike: a lighter brow is a fairer hair, not a
         # greyer one (lightness alone turned a dark brown brow mauve on a warm face)
         lifted = skin_colour + (lab[darker] - skin_colour) * np.float32(ratio)
         lab[darker] += (lifted - lab[darker]) * weight[darker][:, None]
-    return cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+        out[y0:y1, x0:x1, :3] = cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+    return out

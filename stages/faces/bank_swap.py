@@ -296,8 +296,9 @@ class BankSwapper:
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         painted = apply_colour_and_light(painted, ratio, offset, correction)
         # B's brows no darker than the target's (``bank_brows``), before any of the target's own pixels
-        # are laid in; the ratio is smoothed like the light
-        brows = self._smoothed(face.track_id, frame_index, "brows", brow_ratios(painted, crop, points, shaped))
+        # are laid in; the ratio is read every MEASURE_EVERY frames and smoothed like the light
+        brows = self._smoothed(face.track_id, frame_index, "brows", self._measured(
+            face.track_id, frame_index, "brows", lambda: brow_ratios(painted, crop, points, shaped)))
         painted = lighter_brows(painted, shaped, brows)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
                                                           target_openness, upper, face.track_id, frame_index)
