@@ -491,19 +491,30 @@ def test_a_blurred_target_gets_a_painted_face_no_sharper_than_itself() -> None:
     assert fine_ratio(cv2.cvtColor(face.swapped, cv2.COLOR_BGR2GRAY), inner) > 0.8 * sharp_bank
 
 
-def test_footage_blurred_past_the_finest_band_gets_a_face_as_blurred() -> None:
-    """A small face enlarged from soft footage keeps grain in its finest band, so that band alone called
-    for a light blur while the features were smeared over several pixels (a sharp eye on a blurred
-    profile, on the crowd clip). The coarse band is matched too; a target merely as sharp is left alone."""
-    from stages.faces.bank_warp import coarse_blur_to_match, coarse_ratio
-
+def _blurred_footage():
+    """Landmarks, a textured bank, the feature edges the blur is read on, and ``blurred(sigma)``: another
+    textured face blurred by ``sigma`` (0: as sharp as the bank) with grain added after, as footage has."""
     points = open_mouth(0.02)
     bank, _ = synthetic_bank(points, inset=0.0, texture=12.0)
     inner = skin_mask(points, 256, features=True)
     edges = inner - without_features(inner, points)
     sharp = synthetic_bank(points, inset=0.0, texture=12.0, seed=1)[0].crops[0]
     noise = np.random.default_rng(2).normal(0.0, 3.0, sharp.shape)
-    smeared = np.clip(cv2.GaussianBlur(sharp, (0, 0), 4.0) + noise, 0, 255).astype(np.uint8)
+
+    def blurred(sigma: float) -> np.ndarray:
+        return np.clip(cv2.GaussianBlur(sharp, (0, 0), sigma) + noise, 0, 255).astype(np.uint8) if sigma else sharp
+
+    return points, bank, edges, blurred
+
+
+def test_footage_blurred_past_the_finest_band_gets_a_face_as_blurred() -> None:
+    """A small face enlarged from soft footage keeps grain in its finest band, so that band alone called
+    for a light blur while the features were smeared over several pixels (a sharp eye on a blurred
+    profile, on the crowd clip). The coarse band is matched too; a target merely as sharp is left alone."""
+    from stages.faces.bank_warp import coarse_blur_to_match, coarse_ratio
+
+    points, bank, edges, blurred = _blurred_footage()
+    sharp, smeared = blurred(0.0), blurred(4.0)
     coarse = lambda image: coarse_ratio(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), edges)  # noqa: E731
     assert blur_to_match(bank.crops[0], smeared, edges) < 2.0  # the finest band is fooled by the grain
     assert coarse_blur_to_match(bank.crops[0], smeared, edges) >= 2.5
@@ -520,15 +531,9 @@ def test_footage_smeared_past_the_first_coarse_octave_is_matched_an_octave_coars
     as soft as the first octave's reach is left to it."""
     from stages.faces import bank_warp
 
-    points = open_mouth(0.02)
-    bank, _ = synthetic_bank(points, inset=0.0, texture=12.0)
-    inner = skin_mask(points, 256, features=True)
-    edges = inner - without_features(inner, points)
-    sharp = synthetic_bank(points, inset=0.0, texture=12.0, seed=1)[0].crops[0]
-    noise = np.random.default_rng(2).normal(0.0, 3.0, sharp.shape)
-    smeared = np.clip(cv2.GaussianBlur(sharp, (0, 0), 7.0) + noise, 0, 255).astype(np.uint8)
+    _, bank, edges, blurred = _blurred_footage()
+    smeared, soft = blurred(7.0), blurred(1.2)
     both = bank_warp.coarse_blur_to_match(bank.crops[0], smeared, edges)
-    soft = np.clip(cv2.GaussianBlur(sharp, (0, 0), 1.2) + noise, 0, 255).astype(np.uint8)
     soft_both = bank_warp.coarse_blur_to_match(bank.crops[0], soft, edges)
     monkeypatch.setattr(bank_warp, "COARSE_OCTAVES", bank_warp.COARSE_OCTAVES[:1])
     first = bank_warp.coarse_blur_to_match(bank.crops[0], smeared, edges)

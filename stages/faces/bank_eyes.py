@@ -62,6 +62,13 @@ def eye_axis(contour: np.ndarray) -> tuple[np.ndarray, float]:
     return along, float(np.hypot(*along))
 
 
+def eye_down(contour: np.ndarray, along: np.ndarray, width: float) -> np.ndarray:
+    """The unit vector across an eye (``eye_axis``'s ``along`` and ``width``) from its upper lid towards
+    its lower one: the eye's own "down", so a rolled head is served."""
+    down = np.array([-along[1], along[0]]) / width  # image y grows downwards
+    return -down if np.dot(down, contour[4:6].mean(axis=0) - contour[1:3].mean(axis=0)) < 0 else down
+
+
 def feathered_hull(outline: np.ndarray, width: float, size: int) -> np.ndarray:
     """(size, size) float32: the convex hull of ``outline``, feathered by ``FEATHER`` x the eye's ``width``."""
     hull = cv2.convexHull(np.round(outline * 4).astype(np.int32))
@@ -77,9 +84,7 @@ def lid_window(points: np.ndarray, size: int, eye: int) -> np.ndarray:
     along, width = eye_axis(contour)
     if width < 2.0:
         return np.zeros((size, size), np.float32)
-    down = np.array([-along[1], along[0]]) / width  # image y grows downwards
-    if np.dot(down, contour[4:6].mean(axis=0) - contour[1:3].mean(axis=0)) < 0:
-        down = -down
+    down = eye_down(contour, along, width)
     above, below = LID_REACH
     outline = np.concatenate([contour - down * above * width, contour + down * below * width,
                               [contour[0] - along * 0.1, contour[3] + along * 0.1]])

@@ -106,11 +106,13 @@ def _seen_share(seen: np.ndarray, points: np.ndarray) -> float:
     return float(np.clip((float(seen.sum()) / (iod * iod) - low) / (high - low), 0.0, 1.0))
 
 
-def may_be_open(points: np.ndarray, image: np.ndarray) -> bool:
-    """Whether ``mouth_interior`` can show anything of this face (``image`` with landmarks ``points``):
-    a cheap test on the face as it is, so the target is warped onto B's proportions only for an
-    open mouth."""
-    return _parted(points) > 0.0 or _seen_share(seen_opening(image, points), points) > 0.0
+def may_be_open(points: np.ndarray, image: np.ndarray, seen: np.ndarray | None = None) -> bool:
+    """Whether ``mouth_interior`` can show anything of this face (``image`` with landmarks ``points``;
+    ``seen``: its ``seen_opening``, when the caller has it): a cheap test on the face as it is, so the
+    target is warped onto B's proportions only for an open mouth."""
+    if _parted(points) > 0.0:
+        return True
+    return _seen_share(seen_opening(image, points) if seen is None else seen, points) > 0.0
 
 
 def mouth_interior(points: np.ndarray, size: int, image: np.ndarray | None = None) -> np.ndarray | None:
@@ -175,14 +177,14 @@ def stray_teeth(painted: np.ndarray, points: np.ndarray, inside: np.ndarray, tar
     return cv2.GaussianBlur(stray, (0, 0), max(0.5, 0.01 * iod))
 
 
-def shown_opening(image: np.ndarray, points: np.ndarray) -> float:
+def shown_opening(image: np.ndarray, points: np.ndarray, seen: np.ndarray | None = None) -> float:
     """How much open mouth a face shows (its teeth and dark), in inter-ocular distances squared: what
-    ``seen_opening`` reads in ``image`` (landmarks ``points``), with the inner lips' polygon where
-    dlib parts them past ``MOUTH_OPEN``. The measure ``BankMatcher`` compares a bank face's mouth
-    with a target's by (``bank_match.TEETH``)."""
+    ``seen_opening`` reads in ``image`` (landmarks ``points``; ``seen``: that reading, when the caller
+    has it), with the inner lips' polygon where dlib parts them past ``MOUTH_OPEN``. The measure
+    ``BankMatcher`` compares a bank face's mouth with a target's by (``bank_match.TEETH``)."""
     size = image.shape[0]
     iod = max(inter_ocular(points), 1e-6)
-    shown = seen_opening(image, points) > 0.5
+    shown = (seen_opening(image, points) if seen is None else seen) > 0.5
     if _parted(points) > 0.0:
         shown |= _polygon(np.asarray(points, np.float64)[60:68], (size, size)) > 0
     return float(shown.sum()) / (iod * iod)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stages.faces.bank_eyes import BROWS, EYES, eye_axis, feathered_hull
+from stages.faces.bank_eyes import BROWS, EYES, eye_axis, eye_down, feathered_hull
 
 SOCKET_SHADING = 0.1  # x inter-ocular: the light field's width inside the sockets (a socket is about 0.3 across)
 SOCKET_REACH = (0.7, 0.45)  # x the eye's width: a socket reaches this far above and below the eye's corners
@@ -36,9 +36,7 @@ def _socket_outline(contour: np.ndarray) -> tuple[np.ndarray, float] | None:
     along, width = eye_axis(contour)
     if width < 0.5:
         return None
-    down = np.array([-along[1], along[0]]) / width  # image y grows downwards
-    if np.dot(down, contour[4:6].mean(axis=0) - contour[1:3].mean(axis=0)) < 0:
-        down = -down
+    down = eye_down(contour, along, width)
     above, below = SOCKET_REACH
     return np.concatenate([contour - down * above * width, contour + down * below * width]), width
 

@@ -28,7 +28,7 @@ from stages.faces.bank import FaceBank
 from stages.faces.bank_brows import brow_ratios, lighter_brows
 from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
-from stages.faces.bank_mouth import may_be_open, mouth_interior, shown_opening, stray_teeth
+from stages.faces.bank_mouth import may_be_open, mouth_interior, seen_opening, shown_opening, stray_teeth
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_sockets import SOCKET_SHADING, shaded_sockets, socket_skin
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
@@ -250,7 +250,8 @@ class BankSwapper:
         crop = np.ascontiguousarray(face.crop[..., :3])
         size = crop.shape[0]
         points = transform(face.landmarks, face.matrix)
-        shown = self._smoothed(face.track_id, frame_index, "shown", shown_opening(crop, points), SHOWN_MEMORY)
+        seen = seen_opening(crop, points)  # the target's open mouth, read once for the pick and the mouth
+        shown = self._smoothed(face.track_id, frame_index, "shown", shown_opening(crop, points, seen), SHOWN_MEMORY)
         upper, lower = self.matcher.pick_groups(self._described(face, points, frame_index), face.track_id, frame_index,
                                                 shown)
         target_openness = self.matcher.last_openness
@@ -290,7 +291,10 @@ class BankSwapper:
             if RIM_SHADING < self.shading:  # the rim's light follows the target's more closely (``rim_share``)
                 rim = shading_correction(painted, crop, lit, RIM_SHADING * inter_ocular(points), ratio, offset)
                 correction = correction + rim_share(points, size)[..., None] * (rim - correction)
-            sockets = np.maximum(lit, socket_skin(points, size) * socket_skin(shaped, size) * inner * bank_skin)
+            sockets = socket_skin(points, size)
+            if shaped is not points:
+                sockets = sockets * socket_skin(shaped, size)
+            sockets = np.maximum(lit, sockets * inner * bank_skin)
             correction = shaded_sockets(correction, shading_correction(
                 painted, crop, sockets, SOCKET_SHADING * inter_ocular(points), ratio, offset), shaped, size)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
@@ -307,7 +311,7 @@ class BankSwapper:
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
             painted = add_grain(painted, missing, skin * (1.0 - own_share), seed=frame_index * 1009 + max(face.track_id, 0))
         opening = np.zeros((size, size), np.float32)
-        if self.mouth == "target" and may_be_open(points, crop):
+        if self.mouth == "target" and may_be_open(points, crop, seen):
             inside = mouth_interior(shaped, size, resampled())
             if inside is not None:
                 inside = np.maximum(inside, stray_teeth(painted, shaped, inside, resampled()))
