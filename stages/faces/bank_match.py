@@ -34,6 +34,12 @@ open ones (on the sample the
 man's eyes at 0.85 of their rest opening were painted on hers at 0.5, while his bank holds eyes at
 0.4). What the bank cannot close at all, ``bank_eyes`` leaves to the target's own lids.
 
+Why a bank eye's pixels overrule its landmarks: on a blink the bundled woman's heavy lashes come down
+before her lids, and dlib follows the lashes, so a half-shut eye whose lids cover the iris read as
+open as a smile's narrowed one. Such a face was the nearest in landmarks to a smiling photo whose
+narrow eyes show their irises, and it painted lash fringes over them. An eye that shows almost none of
+its whites (``bank_eyes.covered_eyes``) counts as shut (``COVERED_OPENING``).
+
 Why a bank mouth may not show more teeth than the target's: dlib's lip points say little of teeth,
 and the bundled people grimace and cry through much of their footage, so the mouth nearest in
 landmarks to a pout or a closed grimace was often one that bares its teeth at the corners. Warped
@@ -57,6 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stages.faces.bank_eyes import LID_PAIRS
+from stages.faces.bank_eyes import SHUT as SHUT_EYE  # where a target eye counts as wholly shut
 from stages.faces.geometry import MEAN_FACE
 
 # The rigid part of the head: nose bridge and tip, both eyes.
@@ -76,6 +83,7 @@ WIDE_SLACK = 0.15
 BLINK_JUMP = 0.3  # share of the rest opening: a change of bank face that moves an eye this much is a blink
 BLINK_FADE = 2  # frames over which such a change fades in
 NEAR_OPENING = 0.2  # WIDE counts for an eye only when some bank eye is within this of the target's opening
+COVERED_OPENING = SHUT_EYE[1]  # the opening a bank eye whose lids cover its iris counts as: shut
 TEETH = 3.0  # cost per inter-ocular distance squared of open mouth a bank face shows past the target's and TEETH_SLACK
 TEETH_SLACK = 0.01  # inter-ocular distances squared (``bank_mouth.shown_opening``): about a tooth's worth
 MIN_OPENING = 0.02  # inter-ocular units: a rest opening is taken to be at least this (a misfit rest shape)
@@ -277,14 +285,18 @@ class BankMatcher:
 
     def __init__(self, bank: Descriptors, pose_weight: float = 4.0, stickiness: float = 0.001,
                  crossfade: int = 4, groups: tuple[tuple[str, ...], ...] = (tuple(PARTS),),
-                 shown: np.ndarray | None = None) -> None:
+                 shown: np.ndarray | None = None, covered: np.ndarray | None = None) -> None:
         """``shown``: (N,) how much open mouth each bank face shows (``bank_mouth.shown_opening``),
-        for ``TEETH``; None = not compared."""
+        for ``TEETH``; None = not compared. ``covered``: (N, 2) bool, the bank eyes whose lids cover the
+        iris (``bank_eyes.covered_eyes``): they count as shut (``COVERED_OPENING``) whatever their
+        landmarks say, so they are painted on shut eyes only."""
         self.columns = [expression_columns(parts) for parts in groups]
         expression = np.asarray(bank.expression, np.float32)
         self.expression = [expression[:, columns] for columns in self.columns]
         self.pose = np.asarray(bank.pose, np.float32)
         self.openness = None if bank.openness is None else np.asarray(bank.openness, np.float32)
+        if self.openness is not None and covered is not None:
+            self.openness = np.where(covered, np.minimum(self.openness, COVERED_OPENING), self.openness)
         self.eyes = ["eyes" in parts for parts in groups]
         self.mouths = ["mouth" in parts for parts in groups]
         self.shown = None if shown is None else np.asarray(shown, np.float32)

@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.frame import Face, OwnPixels
 from stages.faces.bank import FaceBank
 from stages.faces.bank_brows import brow_ratios, lighter_brows
-from stages.faces.bank_eyes import keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
+from stages.faces.bank_eyes import covered_eyes, eye_whites, keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import may_be_open, mouth_interior, seen_opening, shown_opening, stray_teeth
 from stages.faces.bank_shape import in_pixels, shape_shift
@@ -237,7 +237,9 @@ class BankSwapper:
         self.visible_face = visible_face
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER),
                                    shown=np.array([shown_opening(crop, points)
-                                                   for crop, points in zip(bank.crops, bank.landmarks)]))
+                                                   for crop, points in zip(bank.crops, bank.landmarks)]),
+                                   covered=covered_eyes(np.array([eye_whites(crop, points)
+                                                                  for crop, points in zip(bank.crops, bank.landmarks)])))
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._smooth: dict[tuple[int, str], tuple[int, Any]] = {}  # (track, what) -> (last frame, smoothed value)
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
