@@ -151,3 +151,31 @@ def test_a_closed_mouth_is_painted_from_a_bank_mouth_that_shows_no_teeth() -> No
     matcher = BankMatcher(bank, groups=(UPPER, LOWER), shown=shown)
     assert matcher.pick_groups(target, -1, 0, shown=0.0)[1].index == 1  # a shut mouth: the closed one
     assert matcher.pick_groups(target, -1, 0, shown=0.06)[1].index == 0  # teeth in the target: the nearer one
+
+
+def _wide_open_target(points: np.ndarray) -> np.ndarray:
+    """Skin, lips in ``LIP_BGR`` between the outer and inner lip lines, the mouth's dark inside."""
+    image = np.empty((256, 256, 3), np.uint8)
+    image[:] = SKIN_BGR
+    cv2.fillPoly(image, [np.round(points[48:60]).astype(np.int32)], LIP_BGR)
+    cv2.fillPoly(image, [np.round(points[60:68]).astype(np.int32)], (30, 20, 40))
+    return image
+
+
+def test_a_mouth_opened_wider_than_any_of_the_banks_keeps_its_own_lips() -> None:
+    """The bundled man's lips never part more than 0.17 inter-ocular distances; stretched round
+    ``lp_d18``'s shout they left a ragged rim and a ghost of his lower lip (blind judges)."""
+    from stages.faces.bank_mouth import inner_gap, opened_past_bank
+
+    wide = open_mouth(0.12)
+    assert inner_gap(wide) - inner_gap(open_mouth(0.0)) > 0.18 and opened_past_bank(0.45, 0.17) == 1.0
+    assert opened_past_bank(0.2, 0.17) == 0.0  # talk the bank can follow stays B's
+    target = _wide_open_target(wide)
+    lower_lip = np.round(wide[[57, 66]].mean(axis=0)).astype(int)
+    painted = {}
+    for name, bank_mouth in (("shut bank", open_mouth(0.0)), ("open bank", wide)):
+        bank, _ = synthetic_bank(bank_mouth)
+        face = paint_one(bank, target, wide, shape=0.0, grain=False, sharpen=False)
+        painted[name] = face.swapped[lower_lip[1] - 1:lower_lip[1] + 2, lower_lip[0] - 1:lower_lip[0] + 2].astype(int)
+    assert np.abs(painted["shut bank"] - np.array(LIP_BGR)).max() <= 12  # the target's own lower lip
+    assert np.abs(painted["open bank"] - np.array(LIP_BGR)).max() > 30  # a bank that opens as wide paints its own

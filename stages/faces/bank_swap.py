@@ -28,7 +28,8 @@ from stages.faces.bank import FaceBank
 from stages.faces.bank_brows import brow_ratios, lighter_brows
 from stages.faces.bank_eyes import covered_eyes, eye_whites, keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
-from stages.faces.bank_mouth import may_be_open, mouth_interior, seen_opening, shown_opening, stray_teeth
+from stages.faces.bank_mouth import (inner_gap, may_be_open, mouth_interior, opened_past_bank, seen_opening, shown_opening,
+                                     stray_teeth)
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_sockets import SOCKET_SHADING, shaded_sockets, socket_skin
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
@@ -134,6 +135,7 @@ def beard_area(points: np.ndarray, size: int, lips: np.ndarray | None = None) ->
 
 
 OWN_EYE_POINTS = np.r_[17:27, 36:48]  # the brows and eyes, which ``own_eyes`` keeps in place (``_shaped``)
+PAST_BANK_MEMORY = 0.5  # weight of the past in how much of a wide-open mouth's own lips show
 SHOWN_MEMORY = 0.5  # weight of the past in a track's open mouth (``bank_mouth.shown_opening``) as the bank pick reads it
 SMALL_FACE = (50.0, 80.0)  # inter-ocular distance in the frame (px): B's proportions none below, all above
 SIZE_MEMORY = 0.9  # weight of the past in a track's size: its features must not shift as it breathes
@@ -240,6 +242,7 @@ class BankSwapper:
                                                    for crop, points in zip(bank.crops, bank.landmarks)]),
                                    covered=covered_eyes(np.array([eye_whites(crop, points)
                                                                   for crop, points in zip(bank.crops, bank.landmarks)])))
+        self.gaps = np.array([inner_gap(points) for points in bank.landmarks], np.float32)  # each bank mouth's opening
         self.sharpness_memory = 0.7  # weight of the past in a track's blur (a blur that jumps is flicker)
         self._smooth: dict[tuple[int, str], tuple[int, Any]] = {}  # (track, what) -> (last frame, smoothed value)
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
@@ -308,6 +311,14 @@ class BankSwapper:
         painted = lighter_brows(painted, shaped, brows)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
                                                           target_openness, upper, face.track_id, frame_index)
+        painted_gap = self.gaps[lower.index] if lower.previous < 0 else (
+            lower.weight * self.gaps[lower.index] + (1.0 - lower.weight) * self.gaps[lower.previous])
+        past = self._smoothed(face.track_id, frame_index, "past bank", opened_past_bank(inner_gap(points), painted_gap),
+                              PAST_BANK_MEMORY)
+        if past > 0.0:  # a mouth open wider than any of B's: the target's own lips (``opened_past_bank``)
+            lips = _lips_cut(shaped, size) * np.float32(past)
+            painted = cv2.blendLinear(resampled(), painted, lips, 1.0 - lips)
+            own_share = lips + (1.0 - lips) * own_share
         painted = self._steady_detail(painted, face.track_id, frame_index)
         if self.grain:  # not over the target's own pixels: they have their grain
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
