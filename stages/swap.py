@@ -103,7 +103,8 @@ class SwapConfig:
                                  "the eye sockets a 0.1-wide field only darkens (bank_sockets)",
                                  min=0.0, max=2.0)
     bank_mouth: str = option("target", "method = 'bank': what fills the open mouth between the painted lips: "
-                             "target = the target's own teeth and mouth, bank = the bank face's (squeezed or "
+                             "target = the target's own teeth and mouth (and its lips too where it opens wider than any "
+                             "of the bank's mouths), bank = the bank face's (squeezed or "
                              "stretched to the target's opening: a grin's teeth in a spoken 'o')",
                              choices=("target", "bank"))
     bank_eyes: str = option("target", "method = 'bank': what shows where the target's eye is shut and the bank has "

@@ -758,7 +758,9 @@ def test_between_open_lips_the_targets_own_mouth_shows_and_b_paints_the_lips() -
     closed, opened = open_mouth(0.0), open_mouth(0.1)
     closed[[65, 66, 67]] = closed[[63, 62, 61]]  # the inner lips together (the mean face's are parted)
     assert mouth_interior(closed, 256) is None
-    bank, _ = synthetic_bank(closed)  # B's lips drawn closed, filled with lip colour
+    # B's lips drawn filled with lip colour over an opening nearly as wide as the target's: a bank
+    # whose widest mouth is far narrower keeps the target's own lips too (``test_bank_mouth``)
+    bank, _ = synthetic_bank(open_mouth(0.06))
     target = np.full((256, 256, 3), SKIN_BGR, np.uint8)
     cv2.fillPoly(target, [np.round(opened[60:68]).astype(np.int32)], (250, 250, 250))  # the target's teeth
     centre = np.round(opened[[62, 66]].mean(axis=0)).astype(int)

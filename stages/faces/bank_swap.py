@@ -220,7 +220,8 @@ class BankSwapper:
         (``bank_warp.sharpen_to_match``); ``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
         target's); ``shading``: width of the light match's blur in inter-ocular distances (0 = Reinhard only);
         ``mouth``: "target" fills the opening between the inner lips with the target's own mouth
-        (``mouth_interior``), "bank" leaves the bank face's; ``upper_lip``: "target" leaves the
+        (``mouth_interior``), and a mouth opened past any of the bank's keeps its own lips too
+        (``opened_past_bank``), "bank" leaves the bank face's; ``upper_lip``: "target" leaves the
         target's skin between nose and lip (``upper_lip``), "beard" all of the target's skin where a
         beard grows (``beard_area``), "bank" paints B's there too; ``eyes``:
         "target" keeps the target's own lids where its eye is shut and the bank cannot shut B's
@@ -315,7 +316,7 @@ class BankSwapper:
             lower.weight * self.gaps[lower.index] + (1.0 - lower.weight) * self.gaps[lower.previous])
         past = self._smoothed(face.track_id, frame_index, "past bank", opened_past_bank(inner_gap(points), painted_gap),
                               PAST_BANK_MEMORY)
-        if past > 0.0:  # a mouth open wider than any of B's: the target's own lips (``opened_past_bank``)
+        if past > 0.0 and self.mouth == "target":  # a mouth open wider than any of B's: its own lips (``opened_past_bank``)
             lips = _lips_cut(shaped, size) * np.float32(past)
             painted = cv2.blendLinear(resampled(), painted, lips, 1.0 - lips)
             own_share = lips + (1.0 - lips) * own_share
