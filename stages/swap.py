@@ -116,6 +116,12 @@ class SwapConfig:
                                  "eyes and beard area (own-eyes: the woman's mascara and groomed brows on a man read "
                                  "as make-up at once, her smooth chin beside his stubbly neck as a patch), or takes "
                                  "B's too (paint)", choices=("own-eyes", "paint"))
+    bank_own_eyes: bool = option(False, "method = 'bank': every face keeps its own brows, eyes and beard area, "
+                                 "whoever paints it, as a face painted with the other sex does (bank_other_sex): for "
+                                 "a bank person whose eye make-up travels (the bundled woman's mascara and liner read "
+                                 "as false lashes on other women, and a downcast eye as a dark band); B's nose, mouth, "
+                                 "skin and proportions still paint the face, but it reads as the target's person far "
+                                 "more (on five women's clips the faces nearer B fell from 90-100 % to 0-10 %)")
     bank_upper_lip: str = option("auto", "method = 'bank': whose skin lies where a beard grows: target = the "
                                  "target's own between the nose and the upper lip (its moustache, or none), beard = "
                                  "the target's own all round the mouth and over the chin (its beard or stubble, or "
@@ -283,7 +289,8 @@ class BankPainter:
         for face, index in zip(faces, frame_indices):
             choice = self.chooser.choose(face)
             swapper = self._swapper(choice.index)
-            swapper.paint(face, index, own_eyes=choice.keeps_own_eyes and self.config.bank_other_sex == "own-eyes")
+            own_eyes = self.config.bank_own_eyes or (choice.keeps_own_eyes and self.config.bank_other_sex == "own-eyes")
+            swapper.paint(face, index, own_eyes=own_eyes)
             face.extras["bank_person"] = swapper.bank.source
             face.extras["bank_choice"] = choice
 

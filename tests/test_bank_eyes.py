@@ -223,3 +223,23 @@ def test_the_bundled_banks_blinks_read_as_covered_and_their_open_eyes_do_not() -
         covered = covered_eyes(np.array([eye_whites(crop, points) for crop, points in zip(bank.crops, bank.landmarks)]))
         assert all(covered[k].all() for k in shut), name
         assert not any(covered[k].any() for k in open_), name
+
+
+def test_a_user_can_keep_every_faces_own_eyes_whoever_paints_it() -> None:
+    """``swap.bank_own_eyes``: the bundled woman's mascara on another woman (a smiling photo) is B's
+    eye by default, and the photo's own eye with the option."""
+    from pipeline.cli.settings import load_config
+    from pipeline.cli.video_job import run_in_memory
+    from tests.conftest import media
+
+    changed = {}
+    for own in (False, True):
+        frames, _ = run_in_memory(media("0-f15-hao-ph.jpg"), load_config(overrides=[f"swap.bank_own_eyes={str(own).lower()}"]))
+        face = next(f for f in frames[0].faces if f.swapped is not None)
+        eyes = np.zeros(frames[0].image.shape[:2], np.uint8)
+        for eye in (slice(36, 42), slice(42, 48)):
+            cv2.fillConvexPoly(eyes, cv2.convexHull(np.round(face.landmarks[eye]).astype(np.int32)), 1)
+        eyes = cv2.dilate(eyes, np.ones((7, 7), np.uint8)) > 0
+        difference = np.abs(frames[0].image.astype(int) - frames[0].meta["original"].astype(int)).sum(axis=2)
+        changed[own] = float(difference[eyes].mean())
+    assert changed[False] > 40.0 and changed[True] < 0.4 * changed[False], changed
