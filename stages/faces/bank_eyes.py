@@ -15,6 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from stages.faces.geometry import polygon_mask
+
 EYES = (slice(36, 42), slice(42, 48))  # the 68-point eye contours, the face's right then left eye
 SHUT = (0.55, 0.3)  # a target eye's opening (share of its rest opening) where keeping its lids starts, and where it is whole
 MORE_OPEN = (0.0, 0.15)  # how much more open the painted eye is (same share) where keeping starts, and where it is whole
@@ -98,13 +100,6 @@ COVERED = 0.25  # an eye showing less white than this share of its bank's usual 
 LEAST_WHITES = 0.05  # a bank whose typical eye shows less white than this share of its outline is not read
 
 
-def _filled(outline: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Bool mask of ``shape`` with ``outline`` filled, at quarter-pixel precision."""
-    mask = np.zeros(shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(outline * 4).astype(np.int32)], 1, cv2.LINE_8, shift=2)
-    return mask > 0
-
-
 def eye_whites(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(2,) the share of each eye's 6-point outline that is the white of the eye: pixels lighter than
     ``WHITES_LIGHTER`` of the skin under the lower lid (``WHITES_SKIN``) and greyer than
@@ -134,7 +129,7 @@ def eye_whites(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     lightness, chroma = lab[..., 0], np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
     shares = []
     for pair in outlines:
-        inside, skin = (None, None) if pair is None else (_filled(outline - [x0, y0], lab.shape) for outline in pair)
+        inside, skin = (None, None) if pair is None else (polygon_mask(outline - [x0, y0], lab.shape) > 0 for outline in pair)
         if inside is None or inside.sum() < 4 or skin.sum() < 4:
             shares.append(0.0)
             continue

@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stages.faces.geometry import inter_ocular
+from stages.faces.geometry import inter_ocular, polygon_mask
 
 MOUTH_OPEN = 0.04  # inner-lip gap (inter-ocular units) from which the target's own mouth shows between the lips
 TEETH_LIGHTER = 0.12  # lightness over the lips' median, as a share of it, at which a pixel is wholly tooth-light
@@ -30,13 +30,6 @@ LIP_EDGE = 0.04  # x inter-ocular: the outer lip line's inset, so the skin just 
 GREY_LIPS = 4.0  # lips' median chroma under which the picture has no colour to tell teeth by (greyscale, infrared)
 WIDER_THAN_BANK = (0.08, 0.18)  # inter-ocular: how much wider the target's lips part than the painted's, where its own lips start to show, and where they wholly do
 SEEN_OPEN = (0.005, 0.015)  # area of the opening read from pixels (inter-ocular squared) over which it fades in
-
-
-def _polygon(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """uint8 mask of ``shape`` with a filled polygon, drawn at quarter-pixel precision."""
-    mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mask, [np.round(points * 4).astype(np.int32)], 1, cv2.LINE_8, shift=2)
-    return mask
 
 
 def _disc(radius: int) -> np.ndarray:
@@ -64,8 +57,8 @@ def seen_opening(image: np.ndarray, points: np.ndarray) -> np.ndarray:
         return opening
     local = points - [x0, y0]
     shape = (y1 - y0, x1 - x0)
-    outer = cv2.erode(_polygon(local[48:60], shape), _disc(max(1, int(round(LIP_EDGE * iod)))))
-    inner = _polygon(local[60:68], shape)
+    outer = cv2.erode(polygon_mask(local[48:60], shape), _disc(max(1, int(round(LIP_EDGE * iod)))))
+    inner = polygon_mask(local[60:68], shape)
     ring = (outer > 0) & (inner == 0)
     if ring.sum() < 8:
         return opening
@@ -96,8 +89,7 @@ def seen_opening(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def _parted(points: np.ndarray) -> float:
     """0..1: how far dlib's inner lips are apart past ``MOUTH_OPEN``."""
-    gap = float(np.linalg.norm(points[66] - points[62]))
-    return float(np.clip((gap / max(inter_ocular(points), 1e-6) - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0))
+    return float(np.clip((inner_gap(points) - MOUTH_OPEN) / MOUTH_OPEN, 0.0, 1.0))
 
 
 def inner_gap(points: np.ndarray) -> float:
@@ -165,7 +157,7 @@ def _lip_likeness(image: np.ndarray, points: np.ndarray, where: np.ndarray) -> n
     lines of ``points``), by ``LIP_LIKE``."""
     size = image.shape[0]
     likeness = np.zeros((size, size), np.float32)
-    ring = (_polygon(points[48:60], (size, size)) > 0) & (_polygon(points[60:68], (size, size)) == 0)
+    ring = (polygon_mask(points[48:60], (size, size)) > 0) & (polygon_mask(points[60:68], (size, size)) == 0)
     rows, cols = np.nonzero(ring | (where > 0))
     if ring.sum() < 8:
         return likeness
@@ -206,5 +198,5 @@ def shown_opening(image: np.ndarray, points: np.ndarray, seen: np.ndarray | None
     iod = max(inter_ocular(points), 1e-6)
     shown = (seen_opening(image, points) if seen is None else seen) > 0.5
     if _parted(points) > 0.0:
-        shown |= _polygon(np.asarray(points, np.float64)[60:68], (size, size)) > 0
+        shown |= polygon_mask(np.asarray(points, np.float64)[60:68], (size, size)) > 0
     return float(shown.sum()) / (iod * iod)

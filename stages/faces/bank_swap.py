@@ -312,14 +312,9 @@ class BankSwapper:
         painted = lighter_brows(painted, shaped, brows)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
                                                           target_openness, upper, face.track_id, frame_index)
-        painted_gap = self.gaps[lower.index] if lower.previous < 0 else (
-            lower.weight * self.gaps[lower.index] + (1.0 - lower.weight) * self.gaps[lower.previous])
-        past = self._smoothed(face.track_id, frame_index, "past bank", opened_past_bank(inner_gap(points), painted_gap),
-                              PAST_BANK_MEMORY)
-        if past > 0.0 and self.mouth == "target":  # a mouth open wider than any of B's: its own lips (``opened_past_bank``)
-            lips = _lips_cut(shaped, size) * np.float32(past)
-            painted = cv2.blendLinear(resampled(), painted, lips, 1.0 - lips)
-            own_share = lips + (1.0 - lips) * own_share
+        if self.mouth == "target":  # a mouth open wider than any of B's: its own lips (``opened_past_bank``)
+            painted, own_share = self._keep_open_lips(painted, own_share, resampled, points, shaped, lower,
+                                                      face.track_id, frame_index)
         painted = self._steady_detail(painted, face.track_id, frame_index)
         if self.grain:  # not over the target's own pixels: they have their grain
             missing = self._measured(face.track_id, frame_index, "grain", lambda: missing_grain(painted, crop, skin))
@@ -397,6 +392,21 @@ class BankSwapper:
             if kept is not None:
                 share = kept + (1.0 - kept) * share
         return painted, mask, share
+
+    def _keep_open_lips(self, painted: np.ndarray, own_share: np.ndarray, own: Callable[[], np.ndarray],
+                        points: np.ndarray, shaped: np.ndarray, lower: Pick, track: int,
+                        frame_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``painted`` with the target's own lips and their margin (``own()``, on ``shaped``) as far as its
+        mouth is open past the painted bank mouth (``opened_past_bank``, smoothed over the track), and
+        the share of each pixel that is now ``own()``."""
+        painted_gap = self.gaps[lower.index] if lower.previous < 0 else (
+            lower.weight * self.gaps[lower.index] + (1.0 - lower.weight) * self.gaps[lower.previous])
+        past = self._smoothed(track, frame_index, "past bank", opened_past_bank(inner_gap(points), painted_gap),
+                              PAST_BANK_MEMORY)
+        if past <= 0.0:
+            return painted, own_share
+        lips = _lips_cut(shaped, painted.shape[0]) * np.float32(past)
+        return cv2.blendLinear(own(), painted, lips, 1.0 - lips), lips + (1.0 - lips) * own_share
 
     def _keep_shut_eyes(self, painted: np.ndarray, own: Callable[[], np.ndarray], shaped: np.ndarray,
                         openness: np.ndarray | None, upper: Pick, track: int,
