@@ -18,6 +18,7 @@ from tests.test_bank_swap import GREY_BGR, SKIN_BGR, expressive, paint_one
 
 LID_BGR = (120, 170, 215)  # the target's closed lids: a skin tone of their own, unlike the bank's
 IRIS_BGR = (60, 40, 90)
+BACKDROP_BGR = (190, 120, 60)  # behind the target's head (colour footage: not only skin in the crop)
 
 
 def test_a_shut_eye_is_kept_only_where_the_painted_one_is_clearly_more_open() -> None:
@@ -90,7 +91,8 @@ def test_a_face_painted_with_the_other_sex_keeps_its_own_brows_eyes_and_chin_and
     the only other bundled person) were what viewers named first, with confidence; her smooth chin
     beside his stubbly neck was the next."""
     points = expressive()
-    target = np.full((256, 256, 3), SKIN_BGR, np.uint8)  # a target with no make-up, no brow to speak of
+    target = np.full((256, 256, 3), BACKDROP_BGR, np.uint8)  # a blue backdrop: a crop holds more than skin
+    cv2.fillConvexPoly(target, cv2.convexHull(np.round(points[:27]).astype(np.int32)), SKIN_BGR)  # no make-up, no brow
     window = own_brows_and_eyes(points, 256) > 0.5
     low_brow = points[17:22] + (points[36:42].mean(axis=0) - points[17:22].mean(axis=0)) * 0.25  # inside the face's outline
     brow = np.round(low_brow[2]).astype(int)
