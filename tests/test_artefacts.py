@@ -128,6 +128,21 @@ def eyes_out_of_step(frames: list[np.ndarray], pairs: list[FacePair]) -> list[np
     return _transplant(out, pairs, order, slice(42, 48), 0.08)
 
 
+def looking_aside(frames: list[np.ndarray], pairs: list[FacePair]) -> list[np.ndarray]:
+    """Each open eye's iris moved a fifth of the eye's width towards the nearer corner's far side:
+    eyes that look elsewhere than the source's (a bank face's gaze)."""
+    from stages.faces.gaze import EYES, read_iris, turned_to
+
+    out = []
+    for f, p in zip(frames, pairs):
+        for eye in EYES:
+            reading = read_iris(f, p.source, eye)
+            if reading is not None:
+                f = turned_to(f, p.source, eye, reading.along, reading.along + (0.2 if reading.along < 0.5 else -0.2))
+        out.append(f)
+    return out
+
+
 def flickering(frames: list[np.ndarray], pairs: list[FacePair]) -> list[np.ndarray]:
     """The face 7 grey levels brighter on every other frame."""
     return [_paste(f, np.clip(f.astype(np.int16) + 7 * (i % 2), 0, 255).astype(np.uint8), p.source)
@@ -163,6 +178,7 @@ def test_codec_noise_is_green_on_every_measure(clip: tuple[list, list]) -> None:
     (mouth_out_of_step, "mouth_gap"),
     (eyes_out_of_step, "eye_r"),
     (flickering, "flicker"),
+    (looking_aside, "gaze"),
 ])
 def test_each_damage_turns_its_measure_red(clip: tuple[list, list], damage: Damage, name: str) -> None:
     report = _measure(damage(*clip), clip)

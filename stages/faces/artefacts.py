@@ -41,6 +41,9 @@ lp_d18_man_grey_hoodie_expressions and retalking_face2_man_map_bg_talk (first 48
   "darker than the source" test alone would stay green on them; the signed ΔL is in the note.
 * ``flicker``: frame-to-frame change inside the painted face, output over source. Max 1.1 (control
   0.92-0.98; today 1.20-1.43).
+* ``gaze``: where the eyes look: mean |output - source| position of the iris along each open eye
+  (``gaze.read_iris``, in eye widths), over eyes readable in both. A bank face's gaze came with its
+  lids: eyes staring into the lens on a target who looks aside. Max GAZE_MAX (see the constant).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ import numpy as np
 
 from pipeline.frame import Face
 from stages.faces import measures
+from stages.faces.gaze import EYES, read_iris
 from stages.faces.geometry import BROWS, LEFT_EYE, RIGHT_EYE, fit_longest_side, inter_ocular
 
 Landmarker = Callable[[np.ndarray, Face], np.ndarray]
@@ -72,6 +76,7 @@ MOUTH_R_MIN = 0.7
 MOUTH_GAP_MAX = 0.03
 EYE_TONE_MAX = 5.0
 FLICKER_MAX = 1.1
+GAZE_MAX = 0.06  # eye widths; controls (x264) 0.01-0.02, an iris a fifth of the eye off is plain to see
 EYE_SWING = 0.01  # std of the source's (smoothed) eye aspect ratio below which eye r is not defined
 MOUTH_SWING = 0.02  # std of the source's (smoothed) lip gap (x inter-ocular) below which mouth r is not defined
 MIN_SERIES = 24  # frames an openness series needs for r: 12 frames of a real clip gave r from -0.4 to 0.96
@@ -144,11 +149,12 @@ class ArtefactReport:
     mouth_gap: Measure
     eye_tone: Measure
     flicker: Measure
+    gaze: Measure
     pairs: list[FacePair] = field(default_factory=list, repr=False)
 
     def measures(self) -> list[Measure]:
         return [self.nme, self.double_edges, self.seam, self.eye_r, self.mouth_r, self.mouth_gap,
-                self.eye_tone, self.flicker]
+                self.eye_tone, self.flicker, self.gaze]
 
     @property
     def passed(self) -> bool:
@@ -434,6 +440,18 @@ def eye_tone(output: np.ndarray, source: np.ndarray, source_landmarks: np.ndarra
     return float(np.linalg.norm(eyes_out - eyes_src)), float(eyes_out[0] - eyes_src[0])
 
 
+def gaze_turns(output: np.ndarray, source: np.ndarray, source_landmarks: np.ndarray,
+               output_landmarks: np.ndarray) -> list[float]:
+    """|output - source| iris position along each eye (eye widths) readable in both pictures, the
+    output read inside its re-fitted outline (``gaze.read_iris``)."""
+    turns = []
+    for eye in EYES:
+        before, after = read_iris(source, source_landmarks, eye), read_iris(output, output_landmarks, eye)
+        if before is not None and after is not None:
+            turns.append(abs(after.along - before.along))
+    return turns
+
+
 def frame_change(previous: np.ndarray, current: np.ndarray, landmarks: np.ndarray) -> float:
     """Mean absolute grey-level change between two frames inside the painted region of ``landmarks``."""
     rows, cols = face_window(current.shape, landmarks)
@@ -505,6 +523,7 @@ def measure_clip(outputs: Sequence[np.ndarray], sources: Sequence[np.ndarray], l
     ghosted = structural = 0
     seams: dict[str, list[float]] = {}
     tones: list[tuple[float, float]] = []
+    turns: list[float] = []
     change_in = change_out = 0.0
     by_index = {pair.index: pair for pair in pairs}
     for pair in pairs:
@@ -516,6 +535,7 @@ def measure_clip(outputs: Sequence[np.ndarray], sources: Sequence[np.ndarray], l
         tone = eye_tone(output, source, pair.source, pair.output)
         if tone is not None:
             tones.append(tone)
+        turns.extend(gaze_turns(output, source, pair.source, pair.output))
         if pair.index - 1 in by_index:
             change_in += frame_change(sources[pair.index - 1], source, pair.source)
             change_out += frame_change(outputs[pair.index - 1], output, pair.source)
@@ -539,4 +559,6 @@ def measure_clip(outputs: Sequence[np.ndarray], sources: Sequence[np.ndarray], l
                          f"dL {np.mean([t[1] for t in tones]):+.1f}" if tones else "no eyes"),
         flicker=Measure("flicker", change_out / change_in if change_in > 0 else nan, FLICKER_MAX, True,
                         "frame-to-frame change in the painted face, output / source"),
+        gaze=Measure("gaze", float(np.mean(turns)) if turns else nan, GAZE_MAX, True,
+                     f"{len(turns)} eyes read in both"),
         pairs=pairs)

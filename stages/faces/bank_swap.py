@@ -37,6 +37,7 @@ from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_m
                                    shading_correction, sharpen, sharpen_to_match, skin_likelihood, skin_mask,
                                    warp_face, warp_maps, without_features)
 from stages.faces.chroma import chroma_ceiling, within_chroma
+from stages.faces.gaze import EYES as GAZE_EYES, read_iris, turned_to
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 from stages.faces.lab_stats import lab_stats
@@ -51,6 +52,7 @@ RAW_LIDS_MARGIN = 0.15  # share of the smoothed lid gap the raw fit's must depar
 RAW_LIDS_MEMORY = 0.5  # weight of the past in the raw fit's lid gaps (``_described``): the raw fit trembles
 SHUT_EYES_MEMORY = 0.3  # weight of the past in how much of a shut eye is the target's (a blink lasts a few frames)
 GLASSES_MEMORY = 0.95  # weight of the past in a track's glasses reading: glasses stay on a face, a frown's lines pass
+GAZE_MEMORY = 0.5  # weight of the past in the target's iris position (``gaze``): the reading trembles with the pixels
 COLOUR_SPREAD = 1.15  # the Lab spread ratio of the colour match is kept within 1/this..this (see BankSwapper.paint)
 
 
@@ -272,6 +274,8 @@ class BankSwapper:
         if (lower.index, lower.previous, lower.weight) != (upper.index, upper.previous, upper.weight):
             weight = lower_face_weight(shaped, size)
             painted = cv2.blendLinear(self._painted(lower, shaped, size), painted, weight, 1.0 - weight)
+        if not own_eyes:  # B's iris looks where the target's does (``gaze``)
+            painted = self._look_as_target(painted, crop, points, shaped, face.track_id, frame_index)
         bank_skin = painted[..., 3].astype(np.float32) / 255.0
         inner = skin_mask(points, size, features=True)
         # the target's inner-face skin, where colour and grain are measured: without its features, nor
@@ -399,6 +403,21 @@ class BankSwapper:
             if kept is not None:
                 share = kept + (1.0 - kept) * share
         return painted, mask, share
+
+    def _look_as_target(self, painted: np.ndarray, crop: np.ndarray, points: np.ndarray, shaped: np.ndarray,
+                        track: int, frame_index: int) -> np.ndarray:
+        """``painted`` with each open eye's iris moved along the eye to where the target's is (its
+        reading smoothed over the track's frames); an eye either face shows too little of is left."""
+        for number, eye in enumerate(GAZE_EYES):
+            wanted = read_iris(crop, points, eye)
+            if wanted is None:
+                continue
+            shown = read_iris(painted[..., :3], shaped, eye)
+            if shown is None:
+                continue
+            along = self._smoothed(track, frame_index, f"gaze {number}", wanted.along, GAZE_MEMORY)
+            painted = turned_to(painted, shaped, eye, shown.along, along)
+        return painted
 
     def _keep_open_lips(self, painted: np.ndarray, own_share: np.ndarray, own: Callable[[], np.ndarray],
                         points: np.ndarray, shaped: np.ndarray, lower: Pick, track: int,
