@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stages.faces.chroma import chroma_ceiling, within_chroma
+from stages.faces.bank_warp import apply_colour_and_light
+from stages.faces.chroma import chroma_ceiling
 from tests.conftest import media
 
 
@@ -22,14 +23,16 @@ def test_a_pixel_past_the_ceiling_keeps_its_hue_and_lightness_and_the_rest_keep_
     image[:2] = (200, 120, 60)  # a saturated blue (BGR)
     image[2:] = (128, 130, 132)  # nearly grey
     centre = np.array([128.0, 128.0], np.float32)
-    out = within_chroma(image, centre, 6.0)
-    assert np.array_equal(out[2:], image[2:])
+    unit, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
+    out = apply_colour_and_light(image, unit, zero, chroma=(centre, 6.0))
+    assert np.array_equal(out[2:], apply_colour_and_light(image, unit, zero)[2:])
     before, after = (cv2.cvtColor(x, cv2.COLOR_BGR2LAB).astype(float)[0, 0] for x in (image, out))
-    assert _chroma(image)[0, 0] > 20 and _chroma(out)[0, 0] <= 7.0
+    assert _chroma(image)[0, 0] > 20 and np.hypot(after[1] - 128, after[2] - 128) <= 7.0
     assert abs(after[0] - before[0]) <= 2  # lightness
     hue = [np.arctan2(x[2] - 128, x[1] - 128) for x in (before, after)]
     assert abs(hue[0] - hue[1]) < 0.2
-    assert within_chroma(image, centre, 200.0) is image
+    assert np.array_equal(apply_colour_and_light(image, unit, zero, chroma=(centre, 200.0)),
+                          apply_colour_and_light(image, unit, zero))
 
 
 def test_a_grey_crop_sets_a_ceiling_of_rounding_and_a_colour_crop_one_above_any_face() -> None:

@@ -36,7 +36,7 @@ from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_m
                                    missing_grain, paint_mask, pixel_grid, reinhard_map, rim_share, RIM_SHADING,
                                    shading_correction, sharpen, sharpen_to_match, skin_likelihood, skin_mask,
                                    warp_face, warp_maps, without_features)
-from stages.faces.chroma import chroma_ceiling, within_chroma
+from stages.faces.chroma import chroma_ceiling
 from stages.faces.gaze import EYES as GAZE_EYES, read_iris, turned_to
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
@@ -310,12 +310,11 @@ class BankSwapper:
             correction = shaded_sockets(correction, shading_correction(
                 painted, crop, sockets, SOCKET_SHADING * inter_ocular(points), ratio, offset), shaped, size)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
-        painted = apply_colour_and_light(painted, ratio, offset, correction)
         # no more colour than the footage holds: B's irises and lips in a black and white clip (``chroma``)
         centre = self._smoothed(face.track_id, frame_index, "skin colour", lab_stats(crop, skin)[0, 1:])
         ceiling = self._smoothed(face.track_id, frame_index, "chroma", self._measured(
             face.track_id, frame_index, "chroma", lambda: chroma_ceiling(crop, centre)))
-        painted = within_chroma(painted, centre, ceiling)
+        painted = apply_colour_and_light(painted, ratio, offset, correction, (centre, ceiling))
         # B's brows no darker than the target's (``bank_brows``), before any of the target's own pixels
         # are laid in; the ratio is read every MEASURE_EVERY frames and smoothed like the light
         brows = self._smoothed(face.track_id, frame_index, "brows", self._measured(

@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 
+from stages.faces.chroma import pull_within
 from stages.faces.geometry import ALIGN_POINTS, BROWS, inter_ocular, template_in_crop, transform, umeyama
 from stages.faces.lab_stats import lab_stats
 
@@ -234,14 +235,18 @@ def rim_share(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def apply_colour_and_light(image: np.ndarray, ratio: np.ndarray, offset: np.ndarray,
-                           correction: np.ndarray | None = None) -> np.ndarray:
-    """``image`` with its Lab mapped by ``ratio`` and ``offset`` and a ``correction`` field (any size;
-    brought to the image's by linear resizing) added: one trip through Lab for both."""
+                           correction: np.ndarray | None = None,
+                           chroma: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    """``image`` with its Lab mapped by ``ratio`` and ``offset``, a ``correction`` field (any size;
+    brought to the image's by linear resizing) added, and with ``chroma`` = (centre, ceiling) its
+    colourfulness held under the ceiling (``chroma.pull_within``): one trip through Lab for all."""
     import cv2
 
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32) * ratio + (offset + 0.5)
     if correction is not None:
         lab += cv2.resize(correction, image.shape[:2][::-1], interpolation=cv2.INTER_LINEAR)
+    if chroma is not None:
+        pull_within(lab, chroma[0] + 0.5, chroma[1])  # the +0.5 rounding rides on the centre as on every pixel
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 

@@ -27,21 +27,13 @@ def chroma_ceiling(crop: np.ndarray, centre: np.ndarray) -> float:
     return float(np.percentile(distance, CEILING_PERCENTILE)) * CEILING_MARGIN + CEILING_FLOOR
 
 
-def within_chroma(image: np.ndarray, centre: np.ndarray, ceiling: float) -> np.ndarray:
-    """``image`` (BGR uint8) with every pixel whose a/b lie further than ``ceiling`` from ``centre``
-    pulled in along the same hue to ``ceiling``; lightness and the other pixels are untouched (the
-    same array is returned when none is further)."""
-    import cv2
-
-    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
-    offset = lab[..., 1:].astype(np.float32) - np.asarray(centre, np.float32)
+def pull_within(lab: np.ndarray, centre: np.ndarray, ceiling: float) -> None:
+    """In place: the a/b of every pixel of ``lab`` (float32 Lab, OpenCV's 8-bit scale) further than
+    ``ceiling`` from ``centre`` pulled in along the same hue to ``ceiling``; lightness and the other
+    pixels are untouched."""
+    offset = lab[..., 1:] - np.asarray(centre, np.float32)
     squared = offset[..., 0] * offset[..., 0] + offset[..., 1] * offset[..., 1]
     over = squared > ceiling * ceiling
-    if not over.any():
-        return image
-    lab = lab.astype(np.float32)
-    lab[..., 1:][over] = np.asarray(centre, np.float32) + offset[over] * (ceiling / np.sqrt(squared[over]))[:, None]
-    pulled = cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
-    result = image.copy()
-    result[over] = pulled[over]  # the others keep their exact values: no trip through 8-bit Lab
-    return result
+    if over.any():
+        lab[..., 1:][over] = np.asarray(centre, np.float32) + offset[over] * (ceiling / np.sqrt(squared[over]))[:, None]
+
