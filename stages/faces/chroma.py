@@ -31,9 +31,12 @@ def pull_within(lab: np.ndarray, centre: np.ndarray, ceiling: float) -> None:
     """In place: the a/b of every pixel of ``lab`` (float32 Lab, OpenCV's 8-bit scale) further than
     ``ceiling`` from ``centre`` pulled in along the same hue to ``ceiling``; lightness and the other
     pixels are untouched."""
-    offset = lab[..., 1:] - np.asarray(centre, np.float32)
-    squared = offset[..., 0] * offset[..., 0] + offset[..., 1] * offset[..., 1]
-    over = squared > ceiling * ceiling
-    if over.any():
-        lab[..., 1:][over] = np.asarray(centre, np.float32) + offset[over] * (ceiling / np.sqrt(squared[over]))[:, None]
+    import cv2
 
+    a, b = lab[..., 1] - np.float32(centre[0]), lab[..., 2] - np.float32(centre[1])
+    distance = cv2.magnitude(a, b)
+    rows, cols = np.nonzero(distance > ceiling)
+    if rows.size:
+        scale = np.float32(ceiling) / distance[rows, cols]
+        lab[rows, cols, 1] = np.float32(centre[0]) + a[rows, cols] * scale
+        lab[rows, cols, 2] = np.float32(centre[1]) + b[rows, cols] * scale
