@@ -230,7 +230,9 @@ def test_two_extracts_into_one_faceset_the_second_is_refused(tmp_path: Path) -> 
     clip = media("WolfgangLanger_Pexels.mp4")
     out = tmp_path / "set"
     args = ["extract", str(clip), "-o", str(out), "--end", "60f", "--every", "2", "-q"]
-    first = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", *args], cwd=REPO,
+    # the first runs long enough (240 frames) to still hold the lock while the second starts up, on a busy CPU too
+    first_args = [*args[:4], "--end", "240f", *args[6:]]
+    first = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", *first_args], cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert _wait_for(lambda: len(list((out / "faces").glob("*.png"))) >= 1, 120, first)
     assert first.poll() is None, "the first extract finished too soon to overlap"
