@@ -387,6 +387,22 @@ def test_the_warp_puts_each_bank_landmark_on_the_targets() -> None:
     assert mask[5, 5] == 0.0 and 0.0 < mask.mean() < 0.6
 
 
+def test_warps_onto_the_same_points_share_one_raster_and_other_points_get_their_own() -> None:
+    """``bank_warp.triangle_labels`` is kept per target points: a second bank face warped onto the
+    same points must get the maps it would get alone, and other points a raster of their own."""
+    from stages.faces import bank_warp
+
+    target_points = open_mouth(0.08) + [6.0, -4.0]
+    first, second = template_in_crop(256), open_mouth(0.0)
+    shared = [bank_warp.warp_maps(bank, target_points, 256) for bank in (first, second)]
+    bank_warp._LABELS.clear()
+    alone = bank_warp.warp_maps(second, target_points, 256)
+    assert all(np.array_equal(a, b) for a, b in zip(shared[1], alone))
+    moved = bank_warp.warp_maps(second, target_points + [0.0, 9.0], 256)
+    assert not np.array_equal(moved[1], alone[1])
+    assert len(bank_warp._LABELS) == 2
+
+
 # -- what is pasted: skin only at the rim, the target's softness, colour from skin alone ------------
 
 SKIN_BGR = (120, 145, 200)

@@ -14,6 +14,7 @@ Lab channel inside the face brings its skin to the target's before the blend sta
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -80,11 +81,7 @@ def warp_maps(bank_points: np.ndarray, target_points: np.ndarray, size: int) -> 
     target = np.concatenate([target_points, ring])
     triangles = mesh_triangles()
     affines, usable = _affines(source, target, triangles)
-    # triangle index per target pixel; -1 (uncovered, or a flat triangle) falls back to the similarity
-    labels = np.full((size, size), -1, np.int32)
-    corners = np.round(target[triangles] * 16).astype(np.int32)
-    for number in np.flatnonzero(usable):
-        cv2.fillConvexPoly(labels, corners[number], int(number), lineType=cv2.LINE_8, shift=4)
+    labels = triangle_labels(np.round(target[triangles] * 16).astype(np.int32), usable, size)
     table = np.concatenate([affines, to_bank[None]], axis=0).astype(np.float32).reshape(-1, 6)
     # one gather of all six coefficients per pixel (a third of the time of six); label -1 picks the
     # last row: the similarity
@@ -93,6 +90,32 @@ def warp_maps(bank_points: np.ndarray, target_points: np.ndarray, size: int) -> 
     map_x = coefficients[..., 0] * xs + coefficients[..., 1] * ys + coefficients[..., 2]
     map_y = coefficients[..., 3] * xs + coefficients[..., 4] * ys + coefficients[..., 5]
     return map_x, map_y
+
+
+_LABELS: dict[bytes, np.ndarray] = {}
+_LABELS_LOCK = threading.Lock()  # a swap may run in more than one thread (live, jobs)
+LABELS_KEPT = 4  # rasters kept: one paint warps two or three bank faces and the target onto the same points
+
+
+def triangle_labels(corners: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) int32: the mesh triangle each target pixel lies in (``corners``: (T, 3, 2) at
+    1/16 px), -1 where none (uncovered, or a flat triangle: the similarity's). It depends on the
+    target points only, so the warps of one paint share one raster (read-only)."""
+    import cv2
+
+    key = corners.tobytes() + usable.tobytes() + size.to_bytes(4, "little")
+    with _LABELS_LOCK:
+        labels = _LABELS.get(key)
+    if labels is None:
+        labels = np.full((size, size), -1, np.int32)
+        for number in np.flatnonzero(usable):
+            cv2.fillConvexPoly(labels, corners[number], int(number), lineType=cv2.LINE_8, shift=4)
+        labels.flags.writeable = False
+        with _LABELS_LOCK:
+            if len(_LABELS) >= LABELS_KEPT:
+                del _LABELS[next(iter(_LABELS))]
+            _LABELS[key] = labels
+    return labels
 
 
 @functools.lru_cache(maxsize=4)
