@@ -84,7 +84,7 @@ def read_iris(image: np.ndarray, points: np.ndarray, eye: slice) -> IrisReading 
     return IrisReading(float((centre - start) @ axis / width), contrast)
 
 
-def _along_map(width: float, old: float, new: float) -> tuple[np.ndarray, np.ndarray]:
+def _along_map(old: float, new: float) -> tuple[np.ndarray, np.ndarray]:
     """Piecewise-linear map (knots in eye-axis fractions) from where a pixel lands to where it is
     read: the iris's band (``IRIS_HALF`` either side) moves whole from ``old`` to ``new``, the white
     between it and each corner is stretched or squeezed, the corners stay."""
@@ -111,7 +111,7 @@ def turned_to(image: np.ndarray, points: np.ndarray, eye: slice, old: float, new
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     offset = np.stack([xs - start[0], ys - start[1]], axis=-1)
     along = offset @ axis / width
-    knots, reads = _along_map(width, old, new)
+    knots, reads = _along_map(old, new)
     source_along = np.interp(along, knots, reads)
     shift = (source_along - along)[..., None] * width * axis
     map_x = (xs + shift[..., 0]).astype(np.float32)
