@@ -131,7 +131,8 @@ def eyes_out_of_step(frames: list[np.ndarray], pairs: list[FacePair]) -> list[np
 def looking_aside(frames: list[np.ndarray], pairs: list[FacePair]) -> list[np.ndarray]:
     """Each open eye's iris moved a fifth of the eye's width towards the nearer corner's far side:
     eyes that look elsewhere than the source's (a bank face's gaze)."""
-    from stages.faces.gaze import EYES, read_iris, turned_to
+    from stages.faces.bank_eyes import EYES
+    from stages.faces.gaze import read_iris, turned_to
 
     out = []
     for f, p in zip(frames, pairs):

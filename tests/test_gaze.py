@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.faces.gaze import EYES, IRIS_HALF, MOST_TURN, read_iris, turned_to
+from stages.faces.bank_eyes import EYES
+from stages.faces.gaze import IRIS_HALF, MOST_TURN, read_iris, turned_to
 from tests.conftest import media
 
 EYE = slice(36, 42)

@@ -57,7 +57,7 @@ import numpy as np
 
 from pipeline.frame import Face
 from stages.faces import measures
-from stages.faces.gaze import EYES, read_iris
+from stages.faces.gaze import read_iris
 from stages.faces.geometry import BROWS, LEFT_EYE, RIGHT_EYE, fit_longest_side, inter_ocular
 
 Landmarker = Callable[[np.ndarray, Face], np.ndarray]
@@ -445,7 +445,7 @@ def gaze_turns(output: np.ndarray, source: np.ndarray, source_landmarks: np.ndar
     """|output - source| iris position along each eye (eye widths) readable in both pictures, the
     output read inside its re-fitted outline (``gaze.read_iris``)."""
     turns = []
-    for eye in EYES:
+    for eye in (RIGHT_EYE, LEFT_EYE):
         before, after = read_iris(source, source_landmarks, eye), read_iris(output, output_landmarks, eye)
         if before is not None and after is not None:
             turns.append(abs(after.along - before.along))

@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.frame import Face, OwnPixels
 from stages.faces.bank import FaceBank
 from stages.faces.bank_brows import brow_ratios, lighter_brows
-from stages.faces.bank_eyes import covered_eyes, eye_whites, keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
+from stages.faces.bank_eyes import EYES, covered_eyes, eye_whites, keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import (inner_gap, may_be_open, mouth_interior, opened_past_bank, seen_opening, shown_opening,
                                      stray_teeth)
@@ -37,7 +37,7 @@ from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_m
                                    shading_correction, sharpen, sharpen_to_match, skin_likelihood, skin_mask,
                                    warp_face, warp_maps, without_features)
 from stages.faces.chroma import chroma_ceiling
-from stages.faces.gaze import EYES as GAZE_EYES, read_iris, turned_to
+from stages.faces.gaze import read_iris, turned_to
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 from stages.faces.lab_stats import lab_stats
@@ -294,8 +294,9 @@ class BankSwapper:
         # sharpened as it is (and grained with it below); unmoved, they are the crop's own
         resampled = functools.cache(
             lambda: sharpen(target(), sharpened) if sharpened > 0.0 and shaped is not points else target())
-        ratio, offset = self._smoothed(face.track_id, frame_index, "colour",
-                                       np.stack(reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD)))
+        skin_stats = lab_stats(crop, skin)  # the target skin's Lab mean and spread: the colour match's goal
+        ratio, offset = self._smoothed(face.track_id, frame_index, "colour", np.stack(
+            reinhard_map(painted, crop, skin, spread=COLOUR_SPREAD, target_stats=skin_stats)))
         correction = None
         if self.shading > 0:
             lit = skin * bank_skin
@@ -311,7 +312,7 @@ class BankSwapper:
                 painted, crop, sockets, SOCKET_SHADING * inter_ocular(points), ratio, offset), shaped, size)
             correction = self._smoothed(face.track_id, frame_index, "light", correction)
         # no more colour than the footage holds: B's irises and lips in a black and white clip (``chroma``)
-        centre = self._smoothed(face.track_id, frame_index, "skin colour", lab_stats(crop, skin)[0, 1:])
+        centre = self._smoothed(face.track_id, frame_index, "skin colour", skin_stats[0, 1:])
         ceiling = self._smoothed(face.track_id, frame_index, "chroma", self._measured(
             face.track_id, frame_index, "chroma", lambda: chroma_ceiling(crop, centre)))
         painted = apply_colour_and_light(painted, ratio, offset, correction, (centre, ceiling))
@@ -407,7 +408,7 @@ class BankSwapper:
                         track: int, frame_index: int) -> np.ndarray:
         """``painted`` with each open eye's iris moved along the eye to where the target's is (its
         reading smoothed over the track's frames); an eye either face shows too little of is left."""
-        for number, eye in enumerate(GAZE_EYES):
+        for number, eye in enumerate(EYES):
             wanted = read_iris(crop, points, eye)
             if wanted is None:
                 continue

@@ -183,12 +183,15 @@ def without_features(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return mask * (1.0 - holes.astype(np.float32))
 
 
-def reinhard_map(image: np.ndarray, target: np.ndarray, mask: np.ndarray,
-                 spread: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+def reinhard_map(image: np.ndarray, target: np.ndarray, mask: np.ndarray, spread: float = 1.5,
+                 target_stats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ratio, offset) per Lab channel that give ``image`` the Lab mean and spread of ``target`` inside
-    ``mask`` (``lab * ratio + offset``). The spread ratio is kept within 1/``spread``..``spread``:
-    stretching a flat-lit face's contrast to a side-lit one's turns stubble and pores into dirt."""
-    (source_mean, source_std), (target_mean, target_std) = lab_stats(image, mask), lab_stats(target, mask)
+    ``mask`` (``lab * ratio + offset``; ``target_stats``: ``lab_stats(target, mask)`` when the caller
+    has it). The spread ratio is kept within 1/``spread``..``spread``: stretching a flat-lit face's
+    contrast to a side-lit one's turns stubble and pores into dirt."""
+    if target_stats is None:
+        target_stats = lab_stats(target, mask)
+    (source_mean, source_std), (target_mean, target_std) = lab_stats(image, mask), target_stats
     ratio = np.clip(target_std / source_std, 1.0 / spread, spread).astype(np.float32)
     return ratio, (target_mean - source_mean * ratio).astype(np.float32)
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from stages.faces.bank_eyes import EYES, eye_axis, lid_gaps
 from stages.faces.geometry import polygon_mask
 
-EYES = (slice(36, 42), slice(42, 48))  # the 68-point eye outlines, corner first and corner fourth
 DARK_PERCENTILE = 70  # darkness is measured under this percentile of the eye's lightness: the white and lit lid excluded
 LEAST_CONTRAST = 12.0  # L levels: an eye whose iris is darker than its white by less reads nothing (blur, a shadowed socket)
 LEAST_OPEN = 0.2  # lid gap over eye width: a narrower eye shows too little iris to read
@@ -40,23 +40,17 @@ class IrisReading:
 
 
 def _frame(points: np.ndarray, eye: slice) -> tuple[np.ndarray, np.ndarray, float]:
-    """The eye's first corner, unit axis towards its second corner, and its width."""
+    """The eye's first corner, unit axis towards its second corner (``bank_eyes.eye_axis``), and its width."""
     outline = np.asarray(points[eye], np.float64)
-    start, end = outline[0], outline[3]
-    width = float(np.linalg.norm(end - start))
-    return start, (end - start) / max(width, 1e-6), width
-
-
-def _lid_gap(points: np.ndarray, eye: slice) -> float:
-    outline = np.asarray(points[eye], np.float64)
-    return float((np.linalg.norm(outline[1] - outline[5]) + np.linalg.norm(outline[2] - outline[4])) / 2)
+    along, width = eye_axis(outline)
+    return outline[0], along / max(width, 1e-6), width
 
 
 def read_iris(image: np.ndarray, points: np.ndarray, eye: slice) -> IrisReading | None:
     """The iris of one eye of ``image`` (BGR) outlined by ``points``, or None where the eye is too
     shut, too small or too flat to read (``LEAST_OPEN``, ``LEAST_CONTRAST``)."""
     start, axis, width = _frame(points, eye)
-    if width < 8 or _lid_gap(points, eye) < LEAST_OPEN * width:
+    if width < 8 or lid_gaps(np.asarray(points, np.float64))[EYES.index(eye)] < LEAST_OPEN * width:
         return None
     outline = np.asarray(points[eye], np.float64)
     x0, y0 = np.maximum(np.floor(outline.min(axis=0)).astype(int) - 1, 0)
