@@ -1,11 +1,14 @@
-"""B's brows no darker against the skin than the target's.
+"""B's brows as dark against the skin as the target's, within ``LEAST``..``MOST`` of their own.
 
 Why: brows are hair, and a head's hair colour is the target's. The bundled woman's dark, groomed
 brows sat on fair-haired women as two dark bars (``people_extra``: a blonde woman outdoors, a woman
-with light brows on a green backdrop), a cue a viewer reads at once. Their shape stays B's; only
-how much darker than the skin around them they are is brought down to the target's brows' own.
+with light brows on a green backdrop), a cue a viewer reads at once. The other way, the bundled
+man's sparse brows, blurred to a soft target's sharpness, read as "brows nearly missing despite
+dark-brown hair" to the blind judges of round 22 on ``retalking_face2``. Their shape stays B's;
+only how much darker than the skin around them they are is brought to the target's brows' own:
+down as far as ``LEAST`` of B's, up to ``MOST`` (past it a sparse brow's few hairs turn to a drawn line).
 
-Only lighter, and only the brows. Taking B's lash lines and nostrils to the target's too moved
+Only the brows. Taking B's lash lines and nostrils to the target's too moved
 ``lp_d18`` painted with the bundled man from 0.41 to 0.48 from him in dlib's embedding and turned
 eye_tone red; the brows alone left it where it was (0.445 and 0.442 over 60 frames).
 """
@@ -21,6 +24,7 @@ from stages.faces.geometry import inter_ocular
 BROW_GROW = 0.06  # x inter-ocular: the brow's hull grown by this much holds the whole brow
 RING = 3  # the skin ring round a brow reaches this many times BROW_GROW past its hull
 LEAST = 0.35  # B's brow keeps at least this share of its darkness against the skin
+MOST = 1.6  # and is made at most this many times as dark against it
 
 
 def _box(points: np.ndarray, size: int, reach: int) -> tuple[int, int, int, int]:
@@ -60,8 +64,7 @@ def _lightness(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def brow_ratios(painted: np.ndarray, target: np.ndarray, points: np.ndarray, shaped: np.ndarray) -> np.ndarray:
     """(2,) per brow, the share of B's brow darkness (``painted``'s brows on ``shaped``) that the
-    target's (``target``'s on ``points``) calls for: 1 where the target's are as dark or darker,
-    never under ``LEAST``."""
+    target's (``target``'s on ``points``) calls for, within ``LEAST``..``MOST``."""
     size = painted.shape[0]
     ratios = np.ones(2, np.float32)
     for brow in range(2):
@@ -70,20 +73,20 @@ def brow_ratios(painted: np.ndarray, target: np.ndarray, points: np.ndarray, sha
         bank = brow_darkness(_lightness(painted, bank_box), bank_region, bank_ring)
         own = brow_darkness(_lightness(target, own_box), own_region, own_ring)
         if bank is not None and own is not None and bank[0] > 1.0:
-            ratios[brow] = np.clip(own[0] / bank[0], LEAST, 1.0)
+            ratios[brow] = np.clip(own[0] / bank[0], LEAST, MOST)
     return ratios
 
 
-def lighter_brows(painted: np.ndarray, shaped: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+def toned_brows(painted: np.ndarray, shaped: np.ndarray, ratios: np.ndarray) -> np.ndarray:
     """``painted`` with each brow's difference from the skin round it (on ``shaped``), in lightness
-    and colour, scaled by ``ratios`` (``brow_ratios``) where it is darker than that skin, feathered at
-    the brow's edge."""
-    if np.all(ratios >= 0.99):
+    and colour, scaled by ``ratios`` (``brow_ratios``: under 1 lighter, over 1 darker) where it is
+    darker than that skin, feathered at the brow's edge."""
+    if np.all(np.abs(ratios - 1.0) <= 0.01):
         return painted
     out = painted.copy()
     iod = inter_ocular(shaped)
     for brow, ratio in enumerate(ratios):
-        if ratio >= 0.99:
+        if abs(ratio - 1.0) <= 0.01:
             continue
         (x0, y0, x1, y1), region, ring = _brow_regions(shaped, brow, painted.shape[0])
         lab = cv2.cvtColor(np.ascontiguousarray(out[y0:y1, x0:x1, :3]), cv2.COLOR_BGR2LAB).astype(np.float32)

@@ -25,19 +25,20 @@ import numpy as np
 
 from pipeline.frame import Face, OwnPixels
 from stages.faces.bank import FaceBank
-from stages.faces.bank_brows import brow_ratios, lighter_brows
+from stages.faces.bank_brows import brow_ratios, toned_brows
 from stages.faces.bank_eyes import EYES, covered_eyes, eye_whites, keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import (inner_gap, may_be_open, mouth_interior, opened_past_bank, seen_opening, shown_opening,
                                      stray_teeth)
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_sockets import SOCKET_SHADING, shaded_sockets, socket_skin
-from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match,
+from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match, face_mask,
                                    missing_grain, paint_mask, pixel_grid, reinhard_map, rim_share, RIM_SHADING,
                                    shading_correction, sharpen, sharpen_to_match, skin_likelihood, skin_mask,
                                    warp_face, warp_maps, without_features)
 from stages.faces.chroma import chroma_ceiling
 from stages.faces.gaze import read_iris, turned_to
+from stages.faces.highlights import shine_factor, without_excess
 from stages.faces.geometry import inter_ocular, transform
 from stages.faces.glasses import BRIDGE_SHARE, rim_weight, wears_glasses
 from stages.faces.lab_stats import lab_stats
@@ -252,6 +253,7 @@ class BankSwapper:
         self._smooth: dict[tuple[int, str], tuple[int, Any]] = {}  # (track, what) -> (last frame, smoothed value)
         self._measures: dict[tuple[int, str], tuple[int, float]] = {}  # (track, what) -> (frame measured, value)
         self._with_skin: OrderedDict[int, np.ndarray] = OrderedDict()  # bank index -> BGR + skin likelihood, uint8
+        self._bank_glasses: dict[int, bool] = {}  # bank index -> whether that face wears glasses
 
     def paint(self, face: Face, frame_index: int, own_eyes: bool = False) -> None:
         """Fill ``face.swapped`` and ``face.swapped_mask`` of an aligned face with landmarks;
@@ -316,11 +318,15 @@ class BankSwapper:
         ceiling = self._smoothed(face.track_id, frame_index, "chroma", self._measured(
             face.track_id, frame_index, "chroma", lambda: chroma_ceiling(crop, centre)))
         painted = apply_colour_and_light(painted, ratio, offset, correction, (centre, ceiling))
-        # B's brows no darker than the target's (``bank_brows``), before any of the target's own pixels
+        if self.shading > 0 and not self._wears_glasses(upper):  # B's highlights no brighter than the target's
+            factor = self._smoothed(face.track_id, frame_index, "shine", shine_factor(
+                painted, crop, face_mask(points, size, erode=0.0, feather=0.0), points, shaped))
+            painted = without_excess(painted, factor)
+        # B's brows as dark as the target's (``bank_brows``), before any of the target's own pixels
         # are laid in; the ratio is read every MEASURE_EVERY frames and smoothed like the light
         brows = self._smoothed(face.track_id, frame_index, "brows", self._measured(
             face.track_id, frame_index, "brows", lambda: brow_ratios(painted, crop, points, shaped)))
-        painted = lighter_brows(painted, shaped, brows)
+        painted = toned_brows(painted, shaped, brows)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
                                                           target_openness, upper, face.track_id, frame_index)
         if self.mouth == "target":  # a mouth open wider than any of B's: its own lips (``opened_past_bank``)
@@ -534,6 +540,19 @@ class BankSwapper:
     def _warp(self, index: int, points: np.ndarray, size: int) -> np.ndarray:
         """Bank face ``index`` warped onto ``points``: BGR plus its skin likelihood (0..255) as channel 3."""
         return warp_face(self._bank_face(index), self.bank.landmarks[index], points, size)
+
+    def _wears_glasses(self, pick: Pick) -> bool:
+        """Whether the bank face of ``pick`` (or the one it fades from) wears glasses, read once per bank face.
+
+        Why: ``highlights`` reads a shine on the brow ridge and round the eyes, where a frame's rims and
+        lenses catch the light; taken down, a bank person's glasses faded into the face, and dlib read
+        ``lp_d19`` (glasses) painted on ``lp_d20`` 0.55 from him against 0.47 (``test_bank_swap``)."""
+        for index in (pick.index, pick.previous):
+            if index >= 0 and index not in self._bank_glasses:
+                self._bank_glasses[index] = wears_glasses(self.bank.crops[index], self.bank.landmarks[index]) >= BRIDGE_SHARE
+            if index >= 0 and self._bank_glasses[index]:
+                return True
+        return False
 
     def _bank_face(self, index: int) -> np.ndarray:
         """Bank face ``index`` with its skin likelihood (0..255) as a 4th channel; the last
