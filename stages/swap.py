@@ -100,7 +100,8 @@ class SwapConfig:
                                  "across the face, not only on average: width of the smooth shading field, in "
                                  "inter-ocular distances (0 = one mean and spread for the whole face); at the "
                                  "face's rim the field is narrower, 0.15 (bank_warp.rim_share), when this is wider; in "
-                                 "the eye sockets a 0.1-wide field only darkens (bank_sockets)",
+                                 "the eye sockets a 0.1-wide field only darkens (bank_sockets); B's shine is taken "
+                                 "down to the target's (highlights; not on a bank face with glasses)",
                                  min=0.0, max=2.0)
     bank_mouth: str = option("target", "method = 'bank': what fills the open mouth between the painted lips: "
                              "target = the target's own teeth and mouth (and its lips too where it opens wider than any "

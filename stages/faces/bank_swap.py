@@ -27,6 +27,7 @@ from pipeline.frame import Face, OwnPixels
 from stages.faces.bank import FaceBank
 from stages.faces.bank_brows import brow_ratios, toned_brows
 from stages.faces.bank_eyes import EYES, covered_eyes, eye_whites, keep_weights, kept_eyes, lid_gaps, opened_to, own_brows_and_eyes
+from stages.faces.bank_lashes import lash_ratios, toned_lashes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import (inner_gap, may_be_open, mouth_interior, opened_past_bank, seen_opening, shown_opening,
                                      stray_teeth)
@@ -327,6 +328,10 @@ class BankSwapper:
         brows = self._smoothed(face.track_id, frame_index, "brows", self._measured(
             face.track_id, frame_index, "brows", lambda: brow_ratios(painted, crop, points, shaped)))
         painted = toned_brows(painted, shaped, brows)
+        if not own_eyes:  # and its lash line not made-up past the target's (``bank_lashes``)
+            lashes = self._smoothed(face.track_id, frame_index, "lashes", self._measured(
+                face.track_id, frame_index, "lashes", lambda: lash_ratios(painted, crop, points, shaped)))
+            painted = toned_lashes(painted, shaped, lashes)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
                                                           target_openness, upper, face.track_id, frame_index)
         if self.mouth == "target":  # a mouth open wider than any of B's: its own lips (``opened_past_bank``)
