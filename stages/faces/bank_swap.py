@@ -150,9 +150,10 @@ SMALL_FACE = (50.0, 80.0)  # inter-ocular distance in the frame (px): B's propor
 SIZE_MEMORY = 0.9  # weight of the past in a track's size: its features must not shift as it breathes
 
 
-def forehead_skin(points: np.ndarray, size: int) -> np.ndarray:
+def forehead_skin(points: np.ndarray, size: int, features_cut: np.ndarray) -> np.ndarray:
     """(size, size) float32, 0 or 1: the painted hull with its forehead strip (up to ``paint_mask``'s),
-    eroded as ``skin_mask`` erodes, the brows, eyes and lips cut out (``without_features``).
+    eroded as ``skin_mask`` erodes, times ``features_cut`` (``without_features`` of a crop of ones: the
+    brows, eyes and lips cut out).
 
     Why: the light match was read on the inner face only (``skin_mask`` stops at the brows, for the
     colour statistics' sake: a fringe there is hair on one face and skin on the other), so over the
@@ -160,8 +161,7 @@ def forehead_skin(points: np.ndarray, size: int) -> np.ndarray:
     brow ridge stayed as "a light blotch between the eyebrows at the top of the face patch" (a judge
     of blind round 24, every crop of ``retalking_face2``). Read through the target's skin likelihood,
     a fringe there counts for nothing."""
-    hull = face_mask(points, size, forehead=0.15, erode=0.05, feather=0.0)
-    return without_features(hull, points)
+    return face_mask(points, size, forehead=0.15, erode=0.05, feather=0.0) * features_cut
 
 
 def small_face_share(inter_ocular_px: float) -> float:
@@ -300,7 +300,8 @@ class BankSwapper:
         inner = skin_mask(points, size, features=True)
         # the target's inner-face skin, where colour and grain are measured: without its features, nor
         # where B's lie; what the features take is where sharpness is read (``_match_sharpness``)
-        skin = without_features(inner, points)
+        features_cut = without_features(np.ones((size, size), np.float32), points)  # 0 on the brows, eyes and lips
+        skin = inner * features_cut
         edges = inner - skin
         if shaped is not points:
             shaped_skin = without_features(inner, shaped)
@@ -321,7 +322,7 @@ class BankSwapper:
         if self.shading > 0:
             # the light is read on the inner skin and on the forehead's painted strip where both faces
             # show skin (``forehead_skin``)
-            lit = np.maximum(skin, FOREHEAD_WEIGHT * forehead_skin(points, size) * own_skin) * bank_skin
+            lit = np.maximum(skin, FOREHEAD_WEIGHT * forehead_skin(points, size, features_cut) * own_skin) * bank_skin
             correction = shading_correction(painted, crop, lit, self.shading * inter_ocular(points), ratio, offset)
             if RIM_SHADING < self.shading:  # the rim's light follows the target's more closely (``rim_share``)
                 rim = shading_correction(painted, crop, lit, RIM_SHADING * inter_ocular(points), ratio, offset)
