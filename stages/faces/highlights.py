@@ -26,7 +26,8 @@ from stages.faces.geometry import inter_ocular
 SHINE_DETAIL = 0.03  # x inter-ocular: a highlight on a nose bridge or a brow ridge is about this wide
 SHINE_BASE = 0.2  # x inter-ocular: the slow skin light a highlight stands out from (the light match's width)
 SHINE_MARGIN = 1.0  # L levels of B's shine over the target's left alone: noise, not a highlight
-WORK_SCALE = 4  # the fields are read at 1/4 of the crop side (64 px of a 256 crop; at 1/2: 0.07 levels apart, 1.6x the time)
+# the fields are read at 1/4 of the crop side (64 px of a 256 crop; at 1/2: 0.07 levels apart, 1.6x the time)
+WORK_SCALE = 4
 # (points, growth in inter-ocular distances) cut out of the skin a shine is read on: the brows hardly
 # grown (the skin between them is where the bundled man shines), the eyes with their lashes, the lips
 FEATURE_CUTS = ((slice(17, 22), 0.02), (slice(22, 27), 0.02), (slice(36, 42), 0.06), (slice(42, 48), 0.06),
@@ -89,7 +90,8 @@ def shine_factor(painted: np.ndarray, target: np.ndarray, hull: np.ndarray, poin
     bank_skin = shine_skin(small_hull, shaped)
     bank, lightness = shine(_lightness(painted, side), bank_skin, iod)
     own, _ = shine(_lightness(target, side), bank_skin if shaped is points else shine_skin(small_hull, points), iod)
-    where = cv2.GaussianBlur(bank_skin, (0, 0), max(0.5, SHINE_DETAIL * iod))  # B's skin: its white eyes and teeth are no shine
+    # only on B's skin: its white eyes and teeth are no shine
+    where = cv2.GaussianBlur(bank_skin, (0, 0), max(0.5, SHINE_DETAIL * iod))
     excess = np.maximum(bank - own - SHINE_MARGIN, 0.0) * where
     ratio = np.clip(1.0 - excess / np.maximum(lightness, 1.0), 0.0, 1.0)
     return ratio ** np.float32(1.0 / 0.73)
