@@ -15,10 +15,12 @@ eye_tone red; the brows alone left it where it was (0.445 and 0.442 over 60 fram
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
-from stages.faces.bank_eyes import BROWS, EYES
+from stages.faces.bank_eyes import BROWS, EYES, filled_hull
 from stages.faces.geometry import inter_ocular
 
 BROW_GROW = 0.06  # x inter-ocular: the brow's hull grown by this much holds the whole brow
@@ -50,10 +52,7 @@ def _brow_regions(points: np.ndarray, brow: int, size: int) -> tuple[tuple[int, 
     hull = np.ones((max(y1 - y0, 1), max(x1 - x0, 1)), np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.round((outline - [x0, y0]) * 4).astype(np.int32)), 0, cv2.LINE_8, shift=2)
     distance = cv2.distanceTransform(hull, cv2.DIST_L2, 3)
-    eye = np.zeros_like(hull)
-    cv2.fillConvexPoly(eye, cv2.convexHull(np.round((points[EYES[brow]] - [x0, y0]) * 4).astype(np.int32)), 1, cv2.LINE_8, shift=2)
-    reach = max(1, int(round(EYE_MARGIN * iod)))
-    eye = cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
+    eye = filled_hull(hull.shape, points[EYES[brow]] - [x0, y0], max(1, int(round(EYE_MARGIN * iod)))) > 0
     return (x0, y0, x1, y1), (distance <= grow) & ~eye, (distance > grow) & (distance <= RING * grow) & ~eye
 
 
@@ -74,24 +73,37 @@ def brow_darkness(lightness: np.ndarray, region: np.ndarray, ring: np.ndarray) -
     return float(np.mean(np.maximum(skin - lightness[region], 0.0))), skin
 
 
-def _lightness(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def box_lightness(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Float32 Lab lightness (OpenCV's 8-bit scale) of ``image`` inside ``box`` = (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = box
     return cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1, :3]), cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+
+
+Regions = Callable[[np.ndarray, int, int], tuple]  # (points, which, size) -> (box, region, ring, ...)
+
+
+def darkness_ratios(painted: np.ndarray, target: np.ndarray, points: np.ndarray, shaped: np.ndarray,
+                    regions: Regions) -> np.ndarray:
+    """(2,) float64 per feature (brow or eye, by ``regions``): the target's darkness (``target``'s
+    feature on ``points``) over B's (``painted``'s on ``shaped``), ``brow_darkness`` each; NaN where
+    either is unreadable or B's is under 1 level."""
+    size = painted.shape[0]
+    ratios = np.full(2, np.nan)
+    for which in range(2):
+        bank_box, bank_region, bank_ring = regions(shaped, which, size)[:3]
+        own_box, own_region, own_ring = regions(points, which, size)[:3]
+        bank = brow_darkness(box_lightness(painted, bank_box), bank_region, bank_ring)
+        own = brow_darkness(box_lightness(target, own_box), own_region, own_ring)
+        if bank is not None and own is not None and bank[0] > 1.0:
+            ratios[which] = own[0] / bank[0]
+    return ratios
 
 
 def brow_ratios(painted: np.ndarray, target: np.ndarray, points: np.ndarray, shaped: np.ndarray) -> np.ndarray:
     """(2,) per brow, the share of B's brow darkness (``painted``'s brows on ``shaped``) that the
     target's (``target``'s on ``points``) calls for, within ``LEAST``..``MOST``."""
-    size = painted.shape[0]
-    ratios = np.ones(2, np.float32)
-    for brow in range(2):
-        bank_box, bank_region, bank_ring = _brow_regions(shaped, brow, size)
-        own_box, own_region, own_ring = _brow_regions(points, brow, size)
-        bank = brow_darkness(_lightness(painted, bank_box), bank_region, bank_ring)
-        own = brow_darkness(_lightness(target, own_box), own_region, own_ring)
-        if bank is not None and own is not None and bank[0] > 1.0:
-            ratios[brow] = np.clip(own[0] / bank[0], LEAST, MOST)
-    return ratios
+    ratios = darkness_ratios(painted, target, points, shaped, _brow_regions)
+    return np.where(np.isnan(ratios), 1.0, np.clip(ratios, LEAST, MOST)).astype(np.float32)
 
 
 def toned_brows(painted: np.ndarray, shaped: np.ndarray, ratios: np.ndarray) -> np.ndarray:

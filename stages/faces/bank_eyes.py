@@ -71,6 +71,16 @@ def eye_down(contour: np.ndarray, along: np.ndarray, width: float) -> np.ndarray
     return -down if np.dot(down, contour[4:6].mean(axis=0) - contour[1:3].mean(axis=0)) < 0 else down
 
 
+def filled_hull(shape: tuple[int, int], outline: np.ndarray, grow: int = 0) -> np.ndarray:
+    """uint8 0/1 of ``shape``: the convex hull of ``outline`` (pixels of that array), dilated by ``grow``
+    pixels (a disc)."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline * 4).astype(np.int32)), 1, cv2.LINE_8, shift=2)
+    if grow > 0:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    return mask
+
+
 def feathered_hull(outline: np.ndarray, width: float, size: int) -> np.ndarray:
     """(size, size) float32: the convex hull of ``outline``, feathered by ``FEATHER`` x the eye's ``width``."""
     hull = cv2.convexHull(np.round(outline * 4).astype(np.int32))

@@ -22,8 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stages.faces.bank_brows import brow_darkness, feature_box, tone_region
-from stages.faces.bank_eyes import BROWS, EYES
+from stages.faces.bank_brows import darkness_ratios, feature_box, tone_region
+from stages.faces.bank_eyes import BROWS, EYES, filled_hull
 from stages.faces.geometry import inter_ocular
 
 LASH_BAND = 0.1  # x inter-ocular: the eye's outline grown by this much holds lashes, liner and a wing past the corner
@@ -46,36 +46,19 @@ def _lash_regions(points: np.ndarray, eye: int,
     cv2.fillConvexPoly(inside, cv2.convexHull(np.round((outline - [x0, y0]) * 4).astype(np.int32)), 0, cv2.LINE_8, shift=2)
     outside = cv2.distanceTransform(inside, cv2.DIST_L2, 3)  # 0 inside the eye, distance from it outside
     depth = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)  # distance from the outline, inside the eye
-    brow = np.zeros_like(inside)
-    cv2.fillConvexPoly(brow, cv2.convexHull(np.round((points[BROWS[eye]] - [x0, y0]) * 4).astype(np.int32)), 1,
-                       cv2.LINE_8, shift=2)
-    reach = max(1, int(round(BROW_MARGIN * iod)))
-    brow = cv2.dilate(brow, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
+    brow = filled_hull(inside.shape, points[BROWS[eye]] - [x0, y0], max(1, int(round(BROW_MARGIN * iod)))) > 0
     core = (inside == 0) & (depth >= LASH_INSIDE * iod)
     band = (outside <= LASH_BAND * iod) & ~core & ~brow
     ring = (outside > SKIN_RING[0] * iod) & (outside <= SKIN_RING[1] * iod) & ~brow
     return (x0, y0, x1, y1), band, ring, core
 
 
-def _lightness(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1, :3]), cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
-
-
 def lash_ratios(painted: np.ndarray, target: np.ndarray, points: np.ndarray, shaped: np.ndarray) -> np.ndarray:
     """(2,) per eye, the share of B's lash-line darkness (``painted``'s eyes on ``shaped``) to keep:
     1 where it is at most ``MOST`` times the target's (``target``'s on ``points``), else what brings
     it there, never under ``LEAST``."""
-    size = painted.shape[0]
-    ratios = np.ones(2, np.float32)
-    for eye in range(2):
-        bank_box, bank_band, bank_ring, _ = _lash_regions(shaped, eye, size)
-        own_box, own_band, own_ring, _ = _lash_regions(points, eye, size)
-        bank = brow_darkness(_lightness(painted, bank_box), bank_band, bank_ring)
-        own = brow_darkness(_lightness(target, own_box), own_band, own_ring)
-        if bank is not None and own is not None and bank[0] > 1.0:
-            ratios[eye] = np.clip(MOST * own[0] / bank[0], LEAST, 1.0)
-    return ratios
+    ratios = darkness_ratios(painted, target, points, shaped, _lash_regions)
+    return np.where(np.isnan(ratios), 1.0, np.clip(MOST * ratios, LEAST, 1.0)).astype(np.float32)
 
 
 def toned_lashes(painted: np.ndarray, shaped: np.ndarray, ratios: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from stages.faces.bank_eyes import BROWS, EYES, eye_axis, eye_down, feathered_hull
+from stages.faces.bank_eyes import BROWS, EYES, eye_axis, eye_down, feathered_hull, filled_hull
 
 SOCKET_SHADING = 0.1  # x inter-ocular: the light field's width inside the sockets (a socket is about 0.3 across)
 SOCKET_REACH = (0.7, 0.45)  # x the eye's width: a socket reaches this far above and below the eye's corners
@@ -41,15 +41,6 @@ def _socket_outline(contour: np.ndarray) -> tuple[np.ndarray, float] | None:
     return np.concatenate([contour - down * above * width, contour + down * below * width]), width
 
 
-def _filled(size: int, outline: np.ndarray, grow: int = 0) -> np.ndarray:
-    """(size, size) uint8: the convex hull of ``outline``, dilated by ``grow`` pixels."""
-    mask = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline * 4).astype(np.int32)), 1, cv2.LINE_8, shift=2)
-    if grow > 0:
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
-    return mask
-
-
 def socket_skin(points: np.ndarray, size: int) -> np.ndarray:
     """(size, size) float32, 0 or 1: the skin of both eye sockets, without the eyes with their lashes
     and liner (``LASH_MARGIN``) and without the brows (``BROW_MARGIN``)."""
@@ -61,9 +52,9 @@ def socket_skin(points: np.ndarray, size: int) -> np.ndarray:
         if socket is None:
             continue
         outline, width = socket
-        holes = (_filled(size, contour, max(1, int(round(LASH_MARGIN * width))))
-                 | _filled(size, points[BROWS[eye]], max(1, int(round(BROW_MARGIN * width)))))
-        skin |= _filled(size, outline) & (1 - holes)
+        holes = (filled_hull((size, size), contour, max(1, int(round(LASH_MARGIN * width))))
+                 | filled_hull((size, size), points[BROWS[eye]], max(1, int(round(BROW_MARGIN * width)))))
+        skin |= filled_hull((size, size), outline) & (1 - holes)
     return skin.astype(np.float32)
 
 

@@ -168,18 +168,32 @@ def skin_mask(points: np.ndarray, size: int, erode: float = 0.05, features: bool
     return mask if features else without_features(mask, points)
 
 
-def without_features(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``mask`` (``skin_mask(features=True)``) with the brows, eyes and lips cut out, as ``skin_mask``
-    does with ``features=False``: a caller that needs both masks erodes the hull once."""
+FEATURE_PARTS = (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(48, 60))  # brows, eyes, lips
+
+
+def without_features(mask: np.ndarray, points: np.ndarray, growth: float | tuple[float, ...] = 0.1) -> np.ndarray:
+    """``mask`` (``skin_mask(features=True)``) with the brows, eyes and lips (``FEATURE_PARTS``) cut out,
+    their outlines grown by ``growth`` x the inter-ocular distance (one for all, or one per part), as
+    ``skin_mask`` does with ``features=False``: a caller that needs both masks erodes the hull once."""
     import cv2
 
-    size = mask.shape[0]
     points = np.asarray(points, np.float64)
-    holes = np.zeros((size, size), np.uint8)
-    for part in (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(48, 60)):
-        cv2.fillConvexPoly(holes, cv2.convexHull(np.round(points[part] * 16).astype(np.int32)), 1, cv2.LINE_8, shift=4)
-    grow = max(1, int(round(0.1 * inter_ocular(points))))
-    holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    iod = inter_ocular(points)
+
+    def disc(grow: float) -> np.ndarray:
+        return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, int(round(grow * iod))) + 1,) * 2)
+
+    holes = np.zeros(mask.shape[:2], np.uint8)
+    for number, part in enumerate(FEATURE_PARTS):
+        hull = cv2.convexHull(np.round(points[part] * 16).astype(np.int32))
+        if isinstance(growth, tuple):  # each part grown by its own
+            hole = np.zeros_like(holes)
+            cv2.fillConvexPoly(hole, hull, 1, cv2.LINE_8, shift=4)
+            holes |= cv2.dilate(hole, disc(growth[number]))
+        else:
+            cv2.fillConvexPoly(holes, hull, 1, cv2.LINE_8, shift=4)
+    if not isinstance(growth, tuple):  # one dilation of them all: the same, in one pass
+        holes = cv2.dilate(holes, disc(growth))
     return mask * (1.0 - holes.astype(np.float32))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from stages.faces.bank_warp import without_features
 from stages.faces.geometry import inter_ocular
 
 SHINE_DETAIL = 0.03  # x inter-ocular: a highlight on a nose bridge or a brow ridge is about this wide
@@ -28,23 +29,16 @@ SHINE_BASE = 0.2  # x inter-ocular: the slow skin light a highlight stands out f
 SHINE_MARGIN = 1.0  # L levels of B's shine over the target's left alone: noise, not a highlight
 # the fields are read at 1/4 of the crop side (64 px of a 256 crop; at 1/2: 0.07 levels apart, 1.6x the time)
 WORK_SCALE = 4
-# (points, growth in inter-ocular distances) cut out of the skin a shine is read on: the brows hardly
-# grown (the skin between them is where the bundled man shines), the eyes with their lashes, the lips
-FEATURE_CUTS = ((slice(17, 22), 0.02), (slice(22, 27), 0.02), (slice(36, 42), 0.06), (slice(42, 48), 0.06),
-                (slice(48, 60), 0.05))
+# growth (x inter-ocular) of each of ``bank_warp.FEATURE_PARTS`` cut out of the skin a shine is read
+# on: the brows hardly grown (the skin between them is where the bundled man shines), the eyes with
+# their lashes, the lips
+FEATURE_GROWTH = (0.02, 0.02, 0.06, 0.06, 0.05)
 
 
 def shine_skin(hull: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``hull`` (float32, 0..1) with the brows, eyes and lips of the face at ``points`` (in ``hull``'s
-    pixels) cut out (``FEATURE_CUTS``)."""
-    iod = inter_ocular(points)
-    holes = np.zeros(hull.shape[:2], np.uint8)
-    for part, growth in FEATURE_CUTS:
-        hole = np.zeros(hull.shape[:2], np.uint8)
-        cv2.fillConvexPoly(hole, cv2.convexHull(np.round(points[part] * 16).astype(np.int32)), 1, cv2.LINE_8, shift=4)
-        reach = max(1, int(round(growth * iod)))
-        holes |= cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
-    return hull * (1.0 - holes.astype(np.float32))
+    pixels) cut out (``FEATURE_GROWTH``)."""
+    return without_features(hull, points, FEATURE_GROWTH)
 
 
 def _field(lightness: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
