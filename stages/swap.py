@@ -103,6 +103,10 @@ class SwapConfig:
                                  "the eye sockets a 0.1-wide field only darkens (bank_sockets); B's shine is taken "
                                  "down to the target's (highlights; not on a bank face with glasses)",
                                  min=0.0, max=2.0)
+    bank_shine_reach: float = option(0.0, "method = 'bank': B's shine is held to the target's brightest within this "
+                                     "distance, in inter-ocular distances; negative: to its least within that "
+                                     "distance (less of B's shine); 0 = at the same place",
+                                     min=-0.5, max=0.5)
     bank_mouth: str = option("target", "method = 'bank': what fills the open mouth between the painted lips: "
                              "target = the target's own teeth and mouth (and its lips too where it opens wider than any "
                              "of the bank's mouths), bank = the bank face's (squeezed or "
@@ -273,6 +277,7 @@ class BankPainter:
                                                  mouth=config.bank_mouth, eyes=config.bank_eyes,
                                                  upper_lip=upper_lip_of(config, bank),
                                                  shape=config.bank_shape, sharpen=config.bank_sharpen,
+                                                 shine_reach=config.bank_shine_reach,
                                                  visible_face=self._visible_face())
         return self._swappers[number]
 

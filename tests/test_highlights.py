@@ -8,7 +8,7 @@ import pytest
 
 from stages.faces.bank_warp import face_mask
 from stages.faces.geometry import inter_ocular, template_in_crop
-from stages.faces.highlights import shine, shine_factor, shine_skin, without_excess
+from stages.faces.highlights import WORK_SCALE, shine, shine_factor, shine_skin, without_excess
 from tests.conftest import media
 
 SIZE = 256
@@ -59,6 +59,20 @@ def test_a_shine_the_target_has_too_is_kept_and_the_target_s_own_is_not_painted_
     shiny = with_highlight(skin(), bridge(), 40.0)
     assert factor(shiny, shiny).min() > 0.99  # B's shine where the target shines as much
     assert factor(skin(), shiny).min() > 0.99  # only down: a matte B is not lit where the target is
+
+
+def test_a_shine_the_target_has_nearby_is_kept_within_reach() -> None:
+    # the target's highlight 0.08 inter-ocular distances beside B's: the same light on another face's shape
+    target = with_highlight(skin(), bridge() + [0.08 * IOD, 0.0], 40.0)
+    painted = with_highlight(skin(), bridge(), 40.0)
+    x, y = np.round(bridge() / WORK_SCALE).astype(int)
+    hull = face_mask(POINTS, SIZE, erode=0.0, feather=0.0)
+    same_place = shine_factor(painted, target, hull, POINTS, POINTS)
+    within_reach = shine_factor(painted, target, hull, POINTS, POINTS, reach=0.1)
+    assert same_place[y, x] < 0.95 and within_reach[y, x] > 0.99, (same_place[y, x], within_reach[y, x])
+    # a reach does not licence a shine where the target has none near
+    far = shine_factor(painted, skin(), hull, POINTS, POINTS, reach=0.1)
+    assert far[y, x] < 0.9
 
 
 def test_b_s_white_eyes_and_teeth_are_no_shine() -> None:

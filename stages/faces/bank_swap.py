@@ -237,7 +237,7 @@ class BankSwapper:
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
                  shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
-                 sharpen: bool = True, eyes: str = "target",
+                 sharpen: bool = True, eyes: str = "target", shine_reach: float = 0.0,
                  visible_face: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
         (``bank_warp.sharpen_to_match``); ``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
@@ -259,6 +259,7 @@ class BankSwapper:
         self.sharpen = sharpen
         self.grain = grain
         self.shading = shading
+        self.shine_reach = shine_reach
         self.eyes = eyes
         self.visible_face = visible_face
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER),
@@ -341,7 +342,7 @@ class BankSwapper:
         painted = apply_colour_and_light(painted, ratio, offset, correction, (centre, ceiling))
         if self.shading > 0 and not self._wears_glasses(upper):  # B's highlights no brighter than the target's
             factor = self._smoothed(face.track_id, frame_index, "shine", shine_factor(
-                painted, crop, face_mask(points, size, erode=0.0, feather=0.0), points, shaped))
+                painted, crop, face_mask(points, size, erode=0.0, feather=0.0), points, shaped, self.shine_reach))
             painted = without_excess(painted, factor)
         # B's brows as dark as the target's (``bank_brows``), before any of the target's own pixels
         # are laid in; the ratio is read every MEASURE_EVERY frames and smoothed like the light

@@ -67,10 +67,13 @@ def _lightness(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def shine_factor(painted: np.ndarray, target: np.ndarray, hull: np.ndarray, points: np.ndarray,
-                 shaped: np.ndarray) -> np.ndarray:
+                 shaped: np.ndarray, reach: float = 0.0) -> np.ndarray:
     """Float32 at 1/``WORK_SCALE`` of the crop side, 0..1: what ``painted``'s BGR is multiplied by to take
     off the L levels by which B's shine (``painted``, its features on ``shaped``) exceeds the target's
     (``target``, on ``points``) inside ``hull``, less ``SHINE_MARGIN``; 1 where it does not.
+    ``reach`` (x inter-ocular): B's shine is held to the target's brightest within this distance, not
+    at the same place only; negative, to its least within that distance (B's shine taken down further,
+    to what the target shows all round); 0 = the same place.
 
     A factor on the 8-bit BGR keeps the hue and scales the colour with the light, as a shade does;
     L* grows about as the 0.73th power of 8-bit sRGB in skin's range (the sRGB curve's 2.2 under
@@ -84,6 +87,10 @@ def shine_factor(painted: np.ndarray, target: np.ndarray, hull: np.ndarray, poin
     bank_skin = shine_skin(small_hull, shaped)
     bank, lightness = shine(_lightness(painted, side), bank_skin, iod)
     own, _ = shine(_lightness(target, side), bank_skin if shaped is points else shine_skin(small_hull, points), iod)
+    if reach != 0.0:
+        radius = max(1, int(round(abs(reach) * iod)))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+        own = cv2.dilate(own, disc) if reach > 0 else cv2.erode(own, disc)
     # only on B's skin: its white eyes and teeth are no shine
     where = cv2.GaussianBlur(bank_skin, (0, 0), max(0.5, SHINE_DETAIL * iod))
     excess = np.maximum(bank - own - SHINE_MARGIN, 0.0) * where
