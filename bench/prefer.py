@@ -13,6 +13,10 @@ trim and encoder), finds the largest face in frames spread over the clip (on A's
 box is the same for both), and writes DIR/pairs/NN.png: the two head crops side by side. The key
 (which side is which) goes to DIR/key.json, outside pairs/.
 
+On a difference this small the judges' choices follow the cues their brief names (four rounds on
+B's shine, ``docs/benchmarks.md#paired-preference``): so the instructions name every cue in both
+directions, and a preference counts when it also holds against the opposite question.
+
 ``score`` reads one or more judges' answers (CSV ``pair,choice,confidence,evidence``, choice
 ``left``, ``right`` or ``same``) and prints how often B was preferred to A, with a two-sided sign
 test over the pairs that were not called the same, per judge and pooled.
@@ -172,7 +176,14 @@ slightly different ways; treat the task as: which of the two would a viewer more
 unedited, real video frame? The order of the images and which side is which are shuffled; judge
 each image on its own.
 
-Judge by eye (zoom in as you like; do not use detection software). For every image write one line:
+Judge by eye (zoom in as you like; do not use detection software). Every cue can go either way,
+so look for both: highlights too bright or in the wrong place, or missing where the scene's light
+would put them; skin too smooth and waxy, or grainier than the rest of the picture; shading flatter
+than the head and neck around it, or harsher; patches too dark or dull, or too pale; colour or
+sharpness that steps at the face's edge; eyes, brows, lips and teeth that look painted or smeared.
+A side can look different merely for being on the left: compare the same spot on both.
+
+For every image write one line:
 
 - `choice`: `left`, `right`, or `same` when you see no difference that matters
 - `confidence`: 1 (a guess) to 5 (certain)
@@ -317,6 +328,10 @@ def tally(key: dict, answers: Sequence[Answer], judge: str, into: Tally | None =
     return result
 
 
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def _share(t: Tally) -> str:
     return "-" if not t.decided else f"{t.prefer_b}/{t.decided} ({t.b_share:.0%})"
 
@@ -328,7 +343,7 @@ def report_markdown(key: dict, judges: Sequence[Tally], pooled: Tally, evidence:
              f"from {len(key['clips'])} clips (first {key.get('frames') or 'all'} frames; key commit "
              f"`{key.get('commit', '?')}`, seed {key.get('seed', '?')}). Each judge saw each pair once, sides "
              "shuffled, and chose the one that looks more like a real frame, or `same`.", ""]
-    rows = [(t.judge, t.prefer_a, t.prefer_b, t.same, _share(t), f"{t.p_value:.3f}") for t in [*judges, pooled]]
+    rows = [(t.judge, t.prefer_a, t.prefer_b, t.same, _share(t), _p(t.p_value)) for t in [*judges, pooled]]
     lines.append(table(["judge", "prefer A", "prefer B", "same", "B of decided", "sign test p"], rows))
     clips = sorted(pooled.per_clip)
     lines.append(table(["clip", "prefer A", "prefer B", "same"], [(c, *pooled.per_clip[c]) for c in clips]))
@@ -390,7 +405,7 @@ def _score(args: argparse.Namespace) -> int:
             evidence.append((answer.pair, pair["clip"], f"{label} ({answer.confidence})", answer.evidence or "-"))
     for t in [*judges, pooled]:
         print(f"{t.judge}: prefer A ({key['a']['name']}) {t.prefer_a}, B ({key['b']['name']}) {t.prefer_b}, "
-              f"same {t.same}; B of decided {_share(t)}, sign test p = {t.p_value:.3f}")
+              f"same {t.same}; B of decided {_share(t)}, sign test p {_p(t.p_value)}")
     publish(args, run, report_markdown(key, judges, pooled, sorted(evidence)))
     return 0
 
