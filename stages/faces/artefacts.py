@@ -33,7 +33,13 @@ lp_d18_man_grey_hoodie_expressions and retalking_face2_man_map_bg_talk (first 48
   out of step with the source, as today's, are what these catch.
 * ``mouth_gap``: mean |output - source| inner-lip gap over inter-ocular: a mouth open where the
   source's is shut (or the reverse), which r cannot see on a clip where the source's mouth is still.
-  Max 0.03 (control 0.003-0.004; today 0.064-0.090).
+  Max 0.03 (control 0.003-0.004; today 0.064-0.090). Limit: the re-fit reads the painted person's
+  lips and proportions as well as the opening. On ``retalking_face2`` (60 frames) the default's gap
+  reads 0.036 under the source's, 0.011 with ``swap.bank_shape = 0``; the opening read from the
+  painted crop's pixels (``bank_mouth.seen_opening``) is 15.3 crop px high against the source's 16.0
+  (15.0 with shape 0), while the re-fit puts the upper inner lip 5 frame px below where the swap drew
+  it (0.4 px with shape 0). So part of a red here, on a face moved to B's proportions, is the
+  re-fit's reading of B's lips, not a mouth that opens less.
 * ``eye_tone``: the "dark eyes" check: ΔE*ab of the eyes' colour against the face's own skin, output
   (inside its re-fitted eye outlines) minus source, see ``eye_tone``; dark smudged sockets, white
   blotches, purple tint. Max 5 (control 0.7-0.9; today 9.7-10.3). Measured today, the eye interiors
