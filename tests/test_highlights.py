@@ -73,6 +73,11 @@ def test_a_shine_the_target_has_nearby_is_kept_within_reach() -> None:
     # a reach does not licence a shine where the target has none near
     far = shine_factor(painted, skin(), hull, POINTS, POINTS, reach=0.1)
     assert far[y, x] < 0.9
+    # a negative reach holds B to the target's least nearby: a highlight the target has at the same
+    # place, narrower than the reach, no longer licenses B's
+    shiny = with_highlight(skin(), bridge(), 40.0)
+    assert shine_factor(painted, shiny, hull, POINTS, POINTS)[y, x] > 0.99
+    assert shine_factor(painted, shiny, hull, POINTS, POINTS, reach=-0.1)[y, x] < 0.95
 
 
 def test_b_s_white_eyes_and_teeth_are_no_shine() -> None:

@@ -248,7 +248,8 @@ class BankSwapper:
         target's skin between nose and lip (``upper_lip``), "beard" all of the target's skin where a
         beard grows (``beard_area``), "bank" paints B's there too; ``eyes``:
         "target" keeps the target's own lids where its eye is shut and the bank cannot shut B's
-        (``bank_eyes``), "bank" paints B's most closed eye there; ``visible_face``: a bank crop's
+        (``bank_eyes``), "bank" paints B's most closed eye there; ``shine_reach``: how far from B's
+        highlight the target's shine holds it (``highlights.shine_factor``); ``visible_face``: a bank crop's
         visible face, 0..1 (the occlusion segmenter): what of B is painted is also cut to it, so B's
         hair is not painted where its colour is close to B's skin (a dark strand across the temple of
         a turned head, on the crowd clip)."""
