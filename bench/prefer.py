@@ -13,9 +13,10 @@ trim and encoder), finds the largest face in frames spread over the clip (on A's
 box is the same for both), and writes DIR/pairs/NN.png: the two head crops side by side. The key
 (which side is which) goes to DIR/key.json, outside pairs/.
 
-On a difference this small the judges' choices follow the cues their brief names (four rounds on
-B's shine, ``docs/benchmarks.md#paired-preference``): so the instructions name every cue in both
-directions, and a preference counts when it also holds against the opposite question.
+On a small difference the judges' choices follow the cues their brief names: the same question on
+B's shine went 42 to 7 one way and 49 to 2 the other on two briefs (``docs/benchmarks.md#paired-preference``).
+So the instructions name every cue in both directions, and a preference on a small change counts
+only when it holds on briefs that lean both ways.
 
 ``score`` reads one or more judges' answers (CSV ``pair,choice,confidence,evidence``, choice
 ``left``, ``right`` or ``same``) and prints how often B was preferred to A, with a two-sided sign
