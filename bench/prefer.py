@@ -206,14 +206,16 @@ def make(out: Path, clips: Sequence[Path], a: Side, b: Side, per_clip: int, fram
     """Convert every clip with both sides' settings, cut the pairs and write the judge's folder and the key."""
     from pipeline.media.atomic import write_image
 
-    if out.exists():
-        if not overwrite:
-            raise PreferError(f"{out} exists; pass --overwrite to replace it")
-        shutil.rmtree(out)
     missing = [str(c) for c in clips if not Path(c).is_file()]
     if missing:
         raise PreferError(f"no such clip: {missing[0]}")
-    pairs_dir, work = out / "pairs", out / "work"
+    pairs_dir, work, key_file = out / "pairs", out / "work", out / "key.json"
+    if not overwrite and (key_file.exists() or (pairs_dir.is_dir() and any(pairs_dir.iterdir()))):
+        raise PreferError(f"{out} already holds a preference set (use --overwrite to replace it)")
+    for old in (pairs_dir, work):  # only what make writes: --out may be a folder with other things in it
+        if old.is_dir():
+            shutil.rmtree(old)
+    key_file.unlink(missing_ok=True)
     pairs_dir.mkdir(parents=True)
     work.mkdir()
     rng = random.Random(f"prefer-{seed}")
@@ -256,7 +258,7 @@ def make(out: Path, clips: Sequence[Path], a: Side, b: Side, per_clip: int, fram
     key = {"version": KEY_VERSION, "commit": git_commit(), "seed": seed, "frames": frames,
            "a": asdict(a), "b": asdict(b), "clips": [str(c) for c in clips],
            "pairs": [asdict(p) for p in sorted(pairs, key=lambda p: p.pair)]}
-    (out / "key.json").write_text(json.dumps(key, indent=1))
+    key_file.write_text(json.dumps(key, indent=1))
     shutil.rmtree(work)
     return pairs
 

@@ -64,6 +64,15 @@ def test_each_pair_is_one_frame_two_ways_and_the_key_stays_outside(tiny_set: Pat
     assert (pairs / "INSTRUCTIONS.md").is_file() and (pairs / "answers_template.csv").is_file()
 
 
+def test_make_refuses_an_existing_set_and_a_missing_clip_in_one_line(tiny_set: Path, tmp_path: Path) -> None:
+    for args, message in ((["--out", str(tiny_set)], "already holds a preference set"),
+                          (["--out", str(tmp_path / "new"), "--clips", str(tmp_path / "none.mp4")], "no such clip")):
+        done = run_script("make", *args, "--a", "x=", "--b", "y=")
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+    assert (tiny_set / "key.json").is_file()  # the set refused is left as it was
+
+
 def write_key(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pairs = [{"pair": f"{n:02d}", "clip": "c1" if n <= 4 else "c2", "frame": n, "crop_box": [0, 0, 10, 10],
