@@ -301,21 +301,23 @@ def read_answers_text(text: str, path: str = "answers") -> list[Answer]:
             raise PreferError(f"{path}:{number}: confidence must be a whole number 1-5") from None
         if not 1 <= confidence <= 5:
             raise PreferError(f"{path}:{number}: confidence must be a whole number 1-5")
-        answers.append(Answer(pair.zfill(2), choice, confidence, (row.get("evidence") or "").strip()))
+        if not pair.isdigit():
+            raise PreferError(f"{path}:{number}: pair must be an image's number, got {pair!r}")
+        answers.append(Answer(pair, choice, confidence, (row.get("evidence") or "").strip()))
     return answers
 
 
 def tally(key: dict, answers: Sequence[Answer], judge: str, into: Tally | None = None) -> Tally:
     """Count which side each answer preferred; every pair of the key must be answered once."""
-    pairs = {p["pair"]: p for p in key["pairs"]}
-    seen = [a.pair for a in answers]
+    pairs = {int(p["pair"]): p for p in key["pairs"]}  # "7", "07" and "007" name one image
+    seen = [int(a.pair) for a in answers]
     unknown = sorted(set(seen) - set(pairs))
     missing = sorted(set(pairs) - set(seen))
     if unknown or missing or len(seen) != len(set(seen)):
         raise PreferError(f"{judge}: answers must name every pair once (unknown {unknown[:3]}, missing {missing[:3]})")
     result = into or Tally(judge)
     for answer in answers:
-        pair = pairs[answer.pair]
+        pair = pairs[int(answer.pair)]
         counts = result.per_clip.setdefault(pair["clip"], [0, 0, 0])
         if answer.choice == "same":
             result.same += 1
@@ -395,17 +397,17 @@ def _score(args: argparse.Namespace) -> int:
     names = list(args.judge) + [f"judge {i + 1}" for i in range(len(args.judge), len(args.answers))]
     pooled = Tally("all judges")
     judges, evidence = [], []
-    pairs = {p["pair"]: p for p in key["pairs"]}
+    pairs = {int(p["pair"]): p for p in key["pairs"]}
     for path, name in zip(args.answers, names):
         answers = read_answers(path)
         judges.append(tally(key, answers, name))
         tally(key, answers, name, pooled)
         for answer in answers:
-            pair = pairs[answer.pair]
+            pair = pairs[int(answer.pair)]
             side = "same" if answer.choice == "same" else (
                 pair["left"] if answer.choice == "left" else ("b" if pair["left"] == "a" else "a"))
             label = "same" if side == "same" else key[side]["name"]
-            evidence.append((answer.pair, pair["clip"], f"{label} ({answer.confidence})", answer.evidence or "-"))
+            evidence.append((pair["pair"], pair["clip"], f"{label} ({answer.confidence})", answer.evidence or "-"))
     for t in [*judges, pooled]:
         print(f"{t.judge}: prefer A ({key['a']['name']}) {t.prefer_a}, B ({key['b']['name']}) {t.prefer_b}, "
               f"same {t.same}; B of decided {_share(t)}, sign test p {_p(t.p_value)}")

@@ -103,6 +103,9 @@ def test_score_maps_sides_back_to_the_settings() -> None:
     assert (result.prefer_a, result.prefer_b, result.same) == (2, 5, 1)
     assert result.per_clip == {"c1": [0, 4, 0], "c2": [2, 1, 1]}
     assert result.b_share == pytest.approx(5 / 7)
+    # a judge who writes 1 for 01 names the same image
+    again = prefer.tally(key, prefer.read_answers_text(ANSWERS.replace("\n01,", "\n1,")), "judge")
+    assert (again.prefer_a, again.prefer_b, again.same) == (2, 5, 1)
 
 
 def test_the_sign_test_is_the_exact_two_sided_binomial() -> None:
