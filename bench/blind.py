@@ -34,7 +34,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -259,6 +259,27 @@ def swap_coverage(masks: Path | None, index: int, box: np.ndarray) -> float | No
     return float(region.mean() / 255.0) if region.size else 0.0
 
 
+def nearest_faces(path: Path, total: int, count: int, finder: FaceFinder,
+                  accept: Callable[[int, np.ndarray], bool] | None = None) -> list[tuple[int, np.ndarray, np.ndarray] | None]:
+    """Per part of ``path`` (``count`` equal parts of its ``total`` frames): the frame nearest the part's
+    centre whose largest face is found and, with ``accept``, accepted (``accept(index, box)``), as
+    (index, image, face box); None for a part with none."""
+    centres = targets(total, count)
+    part = total / count
+    best: list[tuple[float, int, np.ndarray, np.ndarray] | None] = [None] * count
+    for index, image in decoded(path):
+        slot = min(int(index / part), count - 1)
+        distance = abs(index - centres[slot])
+        current = best[slot]
+        if current is not None and current[0] <= distance:
+            continue
+        box = finder.largest(image, index)
+        if box is None or (accept is not None and not accept(index, box)):
+            continue
+        best[slot] = (distance, index, image, box)
+    return [None if b is None else b[1:] for b in best]
+
+
 def pick_crops(video: Video, count: int, finder: FaceFinder, masks: Path | None) -> list[tuple[Crop, np.ndarray]]:
     """``count`` head crops spread over the converted clip. Each part of the clip gives the frame nearest its
     centre whose largest face is found (and, for a fake, was actually swapped: blend mask over the face)."""
@@ -268,31 +289,26 @@ def pick_crops(video: Video, count: int, finder: FaceFinder, masks: Path | None)
     total = probe(path).frame_count
     if total < count:
         raise BlindError(f"{video.name}: {total} frames, fewer than --crops-per-video {count}")
-    centres = targets(total, count)
-    part = total / count
-    best: list[tuple[float, Crop, np.ndarray] | None] = [None] * count
-    for index, image in decoded(path):
-        slot = min(int(index / part), count - 1)
-        distance = abs(index - centres[slot])
-        current = best[slot]
-        if current is not None and current[0] <= distance:
-            continue
-        box = finder.largest(image, index)
-        if box is None:
-            continue
-        coverage = swap_coverage(masks, index, box) if video.label == "fake" else None
-        if coverage is not None and coverage < MIN_SWAP_MASK:
-            continue
-        height, width = image.shape[:2]
-        square = head_box(box, width, height)
-        crop = Crop("", video.name, video.label, index, [round(float(v), 1) for v in box], list(square),
-                    None if coverage is None else round(coverage, 3))
-        best[slot] = (distance, crop, cut_head(image, square))
-    missing = [i for i, b in enumerate(best) if b is None]
+    coverages: dict[int, float | None] = {}
+
+    def swapped(index: int, box: np.ndarray) -> bool:
+        coverage = coverages[index] = swap_coverage(masks, index, box) if video.label == "fake" else None
+        return coverage is None or coverage >= MIN_SWAP_MASK
+
+    found = nearest_faces(path, total, count, finder, swapped)
+    missing = [i for i, b in enumerate(found) if b is None]
     if missing:
         what = "swapped face" if video.label == "fake" else "face"
         raise BlindError(f"{video.name}: no {what} found in part {missing[0] + 1} of {count} of the clip")
-    return [(b[1], b[2]) for b in best if b is not None]
+    picked = []
+    for index, image, box in (b for b in found if b is not None):
+        height, width = image.shape[:2]
+        square = head_box(box, width, height)
+        coverage = coverages[index]
+        crop = Crop("", video.name, video.label, index, [round(float(v), 1) for v in box], list(square),
+                    None if coverage is None else round(coverage, 3))
+        picked.append((crop, cut_head(image, square)))
+    return picked
 
 
 INSTRUCTIONS = """# Blind check: real or swapped?

@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.blind import (CROP_PX, DEFAULT_FAKES, FaceFinder, Video, convert, cut_head, decoded,  # noqa: E402
-                         head_box, targets, unique_names)
+                         head_box, nearest_faces, unique_names)
 from bench.report import add_options, begin_run, git_commit, publish, table  # noqa: E402
 from pipeline.errors import FacepipeError  # noqa: E402
 
@@ -134,29 +134,18 @@ def parse_side(text: str, option: str) -> Side:
 # --------------------------------------------------------------------------------------------- make
 
 
-def pick_frames(converted: Path, count: int, finder: FaceFinder) -> list[tuple[int, tuple[int, int, int, int]]]:
-    """``count`` (frame, head box) spread over the clip: per part, the frame nearest its centre with a face."""
+def pick_frames(converted: Path, count: int, finder: FaceFinder) -> list[tuple[int, np.ndarray, tuple[int, int, int, int]]]:
+    """``count`` (frame, image, head box) spread over the clip: per part, the frame nearest its centre
+    with a face (``blind.nearest_faces``)."""
     from pipeline.media.decode import probe
 
     total = probe(converted).frame_count
     if total < count:
         raise PreferError(f"{converted.name}: {total} frames, fewer than --pairs-per-clip {count}")
-    centres, part = targets(total, count), total / count
-    best: list[tuple[float, int, tuple[int, int, int, int]] | None] = [None] * count
-    for index, image in decoded(converted):
-        slot = min(int(index / part), count - 1)
-        distance = abs(index - centres[slot])
-        current = best[slot]
-        if current is not None and current[0] <= distance:
-            continue
-        box = finder.largest(image, index)
-        if box is None:
-            continue
-        height, width = image.shape[:2]
-        best[slot] = (distance, index, head_box(box, width, height))
-    if any(b is None for b in best):
+    found = nearest_faces(converted, total, count, finder)
+    if any(b is None for b in found):
         raise PreferError(f"{converted.name}: a part of the clip has no face found")
-    return [(b[1], b[2]) for b in best if b is not None]
+    return [(index, image, head_box(box, image.shape[1], image.shape[0])) for index, image, box in found]
 
 
 def frame_of(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
@@ -228,13 +217,12 @@ def make(out: Path, clips: Sequence[Path], a: Side, b: Side, per_clip: int, fram
                 video = Video(name, str(clip), "fake")
                 convert(video, work / f"{name}_{key}.mp4", frames, side.settings, None)
                 outputs[key] = Path(video.converted)
-            picked = pick_frames(outputs["a"], per_clip, finder)
-            wanted = {index for index, _ in picked}
-            images = {key: frame_of(path, wanted) for key, path in outputs.items()}
-            for index, box in picked:
+            picked = pick_frames(outputs["a"], per_clip, finder)  # A's frames come with the pick
+            b_frames = frame_of(outputs["b"], {index for index, _, _ in picked})
+            for index, a_frame, box in picked:
                 left = rng.choice(("a", "b"))
                 right = "b" if left == "a" else "a"
-                crops = {key: cut_head(images[key][index], box) for key in ("a", "b")}
+                crops = {"a": cut_head(a_frame, box), "b": cut_head(b_frames[index], box)}
                 made.append((Pair("", name, index, list(box), left), side_by_side(crops[left], crops[right])))
     finally:
         finder.close()
