@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -59,6 +61,22 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subpro
     """Run ``facepipe`` as a user would (a fresh process), capturing its output."""
     return subprocess.run([sys.executable, "-m", "pipeline.cli.main", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd or REPO)
+
+
+def bench_module(name: str) -> ModuleType:
+    """``bench/NAME.py`` imported as a module of its own (``bench_NAME_under_test``): the bench scripts
+    are scripts, not a package."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}_under_test", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_bench(name: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``bench/NAME.py`` as a user would (a fresh process from the repository), capturing its output."""
+    return subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py"), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def one_line_error(result: subprocess.CompletedProcess, fragment: str = "", output: Path | None = None) -> str:

@@ -4,7 +4,6 @@ and from which commit it measured; and a real (short) bench run writes a numeric
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,18 +11,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO, bench_module
 
-
-def _load_report():
-    spec = importlib.util.spec_from_file_location("bench_report_under_test", REPO / "bench" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load_report()
+report = bench_module("report")
 
 PAGE = """# Benchmarks
 

@@ -3,36 +3,18 @@ are head crops that name nothing, and the score counts what the judge caught and
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import media
-
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "bench" / "blind.py"
+from tests.conftest import REPO, bench_module, media, run_bench
 
 
-def _load_blind():
-    spec = importlib.util.spec_from_file_location("bench_blind_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-blind = _load_blind()
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+blind = bench_module("blind")
 
 
 # ------------------------------------------------------------------------------------------- make
@@ -45,8 +27,8 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]
     clips = [media("single_face.mp4"), media("people/lp_d19_man_glasses_white_sweater.mp4"),
              media("people/megactor_woman_glasses_talk.mp4"), REPO / "samples" / "sample.mp4"]
     out = tmp_path_factory.mktemp("blind") / "set"
-    done = run_script("make", "--out", str(out), "--clips", *map(str, clips), "--crops-per-video", "1",
-                      "--frames", "6", "--seed", "3", "--set", 'swap.model="fast"')
+    done = run_bench("blind", "make", "--out", str(out), "--clips", *map(str, clips), "--crops-per-video", "1",
+                     "--frames", "6", "--seed", "3", "--set", 'swap.model="fast"')
     assert done.returncode == 0, done.stderr
     return out, clips
 
@@ -124,9 +106,10 @@ def test_crops_are_square_head_crops_of_the_right_size(tiny_set: tuple[Path, lis
 
 def test_make_refuses_an_existing_set_and_a_missing_clip(tiny_set: tuple[Path, list[Path]], tmp_path: Path) -> None:
     out, clips = tiny_set
-    again = run_script("make", "--out", str(out), "--clips", *map(str, clips))
+    again = run_bench("blind", "make", "--out", str(out), "--clips", *map(str, clips))
     assert again.returncode != 0 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
-    missing = run_script("make", "--out", str(tmp_path / "x"), "--clips", str(clips[0]), str(tmp_path / "nope.mp4"))
+    missing = run_bench("blind", "make", "--out", str(tmp_path / "x"), "--clips", str(clips[0]),
+                        str(tmp_path / "nope.mp4"))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1 and "nope.mp4" in missing.stderr
 
@@ -195,8 +178,8 @@ def test_score_cli_prints_rates_and_evidence_and_writes_the_section(tmp_path: Pa
     answers.write_text(ANSWERS)
     page = tmp_path / "bench.md"
     page.write_text("# Benchmarks\n\nkept text\n")
-    done = run_script("score", "--out", str(tmp_path / "set"), "--answers", str(answers), "--markdown", str(page),
-                      "--judge", "test judge")
+    done = run_bench("blind", "score", "--out", str(tmp_path / "set"), "--answers", str(answers),
+                     "--markdown", str(page), "--judge", "test judge")
     assert done.returncode == 0, done.stderr
     assert "fakes caught (labelled fake): 2/4 (50 %)" in done.stdout
     assert "confidence >= 4: 1/4 (25 %)" in done.stdout
@@ -219,7 +202,7 @@ def test_score_refuses_bad_answers_in_one_line(tmp_path: Path, change, message: 
     write_key(tmp_path / "set")
     answers = tmp_path / "answers.csv"
     answers.write_text(change(ANSWERS))
-    done = run_script("score", "--out", str(tmp_path / "set"), "--answers", str(answers))
+    done = run_bench("blind", "score", "--out", str(tmp_path / "set"), "--answers", str(answers))
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert message in done.stderr

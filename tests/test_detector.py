@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from pipeline.errors import FacepipeError
-from tests.conftest import media, one_line_error, read_frames, run_cli
+from tests.conftest import bench_module, media, one_line_error, read_frames, run_cli
 from tests.toy_corpus import PEOPLE, build
 
 FAST = ["--set", "detector.flip=0", "--set", "detector.jpeg=0", "--set", "detector.blur=0", "--set", "detector.noise=0",
@@ -242,17 +242,6 @@ def test_eval_of_several_corpora_checks_them_all_before_writing(trained: Path, c
     assert not (tmp_path / "out").exists()
 
 
-def _bench_cross_corpus():  # noqa: ANN202
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_cross_corpus_under_test",
-                                                  Path(__file__).resolve().parents[1] / "bench" / "cross_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _slice(real: int, fake: int, frame_auc: float | None, video_auc: float | None) -> dict:
     return {"frame": {"auc": frame_auc, "eer": 0.1, "accuracy": 0.9, "real": real * 4, "fake": fake * 4},
             "video": {"auc": video_auc, "eer": 0.0, "accuracy": 1.0, "real": real, "fake": fake}}
@@ -261,7 +250,7 @@ def _slice(real: int, fake: int, frame_auc: float | None, video_auc: float | Non
 def test_cross_corpus_table_has_a_block_per_corpus_and_the_cross_mean() -> None:
     from pipeline.detection.evaluate import CROSS, CROSS_HEADER, SAME, CorpusResult, CrossCorpusReport, unique_names
 
-    bench = _bench_cross_corpus()
+    bench = bench_module("cross_corpus")
     home = {"slices": {"overall": {"all": _slice(2, 2, 0.95, 1.0)}, "method": {"Blur": _slice(2, 2, 0.97, 1.0)}}}
     far = {"slices": {"overall": {"all": _slice(3, 5, 0.6, None)}, "compression": {"c40": _slice(3, 5, 0.55, 0.5)}}}
     near = {"slices": {"overall": {"all": _slice(1, 1, 0.8, 0.75)}}}

@@ -3,35 +3,17 @@ the score maps left/right back to the settings and refuses bad answers in one li
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import media
-
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "bench" / "prefer.py"
+from tests.conftest import REPO, bench_module, media, run_bench
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_prefer_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-prefer = _load()
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+prefer = bench_module("prefer")
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +21,9 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two short clips, one pair each, swapped with the fast 64-px model: with and without the colour
     transfer, a difference the pairs must show."""
     out = tmp_path_factory.mktemp("prefer") / "set"
-    done = run_script("make", "--out", str(out), "--clips", str(media("single_face.mp4")),
-                      str(REPO / "samples" / "sample.mp4"), "--pairs-per-clip", "1", "--frames", "6",
-                      "--a", 'rct=swap.model="fast"', "--b", 'plain=swap.model="fast";blend.color="none"')
+    done = run_bench("prefer", "make", "--out", str(out), "--clips", str(media("single_face.mp4")),
+                     str(REPO / "samples" / "sample.mp4"), "--pairs-per-clip", "1", "--frames", "6",
+                     "--a", 'rct=swap.model="fast"', "--b", 'plain=swap.model="fast";blend.color="none"')
     assert done.returncode == 0, done.stderr
     return out
 
@@ -67,7 +49,7 @@ def test_each_pair_is_one_frame_two_ways_and_the_key_stays_outside(tiny_set: Pat
 def test_make_refuses_an_existing_set_and_a_missing_clip_in_one_line(tiny_set: Path, tmp_path: Path) -> None:
     for args, message in ((["--out", str(tiny_set)], "already holds a preference set"),
                           (["--out", str(tmp_path / "new"), "--clips", str(tmp_path / "none.mp4")], "no such clip")):
-        done = run_script("make", *args, "--a", "x=", "--b", "y=")
+        done = run_bench("prefer", "make", *args, "--a", "x=", "--b", "y=")
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
     assert (tiny_set / "key.json").is_file()  # the set refused is left as it was
@@ -121,8 +103,8 @@ def test_score_cli_pools_judges_and_writes_the_section(tmp_path: Path) -> None:
     second.write_text(ANSWERS.replace("05,left,3", "05,right,3"))  # B on 05 too
     page = tmp_path / "bench.md"
     page.write_text("# Benchmarks\n\nkept text\n")
-    done = run_script("score", "--out", str(tmp_path / "set"), "--answers", str(first), str(second),
-                      "--judge", "one", "two", "--markdown", str(page), "--section", "prefer-test")
+    done = run_bench("prefer", "score", "--out", str(tmp_path / "set"), "--answers", str(first), str(second),
+                     "--judge", "one", "two", "--markdown", str(page), "--section", "prefer-test")
     assert done.returncode == 0, done.stderr
     assert "one: prefer A (old) 2, B (new) 5, same 1" in done.stdout
     assert "all judges: prefer A (old) 3, B (new) 11, same 2" in done.stdout
@@ -142,7 +124,7 @@ def test_score_refuses_bad_answers_in_one_line(tmp_path: Path, change, message: 
     write_key(tmp_path / "set")
     answers = tmp_path / "answers.csv"
     answers.write_text(change(ANSWERS))
-    done = run_script("score", "--out", str(tmp_path / "set"), "--answers", str(answers))
+    done = run_bench("prefer", "score", "--out", str(tmp_path / "set"), "--answers", str(answers))
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert message in done.stderr and "prefer A" not in done.stdout
