@@ -107,6 +107,10 @@ class SwapConfig:
                                      "distance, in inter-ocular distances; negative: to its least within that "
                                      "distance (less of B's shine); 0 = at the same place",
                                      min=-0.5, max=0.5)
+    bank_turned_nose: bool = option(True, "method = 'bank': a head turned further than the bank face painted on it "
+                                    "keeps its own nose (bank_pose): a frontal bank face cannot turn, and its nose "
+                                    "warped onto a turned head showed both nostrils and a dark line down the "
+                                    "silhouette")
     bank_mouth: str = option("target", "method = 'bank': what fills the open mouth between the painted lips: "
                              "target = the target's own teeth and mouth (and its lips too where it opens wider than any "
                              "of the bank's mouths), bank = the bank face's (squeezed or "
@@ -278,6 +282,7 @@ class BankPainter:
                                                  upper_lip=upper_lip_of(config, bank),
                                                  shape=config.bank_shape, sharpen=config.bank_sharpen,
                                                  shine_reach=config.bank_shine_reach,
+                                                 turned_nose=config.bank_turned_nose,
                                                  visible_face=self._visible_face())
         return self._swappers[number]
 

@@ -31,6 +31,7 @@ from stages.faces.bank_lashes import lash_ratios, toned_lashes
 from stages.faces.bank_match import LOWER, UPPER, BankMatcher, Pick, normalising_factor
 from stages.faces.bank_mouth import (inner_gap, may_be_open, mouth_interior, opened_past_bank, seen_opening, shown_opening,
                                      stray_teeth)
+from stages.faces.bank_pose import nose_area, turned_past
 from stages.faces.bank_shape import in_pixels, shape_shift
 from stages.faces.bank_sockets import SOCKET_SHADING, shaded_sockets, socket_skin
 from stages.faces.bank_warp import (add_grain, apply_colour_and_light, blur_to_match, coarse_blur_to_match, face_mask,
@@ -237,7 +238,7 @@ class BankSwapper:
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
                  shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
-                 sharpen: bool = True, eyes: str = "target", shine_reach: float = 0.0,
+                 sharpen: bool = True, eyes: str = "target", shine_reach: float = 0.0, turned_nose: bool = True,
                  visible_face: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
         (``bank_warp.sharpen_to_match``); ``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
@@ -249,7 +250,8 @@ class BankSwapper:
         beard grows (``beard_area``), "bank" paints B's there too; ``eyes``:
         "target" keeps the target's own lids where its eye is shut and the bank cannot shut B's
         (``bank_eyes``), "bank" paints B's most closed eye there; ``shine_reach``: how far from B's
-        highlight the target's shine holds it (``highlights.shine_factor``); ``visible_face``: a bank crop's
+        highlight the target's shine holds it (``highlights.shine_factor``); ``turned_nose``: a head turned
+        further than the bank face keeps its own nose (``bank_pose``); ``visible_face``: a bank crop's
         visible face, 0..1 (the occlusion segmenter): what of B is painted is also cut to it, so B's
         hair is not painted where its colour is close to B's skin (a dark strand across the temple of
         a turned head, on the crowd clip)."""
@@ -261,6 +263,7 @@ class BankSwapper:
         self.grain = grain
         self.shading = shading
         self.shine_reach = shine_reach
+        self.turned_nose = turned_nose
         self.eyes = eyes
         self.visible_face = visible_face
         self.matcher = BankMatcher(bank.descriptors, stickiness=stickiness, crossfade=crossfade, groups=(UPPER, LOWER),
@@ -356,6 +359,9 @@ class BankSwapper:
             painted = toned_lashes(painted, shaped, lashes)
         painted, mask, own_share = self._keep_targets_own(painted, mask, resampled, shaped, points is shaped, own_eyes,
                                                           target_openness, upper, face.track_id, frame_index)
+        if self.turned_nose:
+            painted, own_share = self._keep_turned_nose(painted, own_share, resampled, points, shaped, upper,
+                                                        face.track_id, frame_index)
         if self.mouth == "target":  # a mouth open wider than any of B's: its own lips (``opened_past_bank``)
             painted, own_share = self._keep_open_lips(painted, own_share, resampled, points, shaped, lower,
                                                       face.track_id, frame_index)
@@ -436,6 +442,18 @@ class BankSwapper:
             if kept is not None:
                 share = kept + (1.0 - kept) * share
         return painted, mask, share
+
+    def _keep_turned_nose(self, painted: np.ndarray, own_share: np.ndarray, own: Callable[[], np.ndarray],
+                          points: np.ndarray, shaped: np.ndarray, upper: Pick, track: int,
+                          frame_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``painted`` with the target's own nose (``own()``, on ``shaped``) as far as its head is turned
+        past the upper face's bank face (``bank_pose.turned_past``, smoothed over the track), and the
+        share of each pixel that is now ``own()``."""
+        turned = self._smoothed(track, frame_index, "turned", turned_past(points, self.bank.landmarks[upper.index]))
+        if turned < 0.01:  # what the smoothing leaves of a turn once the head is back
+            return painted, own_share
+        nose = nose_area(shaped, painted.shape[0]) * np.float32(turned)
+        return cv2.blendLinear(own(), painted, nose, 1.0 - nose), nose + (1.0 - nose) * own_share
 
     def _look_as_target(self, painted: np.ndarray, crop: np.ndarray, points: np.ndarray, shaped: np.ndarray,
                         track: int, frame_index: int) -> np.ndarray:

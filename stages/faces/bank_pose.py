@@ -1,0 +1,65 @@
+"""A head turned further than any of the bank's faces keeps its own nose.
+
+Why: the swap warps B's face onto the target's landmarks, one affine map per triangle. That moves
+every landmark to the right place but cannot turn a face. A frontal bank face on a head turned by
+40 degrees brings B's frontal nose: both nostrils, both flanks, and the far flank's shadow pressed
+into a dark line along the nose's silhouette. Seen on a turned photo (``45-m7-di-ph.jpg``) and on
+the laughing, turning man of ``hellomeme_drive_jue``, it read as a smeared, pasted-on nose. The
+bundled man's footage is all frontal (yaw below 0.06 by ``yaw_of``), so every turned man was
+painted this way.
+
+The nose says little of who someone is and a great deal of which way the head points, so where the
+head is turned past the bank face, the target's own nose stays: its silhouette, shading and
+highlight. B's eyes, brows, mouth and skin paint the rest. The two meet at the nose's sides, where
+B's skin has been matched to the target's colour and light.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stages.faces.geometry import LEFT_EYE, RIGHT_EYE, inter_ocular
+
+TURN_START = 0.25  # |yaw difference| (``yaw_of``) at which the target's own nose starts to show
+TURN_FULL = 0.45  # and at which it is all the target's
+NOSE_POINTS = list(range(27, 36))  # the nose from its bridge between the eyes to its tip and base
+NOSE_FEATHER = 0.04  # x inter-ocular: how far the kept nose reaches past its points, softly
+
+
+def yaw_of(points: np.ndarray) -> float:
+    """How far the head is turned: the nose tip's offset from the middle of the jaw's ends (points 0
+    and 16) over half the jaw's width, in an upright crop. About 0 for a frontal face and 1 at a
+    profile; the sign says which way. A proxy, not an angle, and the same for both faces."""
+    points = np.asarray(points, np.float64)
+    middle = (points[0, 0] + points[16, 0]) / 2.0
+    half = max((points[16, 0] - points[0, 0]) / 2.0, 1e-6)
+    return float((points[30, 0] - middle) / half)
+
+
+def turned_past(target_points: np.ndarray, bank_points: np.ndarray) -> float:
+    """0..1: how much of the target's own nose stays, from how much further the target's head is
+    turned than the bank face's (``TURN_START`` to ``TURN_FULL``, smoothstepped)."""
+    turn = abs(yaw_of(target_points) - yaw_of(bank_points))
+    ramp = min(max((turn - TURN_START) / (TURN_FULL - TURN_START), 0.0), 1.0)
+    return ramp * ramp * (3.0 - 2.0 * ramp)
+
+
+def nose_area(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32 weight of the nose: the hull of its points (``NOSE_POINTS``; on a turned
+    head the tip is the silhouette), grown by ``NOSE_FEATHER`` and feathered within it, so the
+    silhouette and what lies just past it are the target's own too; the eyes, grown as much, are
+    cut out."""
+    import cv2
+
+    points = np.asarray(points, np.float32)
+    hull = cv2.convexHull(points[NOSE_POINTS])[:, 0]
+    area = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(area, np.round(hull * 4).astype(np.int32), 1.0, cv2.LINE_AA, shift=2)
+    reach = max(1, int(round(NOSE_FEATHER * inter_ocular(points))))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
+    area = cv2.dilate(area, disc)
+    eyes = np.zeros_like(area)
+    for eye in (RIGHT_EYE, LEFT_EYE):  # the eyes stay B's: the target's eye corner beside B's eye read as a pale spot
+        cv2.fillConvexPoly(eyes, np.round(points[eye] * 4).astype(np.int32), 1.0, cv2.LINE_AA, shift=2)
+    area = area * (1.0 - cv2.dilate(eyes, disc))
+    return cv2.GaussianBlur(area, (0, 0), reach / 2.0)
