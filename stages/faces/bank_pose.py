@@ -8,10 +8,15 @@ the laughing, turning man of ``hellomeme_drive_jue``, it read as a smeared, past
 bundled man's footage is all frontal (yaw below 0.06 by ``yaw_of``), so every turned man was
 painted this way.
 
-The nose says little of who someone is and a great deal of which way the head points, so where the
-head is turned past the bank face, the target's own nose stays: its silhouette, shading and
-highlight. B's eyes, brows, mouth and skin paint the rest. The two meet at the nose's sides, where
-B's skin has been matched to the target's colour and light.
+The nose says little of who someone is and a great deal of which way the head points, so with
+``swap.bank_turned_nose``, where the head is turned past the bank face, the target's own nose
+stays: its silhouette, shading and highlight. B's eyes, brows, mouth and skin paint the rest. The
+two meet at the nose's sides, where B's skin has been matched to the target's colour and light.
+
+It is off by default. In two blind paired rounds on turned heads (``docs/benchmarks.md``,
+``prefer-turned-nose-1`` and ``-2``) the judges split on the men and preferred B's nose on a
+soft-lit, smiling woman turned away (``liveportrait_source_s32``) in every pair: her own soft nose
+read as "washed out, no readable nostrils" beside B's crisper painted features.
 """
 
 from __future__ import annotations

@@ -238,7 +238,7 @@ class BankSwapper:
 
     def __init__(self, bank: FaceBank, stickiness: float = 0.001, crossfade: int = 4, grain: bool = True,
                  shading: float = 0.3, mouth: str = "target", upper_lip: str = "bank", shape: float = 1.0,
-                 sharpen: bool = True, eyes: str = "target", shine_reach: float = 0.0, turned_nose: bool = True,
+                 sharpen: bool = True, eyes: str = "target", shine_reach: float = 0.0, turned_nose: bool = False,
                  visible_face: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``sharpen``: an unsharp mask up to the target's sharpness when the warped bank face is softer
         (``bank_warp.sharpen_to_match``); ``shape``: how far the painted features take B's proportions (``bank_shape``; 0 = the
