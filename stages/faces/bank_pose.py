@@ -1,12 +1,12 @@
 """A head turned further than any of the bank's faces keeps its own nose.
 
 Why: the swap warps B's face onto the target's landmarks, one affine map per triangle. That moves
-every landmark to the right place but cannot turn a face. A frontal bank face on a head turned by
-40 degrees brings B's frontal nose: both nostrils, both flanks, and the far flank's shadow pressed
-into a dark line along the nose's silhouette. Seen on a turned photo (``45-m7-di-ph.jpg``) and on
-the laughing, turning man of ``hellomeme_drive_jue``, it read as a smeared, pasted-on nose. The
-bundled man's footage is all frontal (yaw below 0.06 by ``yaw_of``), so every turned man was
-painted this way.
+every landmark to the right place but cannot turn a face. A frontal bank face on a turned head
+brings B's frontal nose: both nostrils, both flanks, and the far flank's shadow pressed into a dark
+line along the nose's silhouette. Seen on a turned photo (``45-m7-di-ph.jpg``) and on the
+laughing, turning man of ``hellomeme_drive_jue``, it read as a smeared, pasted-on nose. The bundled
+man's footage is all frontal (yaw at most 0.03 jaw widths by ``bank_match.head_pose``; the photo's
+is -0.43), so every turned man is painted this way.
 
 The nose says little of who someone is and a great deal of which way the head points, so with
 ``swap.bank_turned_nose``, where the head is turned past the bank face, the target's own nose
@@ -23,29 +23,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from stages.faces.bank_match import head_pose
 from stages.faces.geometry import LEFT_EYE, RIGHT_EYE, inter_ocular
 
-TURN_START = 0.25  # |yaw difference| (``yaw_of``) at which the target's own nose starts to show
-TURN_FULL = 0.45  # and at which it is all the target's
+TURN_START = 0.125  # yaw difference (``bank_match.head_pose``: jaw widths) at which the target's own nose starts to show
+TURN_FULL = 0.225  # and at which it is all the target's
 NOSE_POINTS = list(range(27, 36))  # the nose from its bridge between the eyes to its tip and base
 NOSE_FEATHER = 0.04  # x inter-ocular: how far the kept nose reaches past its points, softly
 
 
-def yaw_of(points: np.ndarray) -> float:
-    """How far the head is turned: the nose tip's offset from the middle of the jaw's ends (points 0
-    and 16) over half the jaw's width, in an upright crop. About 0 for a frontal face and 1 at a
-    profile; the sign says which way. A proxy, not an angle, and the same for both faces."""
-    points = np.asarray(points, np.float64)
-    middle = (points[0, 0] + points[16, 0]) / 2.0
-    half = max((points[16, 0] - points[0, 0]) / 2.0, 1e-6)
-    return float((points[30, 0] - middle) / half)
-
-
 def turned_past(target_points: np.ndarray, bank_points: np.ndarray) -> float:
     """0..1: how much of the target's own nose stays, from how much further the target's head is
-    turned than the bank face's (``TURN_START`` to ``TURN_FULL``, smoothstepped)."""
-    turn = abs(yaw_of(target_points) - yaw_of(bank_points))
-    ramp = min(max((turn - TURN_START) / (TURN_FULL - TURN_START), 0.0), 1.0)
+    turned than the bank face's (the yaw of ``bank_match.head_pose``: the nose tip's offset from the
+    jaw's middle over the jaw's width, 0 frontal; ``TURN_START`` to ``TURN_FULL``, smoothstepped)."""
+    yaws = head_pose(np.stack([target_points, bank_points]))[:, 0]
+    ramp = min(max((abs(float(yaws[0] - yaws[1])) - TURN_START) / (TURN_FULL - TURN_START), 0.0), 1.0)
     return ramp * ramp * (3.0 - 2.0 * ramp)
 
 
