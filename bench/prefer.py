@@ -190,9 +190,22 @@ Put quotes around evidence that contains commas. Answer every image.
 """
 
 
+DIFFER_SHARE = 0.001  # ``--differing``: the share of a crop's pixels that must differ (about 100 of 320 x 320)
+
+
+def differ(left: np.ndarray, right: np.ndarray, levels: int) -> bool:
+    """Whether two crops differ by more than ``levels`` grey levels (any channel) on at least
+    ``DIFFER_SHARE`` of their pixels: a difference a judge can be asked about."""
+    changed = np.abs(left.astype(np.int16) - right.astype(np.int16)).max(axis=2) > levels
+    return float(changed.mean()) >= DIFFER_SHARE
+
+
 def make(out: Path, clips: Sequence[Path], a: Side, b: Side, per_clip: int, frames: int, seed: int,
-         overwrite: bool) -> list[Pair]:
-    """Convert every clip with both sides' settings, cut the pairs and write the judge's folder and the key."""
+         overwrite: bool, differing: int = -1) -> list[Pair]:
+    """Convert every clip with both sides' settings, cut the pairs and write the judge's folder and the key.
+    ``differing`` >= 0: only pairs whose sides ``differ`` by more than that many grey levels are kept
+    (a change that touches some frames only, such as a squeezed eye's lids, would otherwise hand the
+    judges mostly identical pairs)."""
     from pipeline.media.atomic import write_image
 
     missing = [str(c) for c in clips if not Path(c).is_file()]
@@ -223,9 +236,15 @@ def make(out: Path, clips: Sequence[Path], a: Side, b: Side, per_clip: int, fram
                 left = rng.choice(("a", "b"))
                 right = "b" if left == "a" else "a"
                 crops = {"a": cut_head(a_frame, box), "b": cut_head(b_frames[index], box)}
+                if differing >= 0 and not differ(crops["a"], crops["b"], differing):
+                    continue
                 made.append((Pair("", name, index, list(box), left), side_by_side(crops[left], crops[right])))
     finally:
         finder.close()
+    if not made:
+        shutil.rmtree(work)
+        pairs_dir.rmdir()
+        raise PreferError(f"no pair's sides differ by more than {differing} grey levels")
     order = list(range(len(made)))
     rng.shuffle(order)
     digits = max(2, len(str(len(made))))
@@ -243,7 +262,7 @@ def make(out: Path, clips: Sequence[Path], a: Side, b: Side, per_clip: int, fram
         writer.writerow(["pair", "choice", "confidence", "evidence"])
         for pair in pairs:
             writer.writerow([pair.pair, "", "", ""])
-    key = {"version": KEY_VERSION, "commit": git_commit(), "seed": seed, "frames": frames,
+    key = {"version": KEY_VERSION, "commit": git_commit(), "seed": seed, "frames": frames, "differing": differing,
            "a": asdict(a), "b": asdict(b), "clips": [str(c) for c in clips],
            "pairs": [asdict(p) for p in sorted(pairs, key=lambda p: p.pair)]}
     key_file.write_text(json.dumps(key, indent=1))
@@ -333,9 +352,12 @@ def report_markdown(key: dict, judges: Sequence[Tally], pooled: Tally, evidence:
     a, b = key["a"], key["b"]
     settings = lambda side: " ".join(f"`{s}`" for s in side["settings"]) or "the defaults"  # noqa: E731
     lines = [f"A = **{a['name']}** ({settings(a)}); B = **{b['name']}** ({settings(b)}). {len(key['pairs'])} pairs "
-             f"from {len(key['clips'])} clips (first {key.get('frames') or 'all'} frames; key commit "
-             f"`{key.get('commit', '?')}`, seed {key.get('seed', '?')}). Each judge saw each pair once, sides "
-             "shuffled, and chose the one that looks more like a real frame, or `same`.", ""]
+             f"from {len(key['clips'])} clips ({'first %d' % key['frames'] if key.get('frames') else 'all'} frames; key commit "
+             f"`{key.get('commit', '?')}`, seed {key.get('seed', '?')}"
+             + (f"; only pairs whose sides differ by more than {key['differing']} grey levels on at least "
+                f"{DIFFER_SHARE:.1%} of the crop" if key.get("differing", -1) >= 0 else "")
+             + "). Each judge saw each pair once, sides shuffled, and chose the one that looks more like a real "
+             "frame, or `same`.", ""]
     rows = [(t.judge, t.prefer_a, t.prefer_b, t.same, _share(t), _p(t.p_value)) for t in [*judges, pooled]]
     lines.append(table(["judge", "prefer A", "prefer B", "same", "B of decided", "sign test p"], rows))
     clips = sorted(pooled.per_clip)
@@ -357,6 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     made.add_argument("--pairs-per-clip", type=int, default=3)
     made.add_argument("--frames", type=int, default=120, help="convert only the first N frames (0 = all)")
     made.add_argument("--seed", type=int, default=0)
+    made.add_argument("--differing", type=int, default=-1, metavar="LEVELS",
+                      help="keep only pairs whose sides differ by more than LEVELS grey levels on at least "
+                           f"{DIFFER_SHARE:.1%} of the crop (default: keep every pair)")
     made.add_argument("--overwrite", action="store_true")
     scored = commands.add_parser("score", help="count the judges' preferences against the key")
     scored.add_argument("--out", required=True, type=Path)
@@ -369,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.pairs_per_clip < 1 or args.frames < 0:
                 parser.error("--pairs-per-clip must be at least 1 and --frames at least 0")
             pairs = make(args.out, args.clips or list(DEFAULT_FAKES), parse_side(args.a, "--a"),
-                         parse_side(args.b, "--b"), args.pairs_per_clip, args.frames, args.seed, args.overwrite)
+                         parse_side(args.b, "--b"), args.pairs_per_clip, args.frames, args.seed, args.overwrite,
+                         args.differing)
             print(f"{len(pairs)} pairs; judges' folder: {args.out / 'pairs'}  (hand over only this)")
             print(f"key: {args.out / 'key.json'}  (keep it from the judges)")
             return 0

@@ -55,6 +55,25 @@ def test_make_refuses_an_existing_set_and_a_missing_clip_in_one_line(tiny_set: P
     assert (tiny_set / "key.json").is_file()  # the set refused is left as it was
 
 
+def test_differing_keeps_a_pair_only_where_its_sides_differ_over_enough_of_the_crop() -> None:
+    side = np.full((prefer.CROP_PX, prefer.CROP_PX, 3), 120, np.uint8)
+    changed = side.copy()
+    changed[:12, :12] = 150  # 144 pixels of 102400, over the share
+    speck = side.copy()
+    speck[:5, :5] = 250  # 25 pixels: a speck, under it
+    assert prefer.differ(side, changed, 20) and not prefer.differ(side, changed, 30)
+    assert not prefer.differ(side, speck, 20) and not prefer.differ(side, side, 0)
+
+
+def test_make_with_differing_refuses_sides_that_never_differ(tmp_path: Path) -> None:
+    done = run_bench("prefer", "make", "--out", str(tmp_path / "set"), "--clips", str(media("single_face.mp4")),
+                     "--pairs-per-clip", "1", "--frames", "3", "--differing", "0",
+                     "--a", 'one=swap.model="fast"', "--b", 'same=swap.model="fast"')
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "no pair's sides differ" in done.stderr.strip().splitlines()[-1], done.stderr  # after the progress lines
+    assert not (tmp_path / "set" / "key.json").exists() and not (tmp_path / "set" / "work").exists()
+
+
 def write_key(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pairs = [{"pair": f"{n:02d}", "clip": "c1" if n <= 4 else "c2", "frame": n, "crop_box": [0, 0, 10, 10],
