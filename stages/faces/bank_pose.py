@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from stages.faces.bank_match import head_pose
-from stages.faces.geometry import LEFT_EYE, RIGHT_EYE, inter_ocular
+from stages.faces.bank_eyes import EYES, filled_hull
+from stages.faces.geometry import inter_ocular
 
 TURN_START = 0.125  # yaw difference (``bank_match.head_pose``: jaw widths) at which the target's own nose starts to show
 TURN_FULL = 0.225  # and at which it is all the target's
@@ -45,18 +46,11 @@ def nose_area(points: np.ndarray, size: int) -> np.ndarray:
     """(size, size) float32 weight of the nose: the hull of its points (``NOSE_POINTS``; on a turned
     head the tip is the silhouette), grown by ``NOSE_FEATHER`` and feathered within it, so the
     silhouette and what lies just past it are the target's own too; the eyes, grown as much, are
-    cut out."""
+    cut out (the target's eye corner beside B's eye read as a pale spot)."""
     import cv2
 
-    points = np.asarray(points, np.float32)
-    hull = cv2.convexHull(points[NOSE_POINTS])[:, 0]
-    area = np.zeros((size, size), np.float32)
-    cv2.fillConvexPoly(area, np.round(hull * 4).astype(np.int32), 1.0, cv2.LINE_AA, shift=2)
+    points = np.asarray(points, np.float64)
     reach = max(1, int(round(NOSE_FEATHER * inter_ocular(points))))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
-    area = cv2.dilate(area, disc)
-    eyes = np.zeros_like(area)
-    for eye in (RIGHT_EYE, LEFT_EYE):  # the eyes stay B's: the target's eye corner beside B's eye read as a pale spot
-        cv2.fillConvexPoly(eyes, np.round(points[eye] * 4).astype(np.int32), 1.0, cv2.LINE_AA, shift=2)
-    area = area * (1.0 - cv2.dilate(eyes, disc))
-    return cv2.GaussianBlur(area, (0, 0), reach / 2.0)
+    nose = filled_hull((size, size), points[NOSE_POINTS], reach)
+    eyes = np.maximum(*(filled_hull((size, size), points[eye], reach) for eye in EYES))
+    return cv2.GaussianBlur((nose * (1 - eyes)).astype(np.float32), (0, 0), reach / 2.0)
