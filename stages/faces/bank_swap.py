@@ -218,6 +218,14 @@ def in_tone_of(image: np.ndarray, reference: np.ndarray, weight: np.ndarray, sig
     return out
 
 
+def laid_in(painted: np.ndarray, share: np.ndarray, own: np.ndarray,
+            weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``painted`` with the target's own pixels ``own`` laid in by ``weight`` (0..1), and ``share``, the
+    part of each pixel that is the target's own, grown to match: the one step every kept part of the
+    target (eyes, lids, lips, mouth, nose) takes."""
+    return cv2.blendLinear(own, painted, weight, 1.0 - weight), weight + (1.0 - weight) * share
+
+
 def upper_lip_shade(bank: FaceBank, every: int = 4) -> float:
     """Median L* of the skin between nose and lip (``upper_lip``) less that of the cheeks, over every
     ``every``-th bank face: well below 0 where a moustache grows (the bundled man: -15), above where
@@ -374,9 +382,8 @@ class BankSwapper:
             inside = mouth_interior(shaped, size, resampled())
             if inside is not None:
                 inside = np.maximum(inside, stray_teeth(painted, shaped, inside, resampled()))
-                painted = cv2.blendLinear(resampled(), painted, inside, 1.0 - inside)
+                painted, own_share = laid_in(painted, own_share, resampled(), inside)
                 opening = inside
-                own_share = inside + (1.0 - inside) * own_share
         glasses = self._measured(face.track_id, frame_index, "glasses", lambda: wears_glasses(crop, points))
         if self._smoothed(face.track_id, frame_index, "glasses", glasses, GLASSES_MEMORY) >= BRIDGE_SHARE:
             mask = mask * (1.0 - rim_weight(crop, painted, points))
@@ -429,18 +436,16 @@ class BankSwapper:
             if unmoved:
                 mask = mask * (1.0 - lip)  # the target's own pixels, not resampled
             else:
-                painted = cv2.blendLinear(own(), painted, lip, 1.0 - lip)
-                share = lip.astype(np.float32)
+                painted, share = laid_in(painted, share, own(), lip)
             if keep_lip == "beard":  # B's stubble in the lips' margin: its texture stays, its tone is the target's
                 painted = in_tone_of(painted, own(), lip_margin(shaped, size, cut), MARGIN_TONE * inter_ocular(shaped))
         if own_eyes:
             eyes = own_brows_and_eyes(shaped, size)
-            painted = cv2.blendLinear(own(), painted, eyes, 1.0 - eyes)
-            share = eyes + (1.0 - eyes) * share
+            painted, share = laid_in(painted, share, own(), eyes)
         elif self.eyes == "target":
-            painted, kept = self._keep_shut_eyes(painted, own, shaped, openness, upper, track, frame_index)
+            kept = self._shut_eyes_kept(shaped, size, openness, upper, track, frame_index)
             if kept is not None:
-                share = kept + (1.0 - kept) * share
+                painted, share = laid_in(painted, share, own(), kept)
         return painted, mask, share
 
     def _keep_turned_nose(self, painted: np.ndarray, own_share: np.ndarray, own: Callable[[], np.ndarray],
@@ -453,7 +458,7 @@ class BankSwapper:
         if turned < 0.01:  # what the smoothing leaves of a turn once the head is back
             return painted, own_share
         nose = nose_area(shaped, painted.shape[0]) * np.float32(turned)
-        return cv2.blendLinear(own(), painted, nose, 1.0 - nose), nose + (1.0 - nose) * own_share
+        return laid_in(painted, own_share, own(), nose)
 
     def _look_as_target(self, painted: np.ndarray, crop: np.ndarray, points: np.ndarray, shaped: np.ndarray,
                         track: int, frame_index: int) -> np.ndarray:
@@ -483,21 +488,19 @@ class BankSwapper:
         if past <= 0.0:
             return painted, own_share
         lips = _lips_cut(shaped, painted.shape[0]) * np.float32(past)
-        return cv2.blendLinear(own(), painted, lips, 1.0 - lips), lips + (1.0 - lips) * own_share
+        return laid_in(painted, own_share, own(), lips)
 
-    def _keep_shut_eyes(self, painted: np.ndarray, own: Callable[[], np.ndarray], shaped: np.ndarray,
-                        openness: np.ndarray | None, upper: Pick, track: int,
-                        frame_index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """``painted`` with the target's own lids where its eye is shut and the painted one is not
-        (``bank_eyes``), and the weight of those lids (None: none kept); the weights are smoothed over
-        the track's frames as lightly as the eye moves."""
+    def _shut_eyes_kept(self, shaped: np.ndarray, size: int, openness: np.ndarray | None, upper: Pick,
+                        track: int, frame_index: int) -> np.ndarray | None:
+        """The weight of the target's own lids where its eye is shut and the painted one is not
+        (``bank_eyes``; None: none kept); the weights are smoothed over the track's frames as lightly
+        as the eye moves."""
         painted_openness = self.matcher.painted_openness(upper)
         if openness is None or painted_openness is None:
-            return painted, None
+            return None
         weights = self._smoothed(track, frame_index, "shut eyes", keep_weights(openness, painted_openness),
                                  SHUT_EYES_MEMORY)
-        kept = kept_eyes(shaped, painted.shape[0], weights)
-        return (painted, None) if kept is None else (cv2.blendLinear(own(), painted, kept, 1.0 - kept), kept)
+        return kept_eyes(shaped, size, weights)
 
     def _described(self, face: Face, points: np.ndarray, frame_index: int) -> np.ndarray:
         """``points`` with each eye as open as the landmark model saw it this frame (lightly smoothed):
