@@ -18,6 +18,8 @@ BUNDLED_MODELS = {
 # like, never itself (the retrieval swap's default people, see README.md). The man comes first.
 BUNDLED_BANK = Path(__file__).resolve().parent / "bundled_bank" / "bank.npz"
 BUNDLED_BANKS = (BUNDLED_BANK, Path(__file__).resolve().parent / "bundled_bank" / "woman.npz")
+# The visible-face segmenter every convert and live run uses (``models.segmenter``, ``models.segmenter_cpu``).
+BUNDLED_SEGMENTER = Path(__file__).resolve().parent / "segmenter" / "segmenter.safetensors"
 
 
 def model_path(setting: str | Path | None) -> Path:

@@ -158,15 +158,16 @@ def refuse_pickle(path: Path) -> None:
         raise FacepipeError(f"{path}: is a pickle/torch.save file, not safetensors; refusing to load it (pickles can run code)")
 
 
-def read_tensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """All tensors and the header metadata of one safetensors file, or a one-line error."""
+def read_tensors(path: Path, framework: str = "pt") -> tuple[dict[str, Any], dict[str, str]]:
+    """All tensors and the header metadata of one safetensors file, or a one-line error; ``framework``
+    "numpy" reads numpy arrays without importing torch."""
     from safetensors import safe_open
 
     if not path.is_file():
         raise FacepipeError(f"model file not found: {path}")
     refuse_pickle(path)
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
+        with safe_open(str(path), framework=framework, device="cpu") as f:
             meta = dict(f.metadata() or {})
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises several types for malformed headers/data

@@ -27,8 +27,8 @@ from models.family import InputContract, ModelCard, load_model_file, save_model
 from models.inputs import to_input
 from pipeline.errors import FacepipeError
 
-ARCHITECTURE = "facepipe-xseg-unet-v1"
-BUNDLED_SEGMENTER = Path(__file__).resolve().parent / "segmenter" / "segmenter.safetensors"
+from models import BUNDLED_SEGMENTER  # noqa: F401 - re-exported: callers name it with the class
+from models.segmenter_cpu import ARCHITECTURE
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

@@ -21,7 +21,7 @@ def build_stages(config: Config, table: Registry, names: list[str], video: Video
 
     ``reference_embedding``: the person ``swap.select = 'reference'`` picks (see ``StageContext``)."""
     check_requirements(table, names)
-    device = resolve_device(config.pipeline.device) if names else "cpu"  # torch import costs ~1 s
+    device = resolve_device(config.pipeline.device) if names else "cpu"  # torch only where a GPU may be
     extras = {"threads": config.pipeline.threads}
     stages: list[Stage] = []
     contexts: list[StageContext] = []

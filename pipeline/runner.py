@@ -11,10 +11,16 @@ Errors in any thread stop every thread; the first error is re-raised in the call
 same, closes the source (killing its ffmpeg) and closes the sink with ``ok=False`` (deleting its
 temporary file). Live sources never block the decoder: when compute falls behind, the oldest waiting
 frame is dropped and counted.
+
+Why numpy's BLAS runs on one thread while the stages do (``one_blas_thread``): the threads above are the
+parallelism. OpenBLAS splits even a small matrix product across every core and its idle workers then
+spin, so on 2 cores the numpy segmenter's products (``models.segmenter_cpu``) took 5-7 s of CPU
+from the other stages over the sample's 194 frames. One thread gives the same frames, bit for bit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -280,20 +286,21 @@ class Runner:
                 threads.append(threading.Thread(target=self._stage, name="+".join(stage.name for stage, _ in group),
                                                 daemon=True, args=(group, hops[number], hops[number + 1], live)))
             threads.append(threading.Thread(target=self._encode, args=(hops[-1], encode_timing), name="encode", daemon=True))
-            for thread in threads:
-                thread.start()
-            try:
-                while any(thread.is_alive() for thread in threads):
-                    threads[-1].join(timeout=0.1)
-                    if self._stop.is_set():
-                        break
-            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as ``Stopped`` (keeps its signal)
-                self._stop.set()
-                self._errors.insert(0, exc if isinstance(exc, Stopped) else Cancelled("interrupted"))
-            if self._stop.is_set():
-                self.source.close()  # unblocks a decode thread waiting on ffmpeg
-            for thread in threads:
-                thread.join(timeout=10)
+            with one_blas_thread():
+                for thread in threads:
+                    thread.start()
+                try:
+                    while any(thread.is_alive() for thread in threads):
+                        threads[-1].join(timeout=0.1)
+                        if self._stop.is_set():
+                            break
+                except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as ``Stopped`` (keeps its signal)
+                    self._stop.set()
+                    self._errors.insert(0, exc if isinstance(exc, Stopped) else Cancelled("interrupted"))
+                if self._stop.is_set():
+                    self.source.close()  # unblocks a decode thread waiting on ffmpeg
+                for thread in threads:
+                    thread.join(timeout=10)
             if self._errors:
                 raise self._errors[0]
             ok = True
@@ -309,6 +316,15 @@ class Runner:
             self.stats.wall_seconds = time.perf_counter() - started
             self.stats.stages = stage_summaries(opened)
         return self.stats
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """The BLAS libraries loaded so far (numpy's) limited to one thread until the context ends."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn's dependency; without it, BLAS keeps its own threads
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def stage_summaries(stages: list[Stage]) -> dict[str, StageSummary]:

@@ -282,9 +282,10 @@ class BlendStage(Stage):
             self._masks = MaskWriter(self.config.masks_dir, create_parents=True)
         self._segmenter = None
         if self.config.occlusion == "xseg":
-            from models.segmenter import BUNDLED_SEGMENTER, Segmenter
+            from models import BUNDLED_SEGMENTER
+            from models.segmenter_cpu import open_segmenter
 
-            self._segmenter = Segmenter(self.config.occlusion_model or BUNDLED_SEGMENTER, context.device)
+            self._segmenter = open_segmenter(self.config.occlusion_model or BUNDLED_SEGMENTER, context.device)
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:

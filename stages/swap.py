@@ -292,9 +292,10 @@ class BankPainter:
         if not self.config.bank_segment:
             return None
         if self._segmenter is None:
-            from models.segmenter import BUNDLED_SEGMENTER, Segmenter
+            from models import BUNDLED_SEGMENTER
+            from models.segmenter_cpu import open_segmenter
 
-            self._segmenter = Segmenter(BUNDLED_SEGMENTER, self.device)
+            self._segmenter = open_segmenter(BUNDLED_SEGMENTER, self.device)
         return self._segmenter.visible
 
     def paint(self, faces: list[Face], frame_indices: list[int]) -> None:

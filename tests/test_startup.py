@@ -43,3 +43,32 @@ def test_whole_file_passthrough_starts_without_numpy_or_stage_modules(tmp_path: 
     assert heavy_modules("convert", str(REPO / "samples" / "sample.mp4"), "-o", str(output), "--passthrough", "-q",
                          strict=True) == []
     assert output.is_file()
+
+
+def test_default_swap_on_a_cpu_runs_without_torch(tmp_path: Path) -> None:
+    """The bank swap's only network, the segmenter, runs on numpy on a CPU, and ``auto`` knows there is
+    no GPU without asking torch: a second or more of every convert's start."""
+    from pipeline.device import gpu_possible
+
+    if gpu_possible():
+        pytest.skip("a GPU may be here: auto asks torch, as it should")
+    output = tmp_path / "out.mp4"
+    assert "torch" not in heavy_modules("convert", str(REPO / "samples" / "sample.mp4"), "-o", str(output), "-q",
+                                        "--end", "3f")
+    assert output.is_file()
+
+
+def test_gpu_possible_reads_the_torch_build_and_the_driver_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import device
+
+    node = tmp_path / "nvidiactl"
+    monkeypatch.setattr(device.sys, "platform", "linux")
+    monkeypatch.setattr(device, "GPU_DEVICE_NODES", (str(node),))
+    monkeypatch.setattr(device.metadata, "version", lambda name: "2.13.0+cpu")
+    assert not device.gpu_possible()
+    monkeypatch.setattr(device.metadata, "version", lambda name: "2.13.0")
+    assert not device.gpu_possible()  # a CUDA build, but no driver
+    node.write_text("")
+    assert device.gpu_possible()
+    monkeypatch.setattr(device.metadata, "version", lambda name: "2.13.0+cpu")
+    assert device.resolve_device("auto") == "cpu"

@@ -60,10 +60,11 @@ class BankStage(Stage):
     def open(self, context: StageContext) -> None:
         """The bank faces are cut to their visible face by the bundled segmenter, as ``convert``'s
         (``swap.bank_segment``): the source's hair is not painted where it is skin-coloured."""
-        from models.segmenter import BUNDLED_SEGMENTER, Segmenter
+        from models import BUNDLED_SEGMENTER
+        from models.segmenter_cpu import open_segmenter
 
         super().open(context)
-        self.swapper.visible_face = Segmenter(BUNDLED_SEGMENTER, context.device).visible
+        self.swapper.visible_face = open_segmenter(BUNDLED_SEGMENTER, context.device).visible
 
     def process(self, batch: list[Frame]) -> list[Frame]:
         for frame in batch:
