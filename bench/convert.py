@@ -4,8 +4,8 @@ Usage: python bench/convert.py [--runs 1] [--frames N] [--sizes 640x360,1280x720
                                [--clip VIDEO] [--set KEY=VALUE ...] [--markdown docs/benchmarks.md [--section convert]]
 Clips: the bundled 640x360 sample (or --clip), and the same clip scaled to each other --sizes entry
 (1280x720: a real face, larger); --frames N uses only the first N frames (a short run). The sample's 194
-frames take 8 s: the command's fixed start (Python, imports, model loads, about 1.5 s) weighs on its
-fps; a longer --clip shows what a user's real video gets. Prints, per clip: ffmpeg CLI transcode
+frames take 11 s: the command's fixed start (Python, imports, model loads) weighs on its fps; a longer
+--clip shows what a user's real video gets. Prints, per clip: ffmpeg CLI transcode
 fps (same x264 settings), facepipe passthrough fps, facepipe default convert fps, the ratios, and the busy
 time of each stage in ms per frame. Stages run in parallel threads, so their ms add up to more than the wall
 time per frame. With --markdown the same figures go into that page's section as tables.
@@ -141,8 +141,10 @@ def markdown(results: list[ClipResult], frames_total: int, args: argparse.Namesp
                        [(r.size, r.frames, f"{r.fps['cli']:.1f}", f"{r.fps['plain']:.1f}", f"{r.fps['plain'] / r.fps['cli']:.2f}",
                          f"{r.fps['swap']:.1f}", f"{r.fps['swap'] / r.fps['cli']:.3f}", f"{r.fps['steady']:.1f}")
                         for r in results]))
+    start = (" ({:.1f} s here)".format(results[0].frames / results[0].fps["swap"] - results[0].frames / results[0].fps["steady"])
+             if results else "")
     lines.append("\"Without start-up\" is the runner's own rate (`--stats` fps: opening the stages and every frame, not "
-                 "the Python start and imports of the command, about 1.5 s), which is what a long video sees.\n")
+                 f"the Python start, imports and probe of the command{start}), which is what a long video sees.\n")
     stages = list(dict.fromkeys(name for r in results for name in r.busy_ms))
     lines.append("Busy ms per frame of each stage in the swap convert (stages run in parallel threads, so these add "
                  "up to more than the wall time per frame):\n")
