@@ -148,3 +148,34 @@ def test_live_source_drops_frames_when_behind_and_keeps_order(real_frames: list[
     assert stats.frames_dropped > 0
     assert stats.frames_dropped + len(indices) == len(real_frames)
     assert indices == sorted(indices)
+
+
+class BlasThreadsStage(Stage):
+    """Records how many threads numpy's BLAS would use while the stage runs."""
+
+    name = "blas"
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.seen: set[int] = set()
+
+    def process(self, batch: list[Frame]) -> list[Frame]:
+        from threadpoolctl import threadpool_info
+
+        self.seen.update(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+        return batch
+
+
+def test_numpy_blas_runs_on_one_thread_while_stages_run_and_is_restored(real_frames: list[np.ndarray]) -> None:
+    """The stage threads are the parallelism: a BLAS that spreads a small product over every core spins
+    its idle workers against the other stages (``runner.one_blas_thread``)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+        if not before:
+            pytest.skip("numpy here is built without a BLAS that threadpoolctl can see")
+        stage = BlasThreadsStage()
+        Runner(ListSource(real_frames[:6]), [stage], ListSink()).run()
+        assert stage.seen == {1}
+        assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,13 @@ def test_gpu_possible_reads_the_torch_build_and_the_driver_nodes(tmp_path: Path,
     assert device.gpu_possible()
     monkeypatch.setattr(device.metadata, "version", lambda name: "2.13.0+cpu")
     assert device.resolve_device("auto") == "cpu"
+
+
+def test_a_corpus_job_leaves_torch_unimported_but_one_threaded() -> None:
+    """Bank and warp jobs need no torch; a GAN job that imports it later still gets one thread a job."""
+    probe = ("import sys\nfrom pipeline.corpus.render import one_thread_per_job\none_thread_per_job()\n"
+             "assert 'torch' not in sys.modules\nimport torch\nprint('THREADS', torch.get_num_threads())\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=300,
+                            env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+    assert result.returncode == 0, result.stderr
+    assert "THREADS 1" in result.stdout

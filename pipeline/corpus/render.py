@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,12 +244,20 @@ def render(job: RenderJob) -> Rendered:
     return Rendered(sink.frames, round(float(info.fps), 4), [info.width, info.height], info.has_audio, occluded)
 
 
+def one_thread_per_job() -> None:
+    """One job per core: the engine supplies the parallelism. Torch is not imported for it: the bank and
+    warp methods run without torch (``models.segmenter_cpu``), and its import costs a second a worker;
+    a GAN job that imports it later starts with one thread (``OMP_NUM_THREADS``, read at its import)."""
+    cv2.setNumThreads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    else:
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
 def run_job(job: FacesJob | RenderJob) -> list[dict[str, Any]]:
     """The engine's job function: one video rendered into all its outputs; returns its manifest lines."""
-    import torch
-
-    torch.set_num_threads(1)  # one job per core: the engine supplies the parallelism
-    cv2.setNumThreads(1)
+    one_thread_per_job()
     if isinstance(job, FacesJob):
         from pipeline.corpus.faces import extract_faces
 
