@@ -185,18 +185,37 @@ def write_tensors(path: Path, tensors: dict[str, Any], meta: dict[str, str]) -> 
         save_file(out, str(temp), metadata=meta)
 
 
-def check_fit(weights: Path, architecture: str, expected: dict[str, Any], tensors: dict[str, Any]) -> None:
-    """Refuse tensors that do not match the network's own names and shapes, or that hold NaN/inf."""
-    import torch
-
+def check_fit(weights: Path, architecture: str, expected: dict[str, tuple[int, ...]], tensors: dict[str, Any]) -> None:
+    """Refuse tensors (torch or numpy) that do not match the network's own names and ``expected``
+    shapes, or that hold NaN/inf."""
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape))
+    wrong = sorted(k for k in set(expected) & set(tensors) if tuple(expected[k]) != tuple(tensors[k].shape))
     if missing or extra or wrong:
         detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra else f"shape of {wrong[0]}"
         raise FacepipeError(f"{weights}: tensors do not fit architecture {architecture} ({detail})")
-    if any(not torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
+    if not all(_finite(t) for t in tensors.values()):
         raise FacepipeError(f"{weights}: contains NaN/inf weights; the training run diverged")
+
+
+def _finite(tensor: Any) -> bool:
+    """No NaN/inf in a float tensor; torch's checked by torch (it is loaded when its tensors are), numpy's by numpy."""
+    if hasattr(tensor, "is_floating_point"):
+        import torch
+
+        return not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())
+    import numpy as np
+
+    return tensor.dtype.kind != "f" or bool(np.isfinite(tensor).all())
+
+
+def checked_card(weights: Path) -> ModelCard | None:
+    """The card beside ``weights`` (None when there is none), refused when its checksum is not theirs."""
+    card = read_card(weights.with_suffix(".json"))
+    if card is not None and card.sha256 not in (None, sha256(weights)):
+        raise FacepipeError(f"{weights}: checksum does not match {weights.with_suffix('.json').name}; "
+                            f"the file is corrupt or was replaced")
+    return card
 
 
 def save_model(net: ModelNet, directory: Path, record: dict[str, Any], extra_files: dict[str, str] | None = None) -> ModelCard:
@@ -262,16 +281,13 @@ def load_model_file(path: str | Path, kind: str | None = None, architecture: str
         raise FacepipeError(f"{weights}: holds a {cls.kind} model ({found}), not a {kind}")
     if architecture is not None and found != architecture:
         raise FacepipeError(f"{weights}: architecture {found!r} is not the expected {architecture!r}")
-    card = read_card(weights.with_suffix(".json"))
-    if card is not None and card.sha256 not in (None, sha256(weights)):
-        raise FacepipeError(f"{weights}: checksum does not match {weights.with_suffix('.json').name}; "
-                            f"the file is corrupt or was replaced")
+    card = checked_card(weights)
     try:
         net = cls.from_header(meta)
     except (KeyError, ValueError) as exc:
         raise FacepipeError(f"{weights}: bad model shape in header ({exc})") from None
     expected = net.state_dict()
-    check_fit(weights, found, expected, tensors)
+    check_fit(weights, found, {k: tuple(v.shape) for k, v in expected.items()}, tensors)
     net.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     if card is None:
         card = ModelCard(cls.kind, found, None, {"weights": weights.name})

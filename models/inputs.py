@@ -6,13 +6,15 @@ reversed here, by name, rather than by a helper whose name hides it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
 
 from models.family import InputContract
+
+if TYPE_CHECKING:
+    import torch
 
 _UPSCALE = {"area-down-cubic-up": cv2.INTER_CUBIC, "area-down-linear-up": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 
@@ -46,5 +48,7 @@ def to_input(crops: Any, contract: InputContract, device: torch.device | str = "
         crop = resize_to(np.asarray(crop)[..., :3], size, contract.resize)
         out[i] = crop[..., ::-1] if contract.channels == "RGB" else crop
     low, high = contract.value_range
+    import torch  # here, not at the top: ``resize_to`` serves the torch-free segmenter too (``models.segmenter_cpu``)
+
     x = torch.from_numpy(out).to(device).permute(0, 3, 1, 2).float().div_(255.0)
     return x if (low, high) == (0.0, 1.0) else x.mul_(high - low).add_(low)

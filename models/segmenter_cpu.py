@@ -6,23 +6,26 @@ while the network itself is tiny (a 64-px U-Net of 3x3 convolutions). Here its b
 into the convolutions once, each 3x3 convolution is one matrix product over the nine shifted copies of
 its input (channels last), and one crop takes about as long as torch on one thread (2 ms).
 
-Same file, same checks as ``models.family.load_model_file`` (no pickles, the card's checksum, the
-architecture, every tensor's shape, no NaN), same output as ``models.segmenter.Segmenter`` to float
+Same file, same checks as ``models.family.load_model_file`` (no pickles, ``checked_card``, the
+architecture, ``check_fit``), same output as ``models.segmenter.Segmenter`` to float
 rounding. A GPU keeps the torch path (``open_segmenter``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from models import BUNDLED_SEGMENTER
-from models.family import InputContract, read_card, read_tensors, sha256
+from models.family import InputContract, check_fit, checked_card, read_tensors
+from models.inputs import resize_to
 from pipeline.errors import FacepipeError
+
+if TYPE_CHECKING:
+    from models.segmenter import Segmenter
 
 ARCHITECTURE = "facepipe-xseg-unet-v1"
 BN_EPS = 1e-5  # torch's BatchNorm2d default, which the trained network used
@@ -144,20 +147,12 @@ def load_forward(path: str | Path) -> tuple[SegmenterForward, int]:
     found = meta.get("architecture", "none recorded")
     if found != ARCHITECTURE:
         raise FacepipeError(f"{path}: architecture {found!r} is not a segmenter ({ARCHITECTURE})")
-    card = read_card(path.with_suffix(".json"))
-    if card is not None and card.sha256 not in (None, sha256(path)):
-        raise FacepipeError(f"{path}: checksum does not match {path.with_suffix('.json').name}; "
-                            f"the file is corrupt or was replaced")
+    checked_card(path)
     try:
         resolution, width = int(meta["resolution"]), int(meta["width"])
     except (KeyError, ValueError) as exc:
         raise FacepipeError(f"{path}: bad model shape in header ({exc})") from None
-    expected = expected_shapes(resolution, width)
-    wrong = sorted(set(expected) ^ set(tensors)) or sorted(k for k in expected if tuple(tensors[k].shape) != expected[k])
-    if wrong:
-        raise FacepipeError(f"{path}: tensors do not fit architecture {ARCHITECTURE} ({wrong[0]})")
-    if any(not np.isfinite(t).all() for t in tensors.values() if t.dtype.kind == "f"):
-        raise FacepipeError(f"{path}: contains NaN/inf weights; the training run diverged")
+    check_fit(path, ARCHITECTURE, expected_shapes(resolution, width), tensors)
     return SegmenterForward(tensors), resolution
 
 
@@ -179,15 +174,14 @@ class CpuSegmenter:
         for crop in crops:
             crop = np.asarray(crop)[..., :3]
             height, width = crop.shape[:2]
-            if (height, width) != (size, size):  # the card's "area" rule, as models.inputs.resize_to applies it
-                crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+            crop = resize_to(crop, size, self.contract.resize)
             logits = self.forward(crop.astype(np.float32) / np.float32(255.0))
             probability = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
             masks.append(cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR))
         return masks
 
 
-def open_segmenter(path: str | Path, device: str) -> Callable[[list[np.ndarray]], list[np.ndarray]] | Any:
+def open_segmenter(path: str | Path, device: str) -> CpuSegmenter | Segmenter:
     """The segmenter for ``device``: numpy on a CPU (no torch to import), torch on a GPU."""
     if device == "cpu":
         return CpuSegmenter(path)

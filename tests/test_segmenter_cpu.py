@@ -58,14 +58,17 @@ def test_batch_norms_are_folded_as_torch_evaluates_them(tmp_path: Path) -> None:
         assert np.abs(mine - reference).max() < 1e-4
 
 
-def test_cpu_segmenter_refuses_what_the_torch_loader_refuses(tmp_path: Path) -> None:
+@pytest.mark.parametrize("segmenter", [Segmenter, CpuSegmenter])
+def test_segmenters_refuse_a_missing_file_and_a_pickle(tmp_path: Path, segmenter: type) -> None:
     with pytest.raises(FacepipeError, match="not found"):
-        CpuSegmenter(tmp_path / "missing.safetensors")
+        segmenter(tmp_path / "missing.safetensors")
     pickle = tmp_path / "pickle.safetensors"
     pickle.write_bytes(b"\x80\x04junk")
     with pytest.raises(FacepipeError, match="pickle"):
-        CpuSegmenter(pickle)
+        segmenter(pickle)
 
+
+def test_cpu_segmenter_refuses_what_the_torch_loader_refuses(tmp_path: Path) -> None:
     net = SegmenterNet(64, 4)
     path = tmp_path / "model" / "segmenter.safetensors"
     path.parent.mkdir()

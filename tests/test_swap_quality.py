@@ -145,17 +145,6 @@ def test_swapped_face_takes_the_frames_grade(man_b2a: dict[str, list]) -> None:
     assert mean[0] <= 4 and mean[1] <= 3 and mean[2] <= 3, mean
 
 
-def test_occlusion_segmenter_refuses_bad_files(tmp_path: Path) -> None:
-    from models.segmenter import Segmenter
-
-    with pytest.raises(FacepipeError, match="not found"):
-        Segmenter(tmp_path / "missing.safetensors")
-    bad = tmp_path / "bad.safetensors"
-    bad.write_bytes(b"\x80\x04junk")
-    with pytest.raises(FacepipeError, match="pickle"):
-        Segmenter(bad)
-
-
 def test_bundled_segmenter_marks_a_synthetic_hand_as_not_face() -> None:
     """A face crop with fingers painted over its cheek: the fingers score low, the open face high."""
     from models.segmenter import Segmenter
